@@ -1,0 +1,1 @@
+"""The `scprint-graph` command: thin wrappers over the packages."""

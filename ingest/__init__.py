@@ -1,0 +1,1 @@
+"""Ingestion: sources -> validation -> group planning -> model -> networks -> a published release."""

@@ -1,0 +1,1 @@
+"""The scPRINT model in PyTorch: gene vocabulary, tokenisation, transformer, losses, checkpoints, GRNs."""

@@ -1,0 +1,1 @@
+"""The read-only GraphQL API (strawberry on starlette) and the web page."""
