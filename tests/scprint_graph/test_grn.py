@@ -1,0 +1,166 @@
+"""Attention networks from hand-built Q/K: planted structure, streaming sums, filters, orientation."""
+
+import numpy as np
+import pytest
+import torch
+
+from scprint_graph.grn import (
+    QKAccumulator,
+    aggregate_heads,
+    attention_matrix,
+    filter_mask,
+    network_from_qk,
+)
+
+N_GENES, N_SPECIAL = 12, 3
+GENES = [f"ENSG{i:011d}" for i in range(N_GENES)]
+
+
+def planted_qk(n_layers=1, n_heads=2, strength=6.0):
+    """Head (0, 0) makes gene i attend to gene (i + 1) % n: regulator (i + 1) % n -> target i.
+
+    Keys are one-hot per token (d_head = number of tokens); queries point at the planted key. The other heads
+    are random.
+    """
+    gen = torch.Generator().manual_seed(0)
+    n_tokens = N_SPECIAL + N_GENES
+    q = torch.randn(n_layers, n_heads, n_tokens, n_tokens, generator=gen) * 0.1
+    k = torch.randn(n_layers, n_heads, n_tokens, n_tokens, generator=gen) * 0.1
+    k[0, 0] = strength * torch.eye(n_tokens)
+    q[0, 0] = 0.0
+    for i in range(N_GENES):
+        q[0, 0, N_SPECIAL + i, N_SPECIAL + (i + 1) % N_GENES] = strength
+    return q, k
+
+
+def edge_set(table):
+    return set(zip(table.column("regulator").to_pylist(), table.column("target").to_pylist(), strict=True))
+
+
+def planted_edges():
+    return {(GENES[(i + 1) % N_GENES], GENES[i]) for i in range(N_GENES)}
+
+
+def test_planted_head_is_recovered_exactly():
+    q, k = planted_qk()
+    edges = network_from_qk(q, k, GENES, N_SPECIAL, heads=[(0, 0)], edge_filter="threshold")
+    assert edge_set(edges) == planted_edges()
+    assert edges.schema.field("weight").type == "float"
+    assert min(edges.column("weight").to_pylist()) > 0.9
+
+
+def test_mean_over_heads_keeps_the_planted_edges_as_strongest():
+    q, k = planted_qk(n_layers=2, n_heads=2)
+    edges = network_from_qk(q, k, GENES, N_SPECIAL, edge_filter="top_k", top_k=1)
+    assert edge_set(edges) == planted_edges()
+
+
+def test_attention_rows_are_softmax_over_all_tokens_then_specials_dropped():
+    q, k = planted_qk()
+    attn = attention_matrix(q[0, 1], k[0, 1], N_SPECIAL)
+    full = torch.softmax(q[0, 1] @ k[0, 1].T / np.sqrt(q.shape[-1]), dim=-1)
+    torch.testing.assert_close(attn, full[N_SPECIAL:, N_SPECIAL:])
+    assert torch.all(attn.sum(1) < 1)
+
+
+def test_chunked_rows_equal_one_shot():
+    q, k = planted_qk()
+    torch.testing.assert_close(
+        attention_matrix(q[0, 1], k[0, 1], N_SPECIAL, row_chunk=5),
+        attention_matrix(q[0, 1], k[0, 1], N_SPECIAL, row_chunk=1000),
+    )
+
+
+def test_max_and_none_aggregations():
+    q, k = planted_qk(n_layers=2, n_heads=2)
+    each = aggregate_heads(q, k, N_SPECIAL, head_aggregation="none")
+    assert each.shape == (4, N_GENES, N_GENES)
+    torch.testing.assert_close(aggregate_heads(q, k, N_SPECIAL, head_aggregation="max"), each.max(0).values)
+    torch.testing.assert_close(aggregate_heads(q, k, N_SPECIAL, head_aggregation="mean"), each.mean(0))
+    table = network_from_qk(q, k, GENES, N_SPECIAL, head_aggregation="none", edge_filter="none")
+    assert {"layer", "head"} <= set(table.column_names)
+    assert table.num_rows == 4 * N_GENES * (N_GENES - 1)  # every head, every non-self pair
+
+
+def test_filters_and_symmetrize():
+    q, k = planted_qk()
+    matrix = aggregate_heads(q, k, N_SPECIAL, heads=[(0, 1)])
+    mask = filter_mask(matrix, edge_filter="top_k", top_k=3)
+    assert mask.sum(1).tolist() == [3] * N_GENES
+    assert not mask.diagonal().any()
+    thresh = filter_mask(matrix, edge_filter="threshold")
+    assert torch.equal(thresh, (matrix >= 1 / N_GENES) & ~torch.eye(N_GENES, dtype=torch.bool))
+    sym = network_from_qk(q, k, GENES, N_SPECIAL, heads=[(0, 0)], symmetrize=True)
+    assert edge_set(sym) == planted_edges() | {(t, r) for r, t in planted_edges()}
+    with pytest.raises(ValueError, match="edge_filter"):
+        filter_mask(matrix, edge_filter="mst")
+    with pytest.raises(ValueError, match="top_k"):
+        filter_mask(matrix, edge_filter="top_k")
+    with pytest.raises(ValueError, match="head"):
+        aggregate_heads(q, k, N_SPECIAL, heads=[(5, 0)])
+
+
+def random_batches(n_batches=3, batch=4, n_ctx=7, n_layers=2, n_heads=2, d_head=5, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n_batches):
+        positions = torch.stack([torch.randperm(N_GENES, generator=gen)[:n_ctx] for _ in range(batch)])
+        positions[0, -2:] = -1  # padding
+        shape = (batch, n_heads, N_SPECIAL + n_ctx, d_head)
+        qk = [(torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)) for _ in range(n_layers)]
+        out.append((qk, positions))
+    return out
+
+
+def test_streaming_accumulation_equals_single_batch_and_brute_force():
+    batches = random_batches()
+    streamed = QKAccumulator(N_GENES, N_SPECIAL, 2, 2, 5)
+    for qk, positions in batches:
+        streamed.add(qk, positions)
+    single = QKAccumulator(N_GENES, N_SPECIAL, 2, 2, 5)
+    cat_qk = [
+        (torch.cat([b[0][layer][0] for b in batches]), torch.cat([b[0][layer][1] for b in batches]))
+        for layer in range(2)
+    ]
+    single.add(cat_qk, torch.cat([b[1] for b in batches]))
+    for a, b in zip(streamed.means(), single.means(), strict=True):
+        torch.testing.assert_close(a, b)
+    # brute force: mean of gene g's query over the (cell, slot) where it sat
+    q_mean, _ = streamed.means()
+    seen = streamed.seen()
+    kept_genes = np.flatnonzero(seen)
+    g = int(kept_genes[0])
+    rows = []
+    for qk, positions in batches:
+        for cell, slot in zip(*np.nonzero(positions.numpy() == g), strict=True):
+            rows.append(qk[1][0][cell, :, N_SPECIAL + slot])  # layer 1, (heads, d_head)
+    torch.testing.assert_close(q_mean[1, :, N_SPECIAL + 0], torch.stack(rows).mean(0))
+    assert streamed.n_cells == 12
+
+
+def test_accumulated_noisy_cells_recover_planted_network():
+    q, k = planted_qk(n_layers=1, n_heads=1)
+    gen = torch.Generator().manual_seed(3)
+    acc = QKAccumulator(N_GENES, N_SPECIAL, 1, 1, q.shape[-1])
+    for _ in range(20):
+        positions = torch.stack([torch.randperm(N_GENES, generator=gen)[:8] for _ in range(6)])
+        index = torch.cat([torch.arange(N_SPECIAL).expand(6, -1), positions + N_SPECIAL], dim=1)
+        # (batch, heads, tokens, d_head): each cell sees its context genes' planted Q/K plus noise
+        cell_q = q[0, 0][index].unsqueeze(1) + torch.randn(6, 1, index.shape[1], q.shape[-1], generator=gen)
+        cell_k = k[0, 0][index].unsqueeze(1) + torch.randn(6, 1, index.shape[1], q.shape[-1], generator=gen)
+        acc.add([(cell_q, cell_k)], positions)
+    q_mean, k_mean = acc.means()
+    assert acc.seen().all()
+    edges = network_from_qk(q_mean, k_mean, GENES, N_SPECIAL, edge_filter="top_k", top_k=1)
+    assert edge_set(edges) == planted_edges()
+
+
+def test_accumulator_rejects_bad_input():
+    acc = QKAccumulator(N_GENES, N_SPECIAL, 2, 2, 5)
+    (qk, positions), *_ = random_batches()
+    with pytest.raises(ValueError, match="layers"):
+        acc.add(qk[:1], positions)
+    with pytest.raises(ValueError, match="positions"):
+        acc.add(qk, positions + N_GENES)
+    with pytest.raises(ValueError, match="no cells"):
+        QKAccumulator(N_GENES, N_SPECIAL, 2, 2, 5).means()
