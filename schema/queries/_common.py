@@ -1,0 +1,114 @@
+"""What the query modules share: hard caps, cursors, the network filter and row conversion."""
+
+from dataclasses import dataclass, fields
+
+import duckdb
+
+# Hard caps: a caller asking for more gets a ValueError, whatever the server allows.
+MAX_PAGE = 1000  # rows of one page of edges, regulations or networks
+MAX_IDS = 1000  # ids in one batched lookup
+MAX_HUBS = 1000  # hubs per network
+MAX_GENE_LIST = 5000  # genes in a user's gene list
+
+
+def check_limit(name: str, value: int, cap: int) -> int:
+    """Return ``value`` if 1 <= value <= cap, else raise ValueError naming it."""
+    if not 1 <= value <= cap:
+        msg = f"{name} must be between 1 and {cap}, got {value}"
+        raise ValueError(msg)
+    return value
+
+
+def check_ids(name: str, ids, cap: int = MAX_IDS) -> list[int]:
+    ids = [int(i) for i in ids]
+    if len(ids) > cap:
+        msg = f"{name} holds {len(ids)} ids, at most {cap} are allowed"
+        raise ValueError(msg)
+    return ids
+
+
+def parse_cursor(after: str | None, parts: int) -> tuple[int, ...] | None:
+    """Cursors are the sort key of the last row seen, as integers joined by ':'."""
+    if after is None:
+        return None
+    try:
+        values = tuple(int(v) for v in after.split(":"))
+    except ValueError:
+        values = ()
+    if len(values) != parts:
+        msg = f"invalid cursor {after!r}"
+        raise ValueError(msg)
+    return values
+
+
+def make_cursor(*values: int) -> str:
+    return ":".join(str(int(v)) for v in values)
+
+
+def rows_as(con: duckdb.DuckDBPyConnection, cls, sql: str, params=()) -> list:
+    """Run ``sql`` and build one ``cls`` per row; the select list must follow the dataclass field order."""
+    names = [f.name for f in fields(cls)]
+    return [cls(**dict(zip(names, row, strict=True))) for row in con.execute(sql, list(params)).fetchall()]
+
+
+@dataclass(frozen=True)
+class NetworkFilter:
+    """Facets selecting networks; empty means "any". Within a facet values are OR-ed, facets are AND-ed.
+
+    Labels match case-insensitively and ontology term ids (CL:, UBERON:, MONDO:, NCBITaxon:) exactly.
+    ``text`` is a free-text search over labels and the dataset title.
+    """
+
+    cell_types: tuple[str, ...] = ()
+    tissues: tuple[str, ...] = ()
+    diseases: tuple[str, ...] = ()
+    organisms: tuple[str, ...] = ()
+    dataset_ids: tuple[int, ...] = ()
+    model_ids: tuple[int, ...] = ()
+    network_ids: tuple[int, ...] = ()
+    text: str | None = None
+
+    def __post_init__(self):
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str) and f.name != "text":
+                msg = f"{f.name} must be a sequence of values, got the string {value!r}"
+                raise ValueError(msg)
+            if isinstance(value, list):
+                object.__setattr__(self, f.name, tuple(value))
+
+    def sql(self, alias: str = "n") -> tuple[str, list]:
+        """A WHERE fragment over the networks table aliased ``alias`` and its parameters."""
+        clauses, params = ["TRUE"], []
+        for values, column in (
+            (self.cell_types, "cell_type"),
+            (self.tissues, "tissue"),
+            (self.diseases, "disease"),
+            (self.organisms, "organism"),
+        ):
+            if values:
+                clauses.append(
+                    f"(lower({alias}.{column}) IN (SELECT lower(unnest(?::VARCHAR[])))"
+                    f" OR {alias}.{column}_ontology_term_id IN (SELECT unnest(?::VARCHAR[])))"
+                )
+                params += [list(values), list(values)]
+        for values, column in (
+            (self.dataset_ids, "dataset_id"),
+            (self.model_ids, "model_id"),
+            (self.network_ids, "id"),
+        ):
+            if values:
+                clauses.append(f"{alias}.{column} IN (SELECT unnest(?::INTEGER[]))")
+                params.append([int(v) for v in values])
+        if self.text:
+            pattern = f"%{self.text}%"
+            clauses.append(
+                f"({alias}.cell_type ILIKE ? OR {alias}.tissue ILIKE ? OR {alias}.disease ILIKE ?"
+                f" OR {alias}.organism ILIKE ? OR {alias}.dataset_id IN (SELECT id FROM datasets"
+                " WHERE title ILIKE ? OR collection ILIKE ? OR source_id ILIKE ?))"
+            )
+            params += [pattern] * 7
+        return " AND ".join(clauses), params
+
+    def is_empty(self) -> bool:
+        return self == NetworkFilter()

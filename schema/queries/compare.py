@@ -1,0 +1,98 @@
+"""Comparison of two networks: shared, gained and lost edges, Jaccard index, rank correlation."""
+
+import duckdb
+import numpy as np
+from scipy.stats import spearmanr
+
+from schema.queries._common import MAX_PAGE, check_limit
+from schema.rows import Comparison, EdgeRow, SharedEdgeRow
+
+
+def compare_networks(
+    con: duckdb.DuckDBPyConnection,
+    network_a: int,
+    network_b: int,
+    *,
+    max_rank: int | None = None,
+    min_weight: float | None = None,
+    limit: int = 20,
+) -> Comparison:
+    """Compare the edges of two networks, each cut to its ``max_rank`` strongest edges / ``min_weight``.
+
+    Edges are the same when regulator and target are. ``gained`` are edges of b absent from a, ``lost`` edges
+    of a absent from b; the lists hold the ``limit`` strongest of each (counts cover all). ``spearman`` is the
+    rank correlation of the two weights over shared edges.
+    """
+    check_limit("limit", limit, MAX_PAGE)
+    cols = con.execute(
+        """
+        WITH a AS (SELECT regulator_id, target_id, weight, rank FROM edges WHERE network_id = ?
+                   AND (?::INTEGER IS NULL OR rank <= ?) AND (?::REAL IS NULL OR weight >= ?)),
+             b AS (SELECT regulator_id, target_id, weight, rank FROM edges WHERE network_id = ?
+                   AND (?::INTEGER IS NULL OR rank <= ?) AND (?::REAL IS NULL OR weight >= ?))
+        SELECT coalesce(a.regulator_id, b.regulator_id) AS regulator_id,
+               coalesce(a.target_id, b.target_id) AS target_id,
+               a.weight AS weight_a, b.weight AS weight_b,
+               coalesce(a.rank, 0) AS rank_a, coalesce(b.rank, 0) AS rank_b
+        FROM a FULL JOIN b ON a.regulator_id = b.regulator_id AND a.target_id = b.target_id
+        """,
+        [
+            network_a,
+            max_rank,
+            max_rank,
+            min_weight,
+            min_weight,
+            network_b,
+            max_rank,
+            max_rank,
+            min_weight,
+            min_weight,
+        ],
+    ).fetchnumpy()
+    rank_a, rank_b = cols["rank_a"].astype(np.int64), cols["rank_b"].astype(np.int64)
+    in_a, in_b = rank_a > 0, rank_b > 0
+    shared, gained, lost = in_a & in_b, in_b & ~in_a, in_a & ~in_b
+    n_shared, n_union = int(shared.sum()), int(in_a.sum() + in_b.sum() - shared.sum())
+    spearman = None
+    if n_shared >= 3:
+        wa = np.asarray(cols["weight_a"][shared], dtype=np.float64)
+        wb = np.asarray(cols["weight_b"][shared], dtype=np.float64)
+        if np.ptp(wa) > 0 and np.ptp(wb) > 0:
+            spearman = float(spearmanr(wa, wb).statistic)
+
+    def pick(mask, order):
+        idx = np.flatnonzero(mask)
+        return idx[np.argsort(order[idx], kind="stable")][:limit]
+
+    reg, tgt = cols["regulator_id"], cols["target_id"]
+    weight_a, weight_b = np.asarray(cols["weight_a"]), np.asarray(cols["weight_b"])
+    return Comparison(
+        network_a=network_a,
+        network_b=network_b,
+        n_edges_a=int(in_a.sum()),
+        n_edges_b=int(in_b.sum()),
+        n_shared=n_shared,
+        n_gained=int(gained.sum()),
+        n_lost=int(lost.sum()),
+        jaccard=n_shared / n_union if n_union else 0.0,
+        spearman=spearman,
+        shared=[
+            SharedEdgeRow(
+                int(reg[i]),
+                int(tgt[i]),
+                float(weight_a[i]),
+                float(weight_b[i]),
+                int(rank_a[i]),
+                int(rank_b[i]),
+            )
+            for i in pick(shared, rank_a)
+        ],
+        gained=[
+            EdgeRow(network_b, int(reg[i]), int(tgt[i]), float(weight_b[i]), int(rank_b[i]))
+            for i in pick(gained, rank_b)
+        ],
+        lost=[
+            EdgeRow(network_a, int(reg[i]), int(tgt[i]), float(weight_a[i]), int(rank_a[i]))
+            for i in pick(lost, rank_a)
+        ],
+    )

@@ -1,0 +1,187 @@
+"""Edges of one network, and regulators / targets of a gene across networks.
+
+Access paths: ``edges`` is sorted by (network, regulator), so "edges of network N" and "targets of R in N"
+read one or two row groups; ``edges_by_target`` is sorted by (target, network), so "regulators of G" reads the
+few row groups holding target G, whatever the number of networks.
+"""
+
+import duckdb
+
+from schema.queries._common import (
+    MAX_PAGE,
+    NetworkFilter,
+    check_limit,
+    make_cursor,
+    parse_cursor,
+    rows_as,
+)
+from schema.rows import EdgeRow, Page, RegulationRow, RegulationSummaryRow
+
+GROUPS = ("tissue", "disease", "cell_type", "organism")
+
+
+def network_edges(
+    con: duckdb.DuckDBPyConnection,
+    network_id: int,
+    *,
+    min_weight: float | None = None,
+    regulator_id: int | None = None,
+    target_id: int | None = None,
+    first: int = 100,
+    after: str | None = None,
+) -> Page[EdgeRow]:
+    """Edges of one network, strongest first (cursor = rank): the top-k edges are the first page of k.
+
+    ``regulator_id`` keeps one regulator's targets, ``target_id`` one target's regulators.
+    """
+    check_limit("first", first, MAX_PAGE)
+    cursor = parse_cursor(after, 1)
+    items = rows_as(
+        con,
+        EdgeRow,
+        """
+        SELECT network_id, regulator_id, target_id, weight, rank FROM edges
+        WHERE network_id = ? AND rank > ? AND (?::REAL IS NULL OR weight >= ?)
+          AND (?::INTEGER IS NULL OR regulator_id = ?) AND (?::INTEGER IS NULL OR target_id = ?)
+        ORDER BY rank LIMIT ?
+        """,
+        [
+            network_id,
+            cursor[0] if cursor else 0,
+            min_weight,
+            min_weight,
+            regulator_id,
+            regulator_id,
+            target_id,
+            target_id,
+            first + 1,
+        ],
+    )
+    more = len(items) > first
+    items = items[:first]
+    return Page(items=items, next_cursor=make_cursor(items[-1].rank) if more else None)
+
+
+def _regulations(
+    con, table: str, gene_column: str, gene_id: int, where, min_weight, max_rank, first, after
+) -> Page[RegulationRow]:
+    check_limit("first", first, MAX_PAGE)
+    cursor = parse_cursor(after, 2) or (-1, 0)
+    sql, params = (where or NetworkFilter()).sql("n")
+    items = rows_as(
+        con,
+        RegulationRow,
+        f"""
+        SELECT e.network_id, e.regulator_id, e.target_id, e.weight, e.rank,
+               n.cell_type, n.tissue, n.disease, n.organism
+        FROM {table} e JOIN networks n ON n.id = e.network_id
+        WHERE e.{gene_column} = ? AND (?::REAL IS NULL OR e.weight >= ?)
+          AND (?::INTEGER IS NULL OR e.rank <= ?)
+          AND (e.network_id, e.rank) > (?, ?) AND {sql}
+        ORDER BY e.network_id, e.rank LIMIT ?
+        """,
+        [gene_id, min_weight, min_weight, max_rank, max_rank, *cursor, *params, first + 1],
+    )
+    more = len(items) > first
+    items = items[:first]
+    next_cursor = make_cursor(items[-1].network_id, items[-1].rank) if more else None
+    return Page(items=items, next_cursor=next_cursor)
+
+
+def regulators_of(
+    con: duckdb.DuckDBPyConnection,
+    gene_id: int,
+    *,
+    where: NetworkFilter | None = None,
+    min_weight: float | None = None,
+    max_rank: int | None = None,
+    first: int = 100,
+    after: str | None = None,
+) -> Page[RegulationRow]:
+    """Edges into ``gene_id`` in every network matching ``where``, by (network, rank)."""
+    return _regulations(
+        con, "edges_by_target", "target_id", gene_id, where, min_weight, max_rank, first, after
+    )
+
+
+def targets_of(
+    con: duckdb.DuckDBPyConnection,
+    regulator_id: int,
+    *,
+    where: NetworkFilter | None = None,
+    min_weight: float | None = None,
+    max_rank: int | None = None,
+    first: int = 100,
+    after: str | None = None,
+) -> Page[RegulationRow]:
+    """Edges out of ``regulator_id`` in every network matching ``where``, by (network, rank).
+
+    For one network, ``network_edges(con, n, regulator_id=r)`` reads less.
+    """
+    return _regulations(con, "edges", "regulator_id", regulator_id, where, min_weight, max_rank, first, after)
+
+
+def _summary(con, table, gene_column, partner_column, gene_id, by, where, min_weight, max_rank, top):
+    if by not in GROUPS:
+        msg = f"unknown grouping {by!r}; choose from {', '.join(GROUPS)}"
+        raise ValueError(msg)
+    check_limit("top", top, MAX_PAGE)
+    sql, params = (where or NetworkFilter()).sql("n")
+    return rows_as(
+        con,
+        RegulationSummaryRow,
+        f"""
+        WITH nets AS (SELECT n.id, n.{by} AS grp, n.{by}_ontology_term_id AS term
+                     FROM networks n WHERE {sql}),
+        sizes AS (SELECT grp, term, count(*) AS n_group FROM nets GROUP BY ALL),
+        hits AS (
+            SELECT nets.grp, nets.term, e.{partner_column} AS partner, count(*) AS n_networks,
+                   avg(e.weight) AS mean_weight, max(e.weight) AS max_weight, min(e.rank) AS best_rank
+            FROM {table} e JOIN nets ON nets.id = e.network_id
+            WHERE e.{gene_column} = ? AND (?::REAL IS NULL OR e.weight >= ?)
+              AND (?::INTEGER IS NULL OR e.rank <= ?)
+            GROUP BY ALL
+        )
+        SELECT h.grp, h.term, h.partner, h.n_networks, s.n_group, h.mean_weight, h.max_weight, h.best_rank
+        FROM hits h JOIN sizes s ON s.grp IS NOT DISTINCT FROM h.grp AND s.term IS NOT DISTINCT FROM h.term
+        QUALIFY row_number() OVER (PARTITION BY h.grp, h.term
+                                   ORDER BY h.n_networks DESC, h.mean_weight DESC, h.partner) <= ?
+        ORDER BY h.grp NULLS LAST, h.term, h.n_networks DESC, h.mean_weight DESC, h.partner
+        """,
+        [*params, gene_id, min_weight, min_weight, max_rank, max_rank, top],
+    )
+
+
+def regulator_summary(
+    con: duckdb.DuckDBPyConnection,
+    gene_id: int,
+    *,
+    by: str = "tissue",
+    where: NetworkFilter | None = None,
+    min_weight: float | None = None,
+    max_rank: int | None = None,
+    top: int = 20,
+) -> list[RegulationSummaryRow]:
+    """Regulators of ``gene_id`` grouped by tissue, disease, cell type or organism.
+
+    Per group, the ``top`` regulators found in the most networks (then by mean weight).
+    """
+    return _summary(
+        con, "edges_by_target", "target_id", "regulator_id", gene_id, by, where, min_weight, max_rank, top
+    )
+
+
+def target_summary(
+    con: duckdb.DuckDBPyConnection,
+    regulator_id: int,
+    *,
+    by: str = "tissue",
+    where: NetworkFilter | None = None,
+    min_weight: float | None = None,
+    max_rank: int | None = None,
+    top: int = 20,
+) -> list[RegulationSummaryRow]:
+    """Targets of ``regulator_id`` grouped by tissue, disease, cell type or organism."""
+    return _summary(
+        con, "edges", "regulator_id", "target_id", regulator_id, by, where, min_weight, max_rank, top
+    )

@@ -1,0 +1,240 @@
+"""Over-representation of gene sets in a gene list, and of a gene list among regulators' targets.
+
+Counts are gathered in SQL, statistics computed with scipy (see ``schema.stats``). The universe is the
+network's genes (genes with an edge in it) unless given; sets and queries are cut to the universe.
+"""
+
+from collections.abc import Sequence
+
+import duckdb
+import numpy as np
+
+from schema.queries._common import MAX_GENE_LIST, MAX_PAGE, NetworkFilter, check_ids, check_limit
+from schema.rows import EnrichmentRow, RegulatorEnrichmentRow
+from schema.stats import bh_fdr, haldane_odds_ratio, hypergeom_pvalues
+
+MAX_UNIVERSE = 100_000
+
+
+def _universe_sql(network_id: int | None, universe_ids: Sequence[int] | None) -> tuple[str, list]:
+    if universe_ids is not None:
+        return "SELECT DISTINCT unnest(?::INTEGER[]) AS gene_id", [
+            check_ids("universe_ids", universe_ids, MAX_UNIVERSE)
+        ]
+    if network_id is not None:
+        return "SELECT gene_id FROM node_stats WHERE network_id = ?", [network_id]
+    return "SELECT id AS gene_id FROM genes", []
+
+
+def enrich_genes(
+    con: duckdb.DuckDBPyConnection,
+    gene_ids: Sequence[int],
+    *,
+    network_id: int | None = None,
+    universe_ids: Sequence[int] | None = None,
+    collections: Sequence[str] | None = None,
+    min_set_size: int = 5,
+    max_set_size: int = 2000,
+    min_overlap: int = 1,
+    limit: int = 50,
+) -> list[EnrichmentRow]:
+    """Gene sets over-represented in ``gene_ids``, most significant first.
+
+    Parameters
+    ----------
+    gene_ids
+        The query genes (store gene ids).
+    network_id, universe_ids
+        The universe: ``universe_ids`` if given, else the genes of ``network_id``, else every gene.
+    collections
+        Gene-set collection names to test (default: all).
+    min_set_size, max_set_size
+        Sets whose size within the universe falls outside are not tested (nor counted by the FDR).
+    min_overlap, limit
+        Sets with fewer query genes are not returned (they are counted by the FDR); at most ``limit`` rows.
+    """
+    query = check_ids("gene_ids", gene_ids, MAX_GENE_LIST)
+    check_limit("limit", limit, MAX_PAGE)
+    universe, uparams = _universe_sql(network_id, universe_ids)
+    universe_size, query_size = con.execute(
+        f"WITH u AS ({universe}) SELECT (SELECT count(*) FROM u),"
+        " (SELECT count(*) FROM u WHERE gene_id IN (SELECT unnest(?::INTEGER[])))",
+        [*uparams, query],
+    ).fetchone()
+    rows = con.execute(
+        f"""
+        WITH u AS ({universe}),
+        q AS (SELECT gene_id FROM u WHERE gene_id IN (SELECT unnest(?::INTEGER[]))),
+        sets AS (SELECT s.id, s.name, c.name AS collection FROM gene_sets s
+                 JOIN gene_set_collections c ON c.id = s.collection_id
+                 WHERE ?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], c.name)),
+        members AS (SELECT m.gene_set_id, m.gene_id, m.gene_id IN (SELECT gene_id FROM q) AS hit
+                    FROM gene_set_members m JOIN sets ON sets.id = m.gene_set_id
+                    WHERE m.gene_id IN (SELECT gene_id FROM u))
+        SELECT sets.id, sets.name, sets.collection, count(*) AS set_size,
+               count(*) FILTER (WHERE hit) AS overlap,
+               list(gene_id ORDER BY gene_id) FILTER (WHERE hit) AS overlap_ids
+        FROM members JOIN sets ON sets.id = members.gene_set_id
+        GROUP BY ALL HAVING count(*) BETWEEN ? AND ?
+        """,
+        [
+            *uparams,
+            query,
+            collections and list(collections),
+            collections and list(collections),
+            min_set_size,
+            max_set_size,
+        ],
+    ).fetchall()
+    if not rows:
+        return []
+    set_size = np.array([r[3] for r in rows])
+    overlap = np.array([r[4] for r in rows])
+    p = hypergeom_pvalues(overlap, query_size, set_size, universe_size)
+    odds = haldane_odds_ratio(overlap, query_size, set_size, universe_size)
+    fdr = bh_fdr(p)
+    order = np.lexsort((np.array([r[1] for r in rows]), p))
+    out = []
+    for i in order:
+        if overlap[i] < min_overlap:
+            continue
+        set_id, name, collection, *_ = rows[i]
+        out.append(
+            EnrichmentRow(
+                gene_set_id=set_id,
+                gene_set=name,
+                collection=collection,
+                overlap=int(overlap[i]),
+                query_size=int(query_size),
+                set_size=int(set_size[i]),
+                universe_size=int(universe_size),
+                p_value=float(p[i]),
+                odds_ratio=float(odds[i]),
+                fdr=float(fdr[i]),
+                overlap_gene_ids=list(rows[i][5] or []),
+            )
+        )
+        if len(out) == limit:
+            break
+    return out
+
+
+def enrich_targets(
+    con: duckdb.DuckDBPyConnection,
+    network_id: int,
+    regulator_id: int,
+    *,
+    max_rank: int | None = None,
+    min_weight: float | None = None,
+    **options,
+) -> list[EnrichmentRow]:
+    """Gene sets over-represented among a regulator's targets in one network (options of enrich_genes)."""
+    targets = [
+        r[0]
+        for r in con.execute(
+            "SELECT target_id FROM edges WHERE network_id = ? AND regulator_id = ?"
+            " AND (?::INTEGER IS NULL OR rank <= ?) AND (?::REAL IS NULL OR weight >= ?)",
+            [network_id, regulator_id, max_rank, max_rank, min_weight, min_weight],
+        ).fetchall()
+    ]
+    return enrich_genes(con, targets[:MAX_GENE_LIST], network_id=network_id, **options)
+
+
+def enrich_hubs(
+    con: duckdb.DuckDBPyConnection, network_id: int, *, k: int = 100, by: str = "out_degree", **options
+) -> list[EnrichmentRow]:
+    """Gene sets over-represented among a network's ``k`` strongest hubs (options of enrich_genes)."""
+    from schema.queries.hubs import hubs
+
+    hub_ids = [h.gene_id for h in hubs(con, network_id, by=by, k=k)]
+    return enrich_genes(con, hub_ids, network_id=network_id, **options)
+
+
+def enriched_regulators(
+    con: duckdb.DuckDBPyConnection,
+    gene_ids: Sequence[int],
+    *,
+    where: NetworkFilter | None = None,
+    min_weight: float | None = None,
+    max_rank: int | None = None,
+    min_targets: int = 5,
+    min_overlap: int = 2,
+    limit: int = 100,
+) -> list[RegulatorEnrichmentRow]:
+    """Regulators whose targets are enriched in ``gene_ids``, per network, across the networks of ``where``.
+
+    Each (network, regulator) with at least ``min_targets`` targets (after the weight / rank cut) is one
+    test; the universe of a network is its genes. The FDR runs over all tests; rows with fewer than
+    ``min_overlap`` query genes among the targets are not returned. Most significant first.
+    """
+    query = check_ids("gene_ids", gene_ids, MAX_GENE_LIST)
+    check_limit("limit", limit, MAX_PAGE)
+    sql, params = (where or NetworkFilter()).sql("n")
+    cut = min_weight is not None or max_rank is not None
+    if cut:
+        # Target counts under the cut need the edges of every selected network.
+        counts = """SELECT e.network_id, e.regulator_id, count(*) AS n_targets FROM edges e
+                    WHERE e.network_id IN (SELECT id FROM nets) AND (?::REAL IS NULL OR e.weight >= ?)
+                      AND (?::INTEGER IS NULL OR e.rank <= ?) GROUP BY ALL"""
+        cparams = [min_weight, min_weight, max_rank, max_rank]
+    else:
+        counts = """SELECT network_id, gene_id AS regulator_id, out_degree AS n_targets FROM node_stats
+                    WHERE network_id IN (SELECT id FROM nets) AND out_degree > 0"""
+        cparams = []
+    head = f"""
+        WITH nets AS (SELECT n.id FROM networks n WHERE {sql}),
+        q AS (SELECT DISTINCT unnest(?::INTEGER[]) AS gene_id),
+        tests AS ({counts})"""
+    n_tests = con.execute(
+        f"{head} SELECT count(*) FROM tests WHERE n_targets >= ?", [*params, query, *cparams, min_targets]
+    ).fetchone()[0]
+    rows = con.execute(
+        f"""{head},
+        sizes AS (SELECT s.network_id, count(*) AS universe_size,
+                         count(*) FILTER (WHERE s.gene_id IN (SELECT gene_id FROM q)) AS query_size
+                  FROM node_stats s WHERE s.network_id IN (SELECT id FROM nets) GROUP BY ALL),
+        hits AS (SELECT e.network_id, e.regulator_id, count(*) AS overlap,
+                        list(e.target_id ORDER BY e.target_id) AS ids
+                 FROM edges_by_target e
+                 WHERE e.target_id IN (SELECT gene_id FROM q) AND e.network_id IN (SELECT id FROM nets)
+                   AND (?::REAL IS NULL OR e.weight >= ?) AND (?::INTEGER IS NULL OR e.rank <= ?)
+                 GROUP BY ALL HAVING count(*) >= ?)
+        SELECT h.network_id, h.regulator_id, h.overlap, t.n_targets, s.query_size, s.universe_size, h.ids
+        FROM hits h JOIN tests t USING (network_id, regulator_id) JOIN sizes s USING (network_id)
+        WHERE t.n_targets >= ?
+        """,
+        [
+            *params,
+            query,
+            *cparams,
+            min_weight,
+            min_weight,
+            max_rank,
+            max_rank,
+            max(min_overlap, 1),
+            min_targets,
+        ],
+    ).fetchall()
+    if not rows:
+        return []
+    cols = np.array([r[:6] for r in rows], dtype=np.int64)  # (rows, 6)
+    overlap, n_targets, query_size, universe_size = cols[:, 2], cols[:, 3], cols[:, 4], cols[:, 5]
+    p = hypergeom_pvalues(overlap, query_size, n_targets, universe_size)
+    odds = haldane_odds_ratio(overlap, query_size, n_targets, universe_size)
+    fdr = bh_fdr(p, n_tests=max(n_tests, len(rows)))
+    order = np.lexsort((cols[:, 1], cols[:, 0], p))[:limit]
+    return [
+        RegulatorEnrichmentRow(
+            network_id=int(cols[i, 0]),
+            regulator_id=int(cols[i, 1]),
+            overlap=int(overlap[i]),
+            n_targets=int(n_targets[i]),
+            query_size=int(query_size[i]),
+            universe_size=int(universe_size[i]),
+            p_value=float(p[i]),
+            odds_ratio=float(odds[i]),
+            fdr=float(fdr[i]),
+            overlap_gene_ids=list(rows[i][6]),
+        )
+        for i in order
+    ]

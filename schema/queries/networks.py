@@ -1,0 +1,107 @@
+"""Networks by facets and free text, by id, facet counts, datasets and idempotency keys."""
+
+from collections.abc import Sequence
+
+import duckdb
+
+from schema.queries._common import (
+    MAX_PAGE,
+    NetworkFilter,
+    check_ids,
+    check_limit,
+    make_cursor,
+    parse_cursor,
+    rows_as,
+)
+from schema.rows import DatasetRow, FacetCount, NetworkRow, Page
+
+NETWORK_COLUMNS = (
+    "n.id, n.dataset_id, n.model_id, n.cell_type, n.cell_type_ontology_term_id, n.tissue,"
+    " n.tissue_ontology_term_id, n.disease, n.disease_ontology_term_id, n.organism,"
+    " n.organism_ontology_term_id,"
+    " n.n_cells, n.n_genes, n.n_edges, n.parameters, n.idempotency_key, n.created_at"
+)
+FACETS = ("cell_type", "tissue", "disease", "organism")
+
+
+def find_networks(
+    con: duckdb.DuckDBPyConnection,
+    where: NetworkFilter | None = None,
+    *,
+    first: int = 50,
+    after: str | None = None,
+) -> Page[NetworkRow]:
+    """Networks matching ``where``, by id; ``total`` counts all matches."""
+    check_limit("first", first, MAX_PAGE)
+    cursor = parse_cursor(after, 1)
+    sql, params = (where or NetworkFilter()).sql("n")
+    total = con.execute(f"SELECT count(*) FROM networks n WHERE {sql}", params).fetchone()[0]
+    items = rows_as(
+        con,
+        NetworkRow,
+        f"SELECT {NETWORK_COLUMNS} FROM networks n WHERE {sql} AND n.id > ? ORDER BY n.id LIMIT ?",
+        [*params, cursor[0] if cursor else -1, first + 1],
+    )
+    more = len(items) > first
+    items = items[:first]
+    return Page(items=items, next_cursor=make_cursor(items[-1].id) if more else None, total=total)
+
+
+def networks_by_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[NetworkRow | None]:
+    """The networks with these ids, aligned with ``ids`` (None where unknown)."""
+    ids = check_ids("ids", ids)
+    rows = rows_as(
+        con,
+        NetworkRow,
+        f"SELECT {NETWORK_COLUMNS} FROM networks n WHERE n.id IN (SELECT unnest(?::INTEGER[]))",
+        [ids],
+    )
+    by_id = {r.id: r for r in rows}
+    return [by_id.get(i) for i in ids]
+
+
+def networks_by_idempotency_key(con: duckdb.DuckDBPyConnection, key: str) -> list[NetworkRow]:
+    """Networks built under an idempotency key (see ``schema.writer.make_idempotency_key``)."""
+    return rows_as(
+        con,
+        NetworkRow,
+        f"SELECT {NETWORK_COLUMNS} FROM networks n WHERE n.idempotency_key = ? ORDER BY n.id",
+        [key],
+    )
+
+
+def facet_counts(
+    con: duckdb.DuckDBPyConnection,
+    where: NetworkFilter | None = None,
+    *,
+    facets: Sequence[str] = FACETS,
+) -> dict[str, list[FacetCount]]:
+    """Networks per value of each facet among those matching ``where``, most frequent first."""
+    sql, params = (where or NetworkFilter()).sql("n")
+    out = {}
+    for facet in facets:
+        if facet not in FACETS:
+            msg = f"unknown facet {facet!r}; choose from {', '.join(FACETS)}"
+            raise ValueError(msg)
+        out[facet] = rows_as(
+            con,
+            FacetCount,
+            f"SELECT n.{facet}, n.{facet}_ontology_term_id, count(*) AS c FROM networks n WHERE {sql}"
+            f" GROUP BY ALL ORDER BY c DESC, n.{facet} NULLS LAST",
+            params,
+        )
+    return out
+
+
+def datasets_by_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[DatasetRow | None]:
+    """The datasets with these ids, aligned with ``ids`` (None where unknown)."""
+    ids = check_ids("ids", ids)
+    rows = rows_as(
+        con,
+        DatasetRow,
+        "SELECT id, source, source_id, version, title, collection, content_hash, updated_at FROM datasets"
+        " WHERE id IN (SELECT unnest(?::INTEGER[]))",
+        [ids],
+    )
+    by_id = {r.id: r for r in rows}
+    return [by_id.get(i) for i in ids]

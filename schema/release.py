@@ -1,0 +1,264 @@
+"""Releases: immutable DuckDB files under ``<root>/releases/``, the current one named by ``<root>/CURRENT``.
+
+A writer builds ``<id>.duckdb.partial`` from a copy of the current release, closes it, renames it to
+``<id>.duckdb`` and only then replaces the pointer file with ``os.replace`` (atomic on POSIX).
+Readers open the release the pointer names, read-only, and compare the pointer with their own release
+to notice a newer one.
+A crash at any point before the pointer is replaced leaves readers on the old release; the partial file is
+removed by the writer on error, or by the next writer if the process was killed.
+"""
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+from filelock import FileLock
+
+from schema.tables import SCHEMA_VERSION
+
+log = logging.getLogger(__name__)
+
+POINTER = "CURRENT"
+RELEASES = "releases"
+SUFFIX = ".duckdb"
+PARTIAL = ".partial"
+
+
+class SchemaVersionError(RuntimeError):
+    """The release was written with another schema version than the one this code reads."""
+
+
+class NoReleaseError(FileNotFoundError):
+    """The store has no published release yet (run ``scprint-graph store init``)."""
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where the store lives and how it is kept.
+
+    keep: published releases kept on disk (the current one always is), for rollback.
+    threads / memory_limit: DuckDB settings for connections opened by the store (None: DuckDB's defaults).
+    lock_timeout: seconds a writer waits for another writer to finish.
+    max_target_runs: appended sorted runs of ``edges_by_target`` before the writer re-sorts it whole.
+    """
+
+    root: Path
+    keep: int = 5
+    threads: int | None = None
+    memory_limit: str | None = None
+    lock_timeout: float = 600.0
+    max_target_runs: int = 8
+
+    def __post_init__(self):
+        object.__setattr__(self, "root", Path(self.root))
+        if self.keep < 1:
+            msg = f"keep must be at least 1, got {self.keep}"
+            raise ValueError(msg)
+        if self.threads is not None and self.threads < 1:
+            msg = f"threads must be positive, got {self.threads}"
+            raise ValueError(msg)
+        if self.max_target_runs < 1:
+            msg = f"max_target_runs must be at least 1, got {self.max_target_runs}"
+            raise ValueError(msg)
+
+    def duckdb_config(self) -> dict[str, str]:
+        config = {}
+        if self.threads is not None:
+            config["threads"] = str(self.threads)
+        if self.memory_limit is not None:
+            config["memory_limit"] = self.memory_limit
+        return config
+
+
+def check_schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> str:
+    """Return the release id stored in ``con``; raise SchemaVersionError if its schema version differs."""
+    try:
+        rows = dict(con.execute("SELECT key, value FROM store_meta").fetchall())
+    except duckdb.CatalogException as err:
+        msg = f"{path} is not a scPRINT-graph store release (no store_meta table)"
+        raise SchemaVersionError(msg) from err
+    version = rows.get("schema_version")
+    if version != str(SCHEMA_VERSION):
+        msg = (
+            f"{path} has schema version {version}, this code reads version {SCHEMA_VERSION}; "
+            "rebuild the store or install the matching scprint-graph version"
+        )
+        raise SchemaVersionError(msg)
+    return rows.get("release_id", path.name.removesuffix(SUFFIX))
+
+
+class Reader:
+    """A read-only connection to one release, and a way to tell whether a newer one was published.
+
+    Query functions take ``reader.con`` (or ``reader.cursor()`` from each thread: one DuckDB connection must
+    not be used by two threads at once).
+    """
+
+    def __init__(self, store: "Store", release_id: str):
+        self.store = store
+        self.release_id = release_id
+        self.path = store.release_path(release_id)
+        self.con = duckdb.connect(str(self.path), read_only=True, config=store.config.duckdb_config())
+        try:
+            check_schema_version(self.con, self.path)
+        except BaseException:
+            self.con.close()
+            raise
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new connection to the same database, for use by one thread."""
+        return self.con.cursor()
+
+    def is_current(self) -> bool:
+        """False once another release has been published (or rolled back to): the caller should reopen."""
+        return self.store.current_release() == self.release_id
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> "Reader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Store:
+    """A directory of releases. Cheap to construct; holds no connection."""
+
+    def __init__(self, root: str | Path, **options):
+        self.config = StoreConfig(root=Path(root), **options)
+        self.root = self.config.root
+
+    # -- layout --------------------------------------------------------------------------------------
+    @property
+    def releases_dir(self) -> Path:
+        return self.root / RELEASES
+
+    def release_path(self, release_id: str) -> Path:
+        return self.releases_dir / f"{release_id}{SUFFIX}"
+
+    def releases(self) -> list[str]:
+        """Published release ids, oldest first (ids sort by creation time)."""
+        if not self.releases_dir.is_dir():
+            return []
+        return sorted(p.name.removesuffix(SUFFIX) for p in self.releases_dir.glob(f"*{SUFFIX}"))
+
+    def current_release(self) -> str | None:
+        """The id the pointer file names, or None before the first publish."""
+        try:
+            return (self.root / POINTER).read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def new_release_id(self) -> str:
+        """A fresh id that sorts after every existing release."""
+        existing = self.releases()
+        while True:
+            release_id = "r" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+            if not existing or release_id > existing[-1]:
+                return release_id
+            time.sleep(0.001)
+
+    # -- reading -------------------------------------------------------------------------------------
+    def open_reader(self) -> Reader:
+        """Open the current release read-only. Retries if a concurrent prune removed it meanwhile."""
+        for _ in range(3):
+            release_id = self.current_release()
+            if release_id is None:
+                msg = (
+                    f"no published release in {self.root}; run `scprint-graph store init --root {self.root}`"
+                )
+                raise NoReleaseError(msg)
+            if self.release_path(release_id).exists():
+                try:
+                    return Reader(self, release_id)
+                except duckdb.IOException:
+                    if self.release_path(release_id).exists():
+                        raise
+        msg = f"the current release of {self.root} ({release_id}) is missing from {self.releases_dir}"
+        raise NoReleaseError(msg)
+
+    # -- writing -------------------------------------------------------------------------------------
+    def writer_lock(self) -> FileLock:
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(str(self.root / "writer.lock"), timeout=self.config.lock_timeout)
+
+    def new_release(self, *, note: str | None = None, empty: bool = False):
+        """A writer for a new release built on the current one (or on an empty store when ``empty``).
+
+        Use as ``with store.new_release(note=...) as w:``; the release is published when the block exits
+        cleanly and discarded if it raises.
+        """
+        from schema.writer import ReleaseWriter
+
+        return ReleaseWriter(self, note=note, empty=empty)
+
+    def init(self) -> str:
+        """Publish an empty first release if the store has none; return the current release id."""
+        current = self.current_release()
+        if current is not None:
+            return current
+        with self.new_release(note="empty store", empty=True) as w:
+            pass
+        return w.release_id
+
+    def publish(self, release_id: str) -> None:
+        """Point readers at ``release_id`` (atomic rename of the pointer file)."""
+        if not self.release_path(release_id).exists():
+            msg = f"no release {release_id!r} in {self.releases_dir}"
+            raise ValueError(msg)
+        tmp = self.root / f".{POINTER}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write(release_id + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.root / POINTER)
+        dir_fd = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        log.info("published release %s", release_id)
+
+    def rollback(self, to: str | None = None) -> str:
+        """Point readers at an earlier release: ``to``, or the newest release older than the current one."""
+        with self.writer_lock():
+            current = self.current_release()
+            releases = self.releases()
+            if to is None:
+                older = [r for r in releases if current is None or r < current]
+                if not older:
+                    msg = f"no release older than {current} to roll back to in {self.releases_dir}"
+                    raise ValueError(msg)
+                to = older[-1]
+            elif to not in releases:
+                msg = f"unknown release {to!r}; kept releases: {', '.join(releases) or 'none'}"
+                raise ValueError(msg)
+            self.publish(to)
+            return to
+
+    def prune(self) -> list[str]:
+        """Delete all but the ``keep`` newest releases (never the current one) and stale partial files.
+
+        Call with the writer lock held. Readers holding a deleted file keep reading it (POSIX unlink).
+        """
+        current = self.current_release()
+        releases = self.releases()
+        doomed = [r for r in releases[: max(0, len(releases) - self.config.keep)] if r != current]
+        for release_id in doomed:
+            self.release_path(release_id).unlink()
+            log.info("pruned release %s", release_id)
+        return doomed
+
+    def remove_partials(self) -> list[Path]:
+        """Remove files left by a writer that died (call with the writer lock held)."""
+        stale = [*self.releases_dir.glob(f"*{PARTIAL}"), *self.releases_dir.glob(f"*{PARTIAL}.wal")]
+        for path in stale:
+            log.warning("removing %s left by an interrupted writer", path)
+            path.unlink()
+        return stale

@@ -1,0 +1,174 @@
+"""A synthetic atlas of random networks, for tests and benchmarks (``bench/store.py``, ``bench/server.py``).
+
+Genes are ``ENSG%011d`` with symbols ``G<i>``; one gene in ten is a transcription factor. Regulators follow a
+skewed (power-law-like) distribution so that hubs exist; targets are uniform; weights are uniform in (0, 1).
+"""
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from schema.release import Store
+from schema.writer import NetworkMeta, make_idempotency_key
+
+log = logging.getLogger(__name__)
+
+TISSUES = [
+    ("lung", "UBERON:0002048"),
+    ("liver", "UBERON:0002107"),
+    ("kidney", "UBERON:0002113"),
+    ("heart", "UBERON:0000948"),
+    ("blood", "UBERON:0000178"),
+    ("brain", "UBERON:0000955"),
+]
+DISEASES = [
+    ("normal", "PATO:0000461"),
+    ("COVID-19", "MONDO:0100096"),
+    ("lung adenocarcinoma", "MONDO:0005061"),
+    ("type 2 diabetes mellitus", "MONDO:0005148"),
+]
+CELL_TYPES = [
+    ("T cell", "CL:0000084"),
+    ("B cell", "CL:0000236"),
+    ("macrophage", "CL:0000235"),
+    ("fibroblast", "CL:0000057"),
+    ("endothelial cell", "CL:0000115"),
+    ("epithelial cell", "CL:0000066"),
+    ("natural killer cell", "CL:0000623"),
+    ("monocyte", "CL:0000576"),
+]
+HUMAN = ("Homo sapiens", "NCBITaxon:9606")
+
+
+@dataclass(frozen=True)
+class AtlasStats:
+    release_id: str
+    n_networks: int
+    n_edges: int
+    add_seconds: float  # time inside add_edges calls
+    publish_seconds: float  # node statistics, target layout, checkpoint, publish
+    total_seconds: float  # add + publish, excluding the generation of random data
+
+    @property
+    def edges_per_second(self) -> float:
+        return self.n_edges / self.total_seconds if self.total_seconds else float("inf")
+
+
+def gene_table(n_genes: int) -> pa.Table:
+    """``n_genes`` synthetic human genes; every tenth is a transcription factor."""
+    idx = np.arange(n_genes)
+    return pa.table(
+        {
+            "ensembl_id": [f"ENSG{i:011d}" for i in idx],
+            "symbol": [f"G{i}" for i in idx],
+            "organism": ["NCBITaxon:9606"] * n_genes,
+            "chromosome": [str(1 + i % 22) for i in idx],
+            "start": pa.array(idx * 1000, pa.int32()),
+            "is_tf": idx % 10 == 0,
+        }
+    )
+
+
+def gene_names(n_genes: int) -> np.ndarray:
+    return np.array([f"ENSG{i:011d}" for i in range(n_genes)], dtype=object)
+
+
+def random_edges(rng: np.random.Generator, names: np.ndarray, n_edges: int) -> pa.Table:
+    """``n_edges`` distinct random (regulator, target) pairs among ``names``, with weights in (0, 1)."""
+    n_genes = names.size
+    n_edges = min(n_edges, n_genes * n_genes)
+    pairs = np.zeros(0, dtype=np.int64)
+    while pairs.size < n_edges:
+        want = int((n_edges - pairs.size) * 1.1) + 16
+        reg = np.minimum((rng.pareto(1.2, want) * n_genes / 50).astype(np.int64), n_genes - 1)
+        pairs = np.unique(np.concatenate([pairs, reg * n_genes + rng.integers(0, n_genes, want)]))
+    pairs = rng.permutation(pairs)[:n_edges]
+    return pa.table(
+        {
+            "regulator": pa.array(names[pairs // n_genes], pa.string()),
+            "target": pa.array(names[pairs % n_genes], pa.string()),
+            "weight": pa.array(rng.random(n_edges, dtype=np.float32)),
+        }
+    )
+
+
+def build_synthetic_atlas(
+    root: str | Path,
+    *,
+    n_networks: int = 20,
+    n_edges: int = 2000,
+    n_genes: int = 2000,
+    networks_per_dataset: int = 10,
+    seed: int = 0,
+    store_options: dict | None = None,
+    progress: bool = False,
+) -> AtlasStats:
+    """Publish one release holding ``n_networks`` random networks of ``n_edges`` edges each.
+
+    Facets cycle through small lists of real tissues, diseases and cell types with their ontology term ids,
+    so facet and grouping queries have something to find. Returns timings of the store calls alone.
+    """
+    rng = np.random.default_rng(seed)
+    store = Store(root, **(store_options or {}))
+    store.init()
+    names = gene_names(n_genes)
+    add_seconds = 0.0
+    total_edges = 0
+    iterator = range(n_networks)
+    if progress:
+        from tqdm import tqdm  # bench-only convenience
+
+        iterator = tqdm(iterator, desc="networks", unit="net")
+    with store.new_release(note=f"synthetic atlas {n_networks} x {n_edges}") as w:
+        w.upsert_genes(gene_table(n_genes))
+        model_id = w.add_model("synthetic-checkpoint", "synthetic", {"seed": seed})
+        dataset_id = None
+        for i in iterator:
+            if i % networks_per_dataset == 0:
+                dataset_id = w.upsert_dataset(
+                    source="synthetic",
+                    source_id=f"dataset-{i // networks_per_dataset}",
+                    version="1",
+                    title=f"Synthetic dataset {i // networks_per_dataset}",
+                    collection="synthetic atlas",
+                    content_hash=f"hash-{i // networks_per_dataset}",
+                ).id
+            tissue = TISSUES[i % len(TISSUES)]
+            disease = DISEASES[(i // len(TISSUES)) % len(DISEASES)]
+            cell_type = CELL_TYPES[(i // 2) % len(CELL_TYPES)]
+            meta = NetworkMeta(
+                dataset_id=dataset_id,
+                n_cells=int(rng.integers(50, 5000)),
+                cell_type=cell_type[0],
+                cell_type_ontology_term_id=cell_type[1],
+                tissue=tissue[0],
+                tissue_ontology_term_id=tissue[1],
+                disease=disease[0],
+                disease_ontology_term_id=disease[1],
+                organism=HUMAN[0],
+                organism_ontology_term_id=HUMAN[1],
+                model_id=model_id,
+                parameters={"seed": seed, "index": i},
+                idempotency_key=make_idempotency_key("synthetic", i, seed),
+            )
+            edges = random_edges(rng, names, n_edges)
+            start = time.perf_counter()
+            network_id = w.add_network(meta)
+            total_edges += w.add_edges(network_id, edges).n_edges
+            add_seconds += time.perf_counter() - start
+        finish_start = time.perf_counter()
+    publish_seconds = time.perf_counter() - finish_start
+    stats = AtlasStats(
+        release_id=w.release_id,
+        n_networks=n_networks,
+        n_edges=total_edges,
+        add_seconds=add_seconds,
+        publish_seconds=publish_seconds,
+        total_seconds=add_seconds + publish_seconds,
+    )
+    log.info("synthetic atlas: %s", stats)
+    return stats

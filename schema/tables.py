@@ -1,0 +1,201 @@
+"""The store's tables, declared once with SQLAlchemy 2 and created on DuckDB through duckdb-engine.
+
+Integer keys come from sequences (DuckDB has no SERIAL). The two edge tables and the node statistics have no
+primary-key constraint in DuckDB on purpose: a constraint builds an ART index, which slows bulk loads tenfold
+and costs memory, while the sort order plus DuckDB's min/max zone maps already give the access paths. The ORM
+still knows their natural key through ``__mapper_args__``. Foreign keys are documented, not declared: DuckDB
+cannot delete a referenced row, and the writer replaces networks of a dataset in place.
+"""
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    Sequence,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+SCHEMA_VERSION = 1
+"""Bumped whenever a table or column changes; a store of another version refuses to open."""
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData()
+
+
+def _id_column(name: str) -> Mapped[int]:
+    seq = Sequence(f"{name}_id_seq")
+    return mapped_column(Integer, seq, server_default=seq.next_value(), primary_key=True)
+
+
+class StoreMeta(Base):
+    """Key/value facts about a release: schema version, release id, parent release, note."""
+
+    __tablename__ = "store_meta"
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class Gene(Base):
+    """A gene of one organism; ``id`` is the stable integer used by every other table."""
+
+    __tablename__ = "genes"
+    id: Mapped[int] = _id_column("gene")
+    ensembl_id: Mapped[str] = mapped_column(String, unique=True)
+    symbol: Mapped[str | None] = mapped_column(String)
+    organism: Mapped[str] = mapped_column(String)  # NCBITaxon term id, e.g. NCBITaxon:9606
+    chromosome: Mapped[str | None] = mapped_column(String)
+    start: Mapped[int | None] = mapped_column(Integer)
+    is_tf: Mapped[bool] = mapped_column(Boolean, server_default="false")
+
+
+class Dataset(Base):
+    """A source dataset (an h5ad file, a lamindb artifact, a Census dataset) at one version."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("source", "source_id"),)
+    id: Mapped[int] = _id_column("dataset")
+    source: Mapped[str] = mapped_column(String)  # h5ad | lamindb | cellxgene
+    source_id: Mapped[str] = mapped_column(String)
+    version: Mapped[str | None] = mapped_column(String)
+    title: Mapped[str | None] = mapped_column(Text)
+    collection: Mapped[str | None] = mapped_column(Text)
+    content_hash: Mapped[str | None] = mapped_column(String)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Model(Base):
+    """A model checkpoint that produced networks, identified by the hash of its file."""
+
+    __tablename__ = "models"
+    id: Mapped[int] = _id_column("model")
+    checkpoint_hash: Mapped[str] = mapped_column(String, unique=True)
+    name: Mapped[str] = mapped_column(String)
+    config: Mapped[str] = mapped_column(Text)  # JSON
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Network(Base):
+    """One gene network: a dataset x tissue x disease x cell type group through one model.
+
+    References: ``dataset_id`` -> datasets.id, ``model_id`` -> models.id.
+    """
+
+    __tablename__ = "networks"
+    id: Mapped[int] = _id_column("network")
+    dataset_id: Mapped[int] = mapped_column(Integer)
+    model_id: Mapped[int | None] = mapped_column(Integer)
+    cell_type: Mapped[str | None] = mapped_column(String)
+    cell_type_ontology_term_id: Mapped[str | None] = mapped_column(String)
+    tissue: Mapped[str | None] = mapped_column(String)
+    tissue_ontology_term_id: Mapped[str | None] = mapped_column(String)
+    disease: Mapped[str | None] = mapped_column(String)
+    disease_ontology_term_id: Mapped[str | None] = mapped_column(String)
+    organism: Mapped[str | None] = mapped_column(String)
+    organism_ontology_term_id: Mapped[str | None] = mapped_column(String)
+    n_cells: Mapped[int] = mapped_column(Integer)
+    n_genes: Mapped[int] = mapped_column(Integer, server_default="0")  # genes with at least one edge
+    n_edges: Mapped[int] = mapped_column(Integer, server_default="0")
+    parameters: Mapped[str] = mapped_column(Text, server_default="{}")  # JSON
+    idempotency_key: Mapped[str | None] = mapped_column(String)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class _EdgeColumns:
+    network_id: Mapped[int] = mapped_column(Integer)
+    regulator_id: Mapped[int] = mapped_column(Integer)
+    target_id: Mapped[int] = mapped_column(Integer)
+    weight: Mapped[float] = mapped_column(Float(precision=24))  # REAL (float32)
+    rank: Mapped[int] = mapped_column(Integer)  # 1 = strongest edge of its network
+
+
+class Edge(_EdgeColumns, Base):
+    """Directed edges regulator -> target, stored sorted by (network_id, regulator_id)."""
+
+    __tablename__ = "edges"
+    __mapper_args__ = {"primary_key": ["network_id", "regulator_id", "target_id"]}  # noqa: RUF012
+
+
+class EdgeByTarget(_EdgeColumns, Base):
+    """The same edges sorted by (target_id, network_id): the "regulators of a gene" access path."""
+
+    __tablename__ = "edges_by_target"
+    __mapper_args__ = {"primary_key": ["target_id", "network_id", "regulator_id"]}  # noqa: RUF012
+
+
+class NodeStats(Base):
+    """Per-network statistics of each gene that has an edge, computed when the network is written."""
+
+    __tablename__ = "node_stats"
+    __mapper_args__ = {"primary_key": ["network_id", "gene_id"]}  # noqa: RUF012
+    network_id: Mapped[int] = mapped_column(Integer)
+    gene_id: Mapped[int] = mapped_column(Integer)
+    in_degree: Mapped[int] = mapped_column(Integer)
+    out_degree: Mapped[int] = mapped_column(Integer)
+    weighted_in_degree: Mapped[float] = mapped_column(Float(precision=24))
+    weighted_out_degree: Mapped[float] = mapped_column(Float(precision=24))
+    degree_centrality: Mapped[float] = mapped_column(Float(precision=24))  # (in + out) / (n_genes - 1)
+    pagerank: Mapped[float] = mapped_column(Float(precision=24))  # weighted, damping 0.85
+
+
+class GeneSetCollection(Base):
+    """A named collection of gene sets (e.g. MSigDB Hallmark) with its source and licence."""
+
+    __tablename__ = "gene_set_collections"
+    id: Mapped[int] = _id_column("gene_set_collection")
+    name: Mapped[str] = mapped_column(String, unique=True)
+    organism: Mapped[str] = mapped_column(String)
+    source: Mapped[str | None] = mapped_column(Text)
+    license: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class GeneSet(Base):
+    """One gene set; ``n_unmapped`` counts members whose symbol matched no gene of the store."""
+
+    __tablename__ = "gene_sets"
+    __table_args__ = (UniqueConstraint("collection_id", "name"),)
+    id: Mapped[int] = _id_column("gene_set")
+    collection_id: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String)
+    description: Mapped[str | None] = mapped_column(Text)
+    n_members: Mapped[int] = mapped_column(Integer)
+    n_unmapped: Mapped[int] = mapped_column(Integer)
+
+
+class GeneSetMember(Base):
+    __tablename__ = "gene_set_members"
+    gene_set_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    gene_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class IngestRun(Base):
+    """One run of the ingestion pipeline, recorded in the release it produced."""
+
+    __tablename__ = "ingest_runs"
+    id: Mapped[int] = _id_column("ingest_run")
+    release_id: Mapped[str] = mapped_column(String)
+    status: Mapped[str] = mapped_column(String)  # succeeded | failed | partial
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    n_networks: Mapped[int] = mapped_column(Integer, server_default="0")
+    n_edges: Mapped[int] = mapped_column(Integer, server_default="0")
+    note: Mapped[str | None] = mapped_column(Text)
+    details: Mapped[str] = mapped_column(Text, server_default="{}")  # JSON
+
+
+def create_tables(path: str) -> None:
+    """Create every table and sequence in the DuckDB file at ``path`` (which must not be open elsewhere)."""
+    engine = create_engine(f"duckdb:///{path}")
+    try:
+        Base.metadata.create_all(engine)
+    finally:
+        engine.dispose()

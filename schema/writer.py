@@ -1,0 +1,452 @@
+"""The release writer: bulk Arrow -> DuckDB writes into a new release, published when the block exits cleanly.
+
+Edges of a network arrive in one ``add_edges`` call, are mapped from Ensembl ids to gene ids by a join inside
+DuckDB, ranked, and appended sorted by (network, regulator). When the block exits, the new edges are appended
+to ``edges_by_target`` sorted by (target, network), node statistics of the new networks are computed, the file
+is checkpointed and closed, renamed and published, and old releases are pruned.
+"""
+
+import hashlib
+import json
+import logging
+import shutil
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schema.nodestats import write_node_stats
+from schema.release import PARTIAL, SUFFIX, Store, check_schema_version
+from schema.tables import SCHEMA_VERSION, create_tables
+
+log = logging.getLogger(__name__)
+
+GENE_COLUMNS = {
+    "ensembl_id": pa.string(),
+    "symbol": pa.string(),
+    "organism": pa.string(),
+    "chromosome": pa.string(),
+    "start": pa.int32(),
+    "is_tf": pa.bool_(),
+}
+
+
+def make_idempotency_key(*parts: str | int | float | None) -> str:
+    """A stable key for "has this network group already been built?".
+
+    Pass e.g. (dataset source id, dataset version or content hash, checkpoint hash, parameters hash, group
+    label); the same parts give the same key in every process.
+    """
+    text = "\x1f".join("" if p is None else str(p) for p in parts)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def params_hash(params: Mapping) -> str:
+    """Hash of a JSON-serialisable parameter mapping, independent of key order."""
+    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class NetworkMeta:
+    """What describes one network; labels and ontology term ids are optional but recommended."""
+
+    dataset_id: int
+    n_cells: int
+    cell_type: str | None = None
+    cell_type_ontology_term_id: str | None = None
+    tissue: str | None = None
+    tissue_ontology_term_id: str | None = None
+    disease: str | None = None
+    disease_ontology_term_id: str | None = None
+    organism: str | None = None
+    organism_ontology_term_id: str | None = None
+    model_id: int | None = None
+    parameters: Mapping | None = None
+    idempotency_key: str | None = None
+
+    def __post_init__(self):
+        if self.n_cells < 0:
+            msg = f"n_cells must be non-negative, got {self.n_cells}"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class DatasetUpsert:
+    id: int
+    created: bool
+    changed: bool  # created, or its content hash / version differ from the stored ones
+
+
+@dataclass(frozen=True)
+class EdgeLoad:
+    n_edges: int  # edges stored
+    n_unmapped: int  # input edges dropped because the regulator or target is not a known gene
+
+
+class ReleaseWriter:
+    """Builds one new release; obtain it from ``Store.new_release`` and use it as a context manager."""
+
+    def __init__(self, store: Store, *, note: str | None = None, empty: bool = False):
+        self.store = store
+        self.note = note
+        self.empty = empty
+        self.release_id: str | None = None
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self._lock = store.writer_lock()
+        self._new_networks: list[int] = []
+        self._with_edges: set[int] = set()
+        self._parent: str | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def __enter__(self) -> "ReleaseWriter":
+        self._lock.acquire()
+        try:
+            self._open()
+        except BaseException:
+            self._discard()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc_type is not None:
+            log.error("release %s discarded: %s", self.release_id, exc)
+            self._discard()
+            return False
+        try:
+            self._finish()
+        except BaseException:
+            self._discard()
+            raise
+        return False
+
+    @property
+    def partial_path(self):
+        return self.store.releases_dir / f"{self.release_id}{SUFFIX}{PARTIAL}"
+
+    def _open(self) -> None:
+        self.store.releases_dir.mkdir(parents=True, exist_ok=True)
+        self.store.remove_partials()
+        self.release_id = self.store.new_release_id()
+        self._parent = None if self.empty else self.store.current_release()
+        if self._parent is None:
+            create_tables(str(self.partial_path))
+        else:
+            shutil.copyfile(self.store.release_path(self._parent), self.partial_path)
+        self.con = duckdb.connect(str(self.partial_path), config=self.store.config.duckdb_config())
+        if self._parent is None:
+            self._set_meta(schema_version=str(SCHEMA_VERSION), edges_by_target_runs="0")
+        else:
+            check_schema_version(self.con, self.partial_path)
+        log.info("writing release %s (parent %s)", self.release_id, self._parent)
+
+    def _discard(self) -> None:
+        if self.con is not None:
+            self.con.close()
+            self.con = None
+        if self.release_id is not None:
+            for path in (self.partial_path, self.partial_path.with_name(self.partial_path.name + ".wal")):
+                path.unlink(missing_ok=True)
+        self._lock.release()
+
+    def _finish(self) -> None:
+        con = self.con
+        if self._new_networks:
+            self._append_target_layout()
+            write_node_stats(con, self._new_networks)
+        self._set_meta(
+            release_id=self.release_id,
+            parent_release=self._parent or "",
+            created_at=datetime.now(UTC).isoformat(),
+            note=self.note or "",
+        )
+        con.execute("CHECKPOINT")
+        con.close()
+        self.con = None
+        final = self.store.release_path(self.release_id)
+        self.partial_path.rename(final)
+        self.store.publish(self.release_id)
+        self.store.prune()
+        self._lock.release()
+
+    def _set_meta(self, **values: str) -> None:
+        rows = pa.table({"key": list(values), "value": [str(v) for v in values.values()]})
+        self.con.register("_meta_rows", rows)
+        self.con.execute(
+            "INSERT INTO store_meta SELECT key, value FROM _meta_rows "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        )
+        self.con.unregister("_meta_rows")
+
+    def _append_target_layout(self) -> None:
+        """Append the new edges sorted by (target, network), or re-sort the whole table past a few runs."""
+        con = self.con
+        runs = int(
+            con.execute("SELECT value FROM store_meta WHERE key = 'edges_by_target_runs'").fetchone()[0]
+        )
+        if runs + 1 > self.store.config.max_target_runs:
+            log.info("re-sorting edges_by_target (%d appended runs)", runs)
+            con.execute("DELETE FROM edges_by_target")
+            con.execute("INSERT INTO edges_by_target SELECT * FROM edges ORDER BY target_id, network_id")
+            runs = 0
+        else:
+            first = min(self._new_networks)
+            con.execute(
+                "INSERT INTO edges_by_target SELECT * FROM edges WHERE network_id >= ? "
+                "ORDER BY target_id, network_id",
+                [first],
+            )
+            runs += 1
+        self._set_meta(edges_by_target_runs=str(runs))
+
+    # -- genes ---------------------------------------------------------------------------------------
+    def upsert_genes(self, genes: pa.Table) -> int:
+        """Insert or update genes keyed by Ensembl id; absent or null columns keep their stored values.
+
+        Columns: ensembl_id and organism (required), symbol, chromosome, start, is_tf (optional).
+        Returns the number of input rows.
+        """
+        missing = {"ensembl_id", "organism"} - set(genes.column_names)
+        if missing:
+            msg = f"genes table lacks required columns {sorted(missing)}; it has {genes.column_names}"
+            raise ValueError(msg)
+        if pc.count_distinct(genes["ensembl_id"]).as_py() != genes.num_rows:
+            msg = "genes table has duplicate ensembl_id values"
+            raise ValueError(msg)
+        columns = {
+            name: (genes[name].cast(kind) if name in genes.column_names else pa.nulls(genes.num_rows, kind))
+            for name, kind in GENE_COLUMNS.items()
+        }
+        self.con.register("_genes_in", pa.table(columns))
+        self.con.execute(
+            """
+            INSERT INTO genes (ensembl_id, symbol, organism, chromosome, start, is_tf)
+            SELECT ensembl_id, symbol, organism, chromosome, start, coalesce(is_tf, false) FROM _genes_in
+            ON CONFLICT (ensembl_id) DO UPDATE SET
+                symbol = coalesce(excluded.symbol, genes.symbol),
+                organism = excluded.organism,
+                chromosome = coalesce(excluded.chromosome, genes.chromosome),
+                start = coalesce(excluded.start, genes.start),
+                is_tf = excluded.is_tf OR genes.is_tf
+            """
+        )
+        self.con.unregister("_genes_in")
+        return genes.num_rows
+
+    def mark_tfs(self, identifiers: Iterable[str], *, organism: str | None = None) -> tuple[int, int]:
+        """Flag genes named by symbol or Ensembl id as transcription factors; return (matched, unmatched)."""
+        names = sorted(set(identifiers))
+        self.con.register("_tf_names", pa.table({"name": pa.array(names, pa.string())}))
+        matched = self.con.execute(
+            """
+            SELECT count(DISTINCT n.name) FROM _tf_names n JOIN genes g
+              ON g.ensembl_id = n.name OR upper(g.symbol) = upper(n.name)
+            WHERE ? IS NULL OR g.organism = ?
+            """,
+            [organism, organism],
+        ).fetchone()[0]
+        self.con.execute(
+            """
+            UPDATE genes SET is_tf = true
+            WHERE (? IS NULL OR organism = ?)
+              AND (ensembl_id IN (SELECT name FROM _tf_names)
+                   OR upper(symbol) IN (SELECT upper(name) FROM _tf_names))
+            """,
+            [organism, organism],
+        )
+        self.con.unregister("_tf_names")
+        return matched, len(names) - matched
+
+    # -- models and datasets -------------------------------------------------------------------------
+    def add_model(self, checkpoint_hash: str, name: str, config: Mapping) -> int:
+        """The id of the model with this checkpoint hash, registering it if new."""
+        row = self.con.execute(
+            "SELECT id FROM models WHERE checkpoint_hash = ?", [checkpoint_hash]
+        ).fetchone()
+        if row is not None:
+            return row[0]
+        return self.con.execute(
+            "INSERT INTO models (checkpoint_hash, name, config, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+            [checkpoint_hash, name, json.dumps(dict(config), sort_keys=True, default=str), _now()],
+        ).fetchone()[0]
+
+    def upsert_dataset(
+        self,
+        *,
+        source: str,
+        source_id: str,
+        version: str | None = None,
+        title: str | None = None,
+        collection: str | None = None,
+        content_hash: str | None = None,
+    ) -> DatasetUpsert:
+        """Insert or update a dataset keyed by (source, source_id); say whether its content changed."""
+        row = self.con.execute(
+            "SELECT id, version, content_hash FROM datasets WHERE source = ? AND source_id = ?",
+            [source, source_id],
+        ).fetchone()
+        if row is None:
+            new_id = self.con.execute(
+                "INSERT INTO datasets (source, source_id, version, title, collection, content_hash,"
+                " updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                [source, source_id, version, title, collection, content_hash, _now()],
+            ).fetchone()[0]
+            return DatasetUpsert(id=new_id, created=True, changed=True)
+        dataset_id, old_version, old_hash = row
+        changed = (old_version, old_hash) != (version, content_hash)
+        self.con.execute(
+            "UPDATE datasets SET version = ?, title = coalesce(?, title),"
+            " collection = coalesce(?, collection),"
+            " content_hash = ?, updated_at = ? WHERE id = ?",
+            [version, title, collection, content_hash, _now(), dataset_id],
+        )
+        return DatasetUpsert(id=dataset_id, created=False, changed=changed)
+
+    # -- networks and edges --------------------------------------------------------------------------
+    def networks_with_key(self, idempotency_key: str) -> list[int]:
+        """Ids of the networks already built under this idempotency key (empty: build it)."""
+        rows = self.con.execute(
+            "SELECT id FROM networks WHERE idempotency_key = ? ORDER BY id", [idempotency_key]
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def delete_networks(self, network_ids: Iterable[int]) -> int:
+        """Delete networks with their edges and node statistics; return how many existed."""
+        ids = sorted(set(int(i) for i in network_ids))
+        if not ids:
+            return 0
+        self.con.register("_doomed", pa.table({"id": pa.array(ids, pa.int32())}))
+        n = self.con.execute("SELECT count(*) FROM networks WHERE id IN (SELECT id FROM _doomed)").fetchone()[
+            0
+        ]
+        for table, column in (
+            ("edges", "network_id"),
+            ("edges_by_target", "network_id"),
+            ("node_stats", "network_id"),
+            ("networks", "id"),
+        ):
+            self.con.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM _doomed)")
+        self.con.unregister("_doomed")
+        self._new_networks = [i for i in self._new_networks if i not in set(ids)]
+        return n
+
+    def replace_networks(self, dataset_id: int) -> int:
+        """Delete every network of a dataset (before adding its new ones); return how many were deleted."""
+        rows = self.con.execute("SELECT id FROM networks WHERE dataset_id = ?", [dataset_id]).fetchall()
+        return self.delete_networks(r[0] for r in rows)
+
+    def add_network(self, meta: NetworkMeta) -> int:
+        """Register a network; its edges follow with ``add_edges``. Returns the new network id."""
+        network_id = self.con.execute(
+            """
+            INSERT INTO networks (dataset_id, model_id, cell_type, cell_type_ontology_term_id, tissue,
+                tissue_ontology_term_id, disease, disease_ontology_term_id, organism,
+                organism_ontology_term_id,
+                n_cells, parameters, idempotency_key, created_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
+            """,
+            [
+                meta.dataset_id,
+                meta.model_id,
+                meta.cell_type,
+                meta.cell_type_ontology_term_id,
+                meta.tissue,
+                meta.tissue_ontology_term_id,
+                meta.disease,
+                meta.disease_ontology_term_id,
+                meta.organism,
+                meta.organism_ontology_term_id,
+                meta.n_cells,
+                json.dumps(dict(meta.parameters or {}), sort_keys=True, default=str),
+                meta.idempotency_key,
+                _now(),
+            ],
+        ).fetchone()[0]
+        self._new_networks.append(network_id)
+        return network_id
+
+    def add_edges(self, network_id: int, edges: pa.Table) -> EdgeLoad:
+        """Store all edges of a network added in this release, in one call.
+
+        ``edges`` has columns regulator and target (Ensembl id strings) and weight (float), one row per
+        (regulator, target). Genes are mapped to ids by a join in DuckDB; rows naming unknown genes are
+        dropped and counted. Rank 1 is the largest weight (ties broken by regulator id, then target id).
+        """
+        if network_id not in self._new_networks:
+            msg = f"network {network_id} was not added in this release; call add_network first"
+            raise ValueError(msg)
+        if network_id in self._with_edges:
+            msg = f"network {network_id} already has edges; give all edges of a network in one call"
+            raise ValueError(msg)
+        missing = {"regulator", "target", "weight"} - set(edges.column_names)
+        if missing:
+            msg = f"edges table lacks columns {sorted(missing)}; it has {edges.column_names}"
+            raise ValueError(msg)
+        weights = edges["weight"].cast(pa.float32())
+        if edges.num_rows and not pc.all(pc.is_finite(weights)).as_py():
+            msg = f"edges of network {network_id} have non-finite weights"
+            raise ValueError(msg)
+        arrow = pa.table(
+            {
+                "regulator": edges["regulator"].cast(pa.string()),
+                "target": edges["target"].cast(pa.string()),
+                "weight": weights,
+            }
+        )
+        self.con.register("_edges_in", arrow)
+        n_stored = self.con.execute(
+            """
+            INSERT INTO edges
+            SELECT ?, regulator_id, target_id, weight,
+                   row_number() OVER (ORDER BY weight DESC, regulator_id, target_id)
+            FROM (SELECT r.id AS regulator_id, t.id AS target_id, e.weight
+                  FROM _edges_in e
+                  JOIN genes r ON r.ensembl_id = e.regulator
+                  JOIN genes t ON t.ensembl_id = e.target)
+            ORDER BY regulator_id, target_id
+            """,
+            [network_id],
+        ).fetchone()[0]
+        self.con.unregister("_edges_in")
+        self._with_edges.add(network_id)
+        n_unmapped = edges.num_rows - n_stored
+        if n_unmapped:
+            log.warning(
+                "network %d: %d of %d edges name unknown genes", network_id, n_unmapped, edges.num_rows
+            )
+        return EdgeLoad(n_edges=n_stored, n_unmapped=n_unmapped)
+
+    # -- runs ----------------------------------------------------------------------------------------
+    def record_run(
+        self,
+        *,
+        status: str,
+        started_at: datetime,
+        finished_at: datetime | None = None,
+        n_networks: int = 0,
+        n_edges: int = 0,
+        note: str | None = None,
+        details: Mapping | None = None,
+    ) -> int:
+        """Record an ingestion run in this release; returns the run id."""
+        return self.con.execute(
+            "INSERT INTO ingest_runs (release_id, status, started_at, finished_at, n_networks, n_edges, note,"
+            " details) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            [
+                self.release_id,
+                status,
+                started_at,
+                finished_at or _now(),
+                n_networks,
+                n_edges,
+                note,
+                json.dumps(dict(details or {}), sort_keys=True, default=str),
+            ],
+        ).fetchone()[0]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
