@@ -136,6 +136,8 @@ class AnnDataCells:
         obs column -> ordered label names, for LABELS; None for no labels.
     layer
         Read this layer instead of ``X``.
+    organism
+        Only match vocabulary genes of this organism (for a multi-organism vocabulary).
     """
 
     def __init__(
@@ -146,6 +148,7 @@ class AnnDataCells:
         gene_column: str | None = None,
         labels: Mapping[str, Sequence[str]] | None = None,
         layer: str | None = None,
+        organism: str | None = None,
     ) -> None:
         self.adata = adata
         self.vocab = vocab
@@ -153,7 +156,7 @@ class AnnDataCells:
         if layer is not None and layer not in adata.layers:
             msg = f"adata has no layer {layer!r}; layers are {list(adata.layers)}"
             raise ValueError(msg)
-        self.mapping: GeneMapping = vocab.map_var(adata.var, column=gene_column)
+        self.mapping: GeneMapping = vocab.map_var(adata.var, column=gene_column, organism=organism)
         self.labels = encode_labels(adata.obs, labels) if labels else None
         self.label_columns = tuple(labels) if labels else ()
         self._checked_counts = False

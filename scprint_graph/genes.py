@@ -133,8 +133,8 @@ class GeneVocabulary:
             msg = f"duplicated Ensembl ids in the vocabulary: {list(ids[ids.duplicated()][:_N_EXAMPLES])}"
             raise ValueError(msg)
         self._id_to_index = pd.Series(np.arange(n, dtype=np.int64), index=ids)
-        self._symbol_to_index: pd.Series | None = None
-        self._ambiguous: dict[str, tuple[str, ...]] | None = None
+        # organism (None: all) -> (symbol -> index, ambiguous symbols), built on first use
+        self._symbol_cache: dict[str | None, tuple[pd.Series, dict[str, tuple[str, ...]]]] = {}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -244,33 +244,61 @@ class GeneVocabulary:
         return f"GeneVocabulary({len(self)} genes; {orgs})"
 
     # ------------------------------------------------------------------ mapping
-    def _symbol_index(self) -> tuple[pd.Series, dict[str, tuple[str, ...]]]:
+    def _symbol_index(self, organism: str | None) -> tuple[pd.Series, dict[str, tuple[str, ...]]]:
         """Symbol -> vocabulary index, preferring protein-coding genes, then the earliest one."""
-        if self._symbol_to_index is None:
+        if organism not in self._symbol_cache:
+            keep = self.symbols != self.ensembl_ids  # id-only genes carry no symbol
+            if organism is not None:
+                keep &= self.organism == organism
             frame = pd.DataFrame(
                 {
-                    "symbol": self.symbols,
-                    "index": np.arange(len(self), dtype=np.int64),
-                    "coding": self.biotype != "protein_coding",  # False sorts first
+                    "symbol": self.symbols[keep],
+                    "index": np.flatnonzero(keep),
+                    "coding": self.biotype[keep] != "protein_coding",  # False sorts first
                 }
             )
-            frame = frame[self.symbols != self.ensembl_ids]  # id-only genes carry no symbol
             frame = frame.sort_values(["symbol", "coding", "index"], kind="stable")
             dup = frame["symbol"].duplicated(keep=False)
-            self._ambiguous = {
+            ambiguous = {
                 sym: tuple(self.ensembl_ids[grp["index"].to_numpy()])
                 for sym, grp in frame[dup].groupby("symbol", sort=False)
             }
             first = frame.drop_duplicates("symbol", keep="first")
-            self._symbol_to_index = pd.Series(first["index"].to_numpy(), index=first["symbol"].to_numpy())
-        return self._symbol_to_index, self._ambiguous
+            lookup = pd.Series(first["index"].to_numpy(), index=first["symbol"].to_numpy())
+            self._symbol_cache[organism] = (lookup, ambiguous)
+        return self._symbol_cache[organism]
+
+    def _check_organism(self, organism: str | None) -> str | None:
+        if organism is None:
+            return None
+        name = ORGANISM_TERM_IDS.get(organism, organism)
+        if name not in set(self.organism.tolist()):
+            msg = f"organism {organism!r} has no genes in this vocabulary ({self!r})"
+            raise ValueError(msg)
+        return name
 
     def index_of(self, ensembl_ids: Sequence[str]) -> np.ndarray:
         """``(n,)`` int64 vocabulary index of each Ensembl id (version suffix ignored), -1 where unknown."""
         ids = pd.Index([str(i).split(".", 1)[0] for i in ensembl_ids])
         return self._id_to_index.reindex(ids).fillna(-1).to_numpy(dtype=np.int64)
 
-    def map_genes(self, names: Sequence[str], *, source: str = "names") -> GeneMapping:
+    def _lookup(self, names: pd.Index, organism: str | None) -> tuple[np.ndarray, dict]:
+        """Indices of names (ids or symbols; -1 unknown or of another organism) and ambiguous symbols."""
+        indices = np.full(len(names), -1, dtype=np.int64)
+        id_mask = np.fromiter((is_ensembl_id(n) for n in names), dtype=bool, count=len(names))
+        indices[id_mask] = self.index_of(names[id_mask])
+        if organism is not None:
+            other = id_mask & (indices >= 0)
+            other[other] = self.organism[indices[other]] != organism
+            indices[other] = -1
+        sym_index, ambiguous = self._symbol_index(organism)
+        symbols = names[~id_mask]
+        indices[~id_mask] = sym_index.reindex(symbols).fillna(-1).to_numpy(dtype=np.int64)
+        return indices, {s: ambiguous[s] for s in symbols if s in ambiguous}
+
+    def map_genes(
+        self, names: Sequence[str], *, source: str = "names", organism: str | None = None
+    ) -> GeneMapping:
         """Map gene names (Ensembl ids or symbols, possibly mixed) onto this vocabulary.
 
         Each name that looks like an Ensembl id is looked up as an id, any other as an exact symbol.
@@ -283,20 +311,18 @@ class GeneVocabulary:
             Gene identifiers, one per input gene (e.g. ``adata.var_names``).
         source
             Label for the report.
+        organism
+            Only match genes of this organism (``"human"``, ``"mouse"`` or an NCBITaxon term id); genes of
+            other organisms count as unknown. All organisms when None.
 
         Returns
         -------
         GeneMapping
             Indices (-1 unknown) and a report of unknown and ambiguous names.
         """
+        organism = self._check_organism(organism)
         names = pd.Index([str(n) for n in names])
-        indices = np.full(len(names), -1, dtype=np.int64)
-        id_mask = np.fromiter((is_ensembl_id(n) for n in names), dtype=bool, count=len(names))
-        indices[id_mask] = self.index_of(names[id_mask])
-        sym_index, ambiguous = self._symbol_index()
-        symbols = names[~id_mask]
-        indices[~id_mask] = sym_index.reindex(symbols).fillna(-1).to_numpy(dtype=np.int64)
-        used_ambiguous = {s: ambiguous[s] for s in symbols if s in ambiguous}
+        indices, used_ambiguous = self._lookup(names, organism)
         dup = (indices >= 0) & pd.Series(indices).duplicated(keep="first").to_numpy()
         indices[dup] = -1
         unknown = np.flatnonzero((indices < 0) & ~dup)
@@ -312,7 +338,9 @@ class GeneVocabulary:
         log(mapping.summary())
         return mapping
 
-    def map_var(self, var: pd.DataFrame, *, column: str | None = None) -> GeneMapping:
+    def map_var(
+        self, var: pd.DataFrame, *, column: str | None = None, organism: str | None = None
+    ) -> GeneMapping:
         """Map an AnnData ``var`` table onto this vocabulary.
 
         Parameters
@@ -322,28 +350,23 @@ class GeneVocabulary:
         column
             Column to read; when None, the index and the usual columns (``GENE_COLUMNS``) are tried and
             the one matching most genes is used.
+        organism
+            Only match genes of this organism (see ``map_genes``).
         """
         if column is not None:
             if column not in var.columns:
                 msg = f"var has no column {column!r}; columns are {list(var.columns)}"
                 raise ValueError(msg)
-            return self.map_genes(var[column].astype(str).tolist(), source=column)
-        candidates = {"index": var.index.astype(str).tolist()}
-        candidates |= {c: var[c].astype(str).tolist() for c in GENE_COLUMNS if c in var.columns}
+            return self.map_genes(var[column].astype(str).tolist(), source=column, organism=organism)
+        checked = self._check_organism(organism)
+        candidates = {"index": var.index.astype(str)}
+        candidates |= {c: pd.Index(var[c].astype(str)) for c in GENE_COLUMNS if c in var.columns}
         best, best_known = "index", -1
         for name, values in candidates.items():
-            known = self._count_known(values)
+            known = int((self._lookup(values, checked)[0] >= 0).sum())
             if known > best_known:
                 best, best_known = name, known
-        return self.map_genes(candidates[best], source=best)
-
-    def _count_known(self, names: list[str]) -> int:
-        """How many names map (quietly), to choose between var sources."""
-        index = pd.Index(names)
-        id_mask = np.fromiter((is_ensembl_id(n) for n in names), dtype=bool, count=len(names))
-        sym_index, _ = self._symbol_index()
-        n_ids = int((self.index_of(index[id_mask]) >= 0).sum())
-        return n_ids + int(index[~id_mask].isin(sym_index.index).sum())
+        return self.map_genes(candidates[best].tolist(), source=best, organism=organism)
 
     # ------------------------------------------------------------------ genomic location
     def location_index(self, tolerance: int = LOCATION_TOLERANCE) -> np.ndarray:

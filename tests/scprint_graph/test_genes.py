@@ -162,3 +162,18 @@ def test_sinusoidal_encoding_numpy_and_torch():
     np.testing.assert_allclose(t[1, 0].numpy(), enc[2], rtol=1e-6)
     with pytest.raises(ValueError, match="7"):
         sinusoidal_encoding(pos, 7)
+
+
+def test_organism_restricts_matches():
+    both = GeneVocabulary.load(organisms=("human", "mouse"))
+    names = ["Trp53", "TP53", "ENSMUSG00000059552", "ENSG00000141510"]
+    mapping = both.map_genes(names, organism="NCBITaxon:10090")
+    trp53 = both.index_of(["ENSMUSG00000059552"])[0]
+    assert mapping.indices.tolist() == [trp53, -1, -1, -1]  # the id repeats Trp53: a duplicate
+    assert mapping.n_unknown == 2 and mapping.n_duplicated == 1
+    assert both.map_genes(names).n_known == 2
+    var = pd.DataFrame(index=pd.Index(["Actb", "Gapdh"]))
+    assert both.map_var(var, organism="mouse").n_known == 2
+    assert both.map_var(var, organism="human").n_known == 0
+    with pytest.raises(ValueError, match="mouse"):
+        GeneVocabulary.load(organisms=("human",)).map_genes(["TP53"], organism="mouse")
