@@ -1,0 +1,234 @@
+"""The ingestion config file (TOML): sources, store, model, network parameters, executor and schedule.
+
+See ``examples/sources.toml`` for every option with its meaning. Relative paths are taken from the config
+file's folder. Unknown keys are errors, so a typo never silently falls back to a default.
+"""
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingest.census import CensusSource
+from ingest.columns import ColumnMap
+from ingest.lamin import LaminSource
+from ingest.sources import H5adSource, Source
+from ingest.validate import ValidationOptions
+
+SOURCE_KINDS = ("h5ad", "lamindb", "census")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "bf16", "fp32")
+EXECUTORS = ("local", "ray")
+_TOP_LEVEL = {"store", "model", "params", "validation", "executor", "schedule", "sources"}
+
+
+def _check_keys(table: dict, allowed: set[str], where: str) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        msg = f"unknown keys {unknown} in [{where}]; allowed are {sorted(allowed)}"
+        raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """One ``[[sources]]`` entry: its kind, options and column mapping."""
+
+    kind: str
+    options: dict = field(default_factory=dict)
+    columns: ColumnMap = field(default_factory=ColumnMap)
+
+    def __post_init__(self) -> None:
+        if self.kind not in SOURCE_KINDS:
+            msg = f"unknown source kind {self.kind!r}; choose from {SOURCE_KINDS}"
+            raise ValueError(msg)
+
+    def build(self, base: Path, *, census_module: Any = None) -> Source:
+        """The source object; relative h5ad paths are resolved against ``base``."""
+        opts = dict(self.options)
+        if self.kind == "h5ad":
+            _check_keys(opts, {"path", "name", "pattern"}, "sources (h5ad)")
+            if "path" not in opts:
+                msg = "an h5ad source needs `path`"
+                raise ValueError(msg)
+            path = Path(opts.pop("path")).expanduser()
+            return H5adSource(path if path.is_absolute() else base / path, columns=self.columns, **opts)
+        if self.kind == "lamindb":
+            _check_keys(opts, {"collection", "key_prefix", "instance", "name"}, "sources (lamindb)")
+            return LaminSource(columns=self.columns, **opts)
+        _check_keys(
+            opts, {"census_version", "organism", "obs_filter", "dataset_ids", "name"}, "sources (census)"
+        )
+        return CensusSource(columns=self.columns, module=census_module, **opts)
+
+
+@dataclass(frozen=True)
+class ExecutorSpec:
+    """How groups are run: ``local`` (one process, the default) or ``ray`` (GPU actors on a cluster)."""
+
+    kind: str = "local"
+    address: str | None = None
+    actors: int = 1
+    gpus_per_actor: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in EXECUTORS:
+            msg = f"unknown executor {self.kind!r}; choose from {EXECUTORS}"
+            raise ValueError(msg)
+        if self.actors < 1:
+            msg = f"executor actors must be >= 1, got {self.actors}"
+            raise ValueError(msg)
+        if self.gpus_per_actor < 0:
+            msg = f"gpus_per_actor must be >= 0, got {self.gpus_per_actor}"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """When ``scprint-graph schedule`` re-ingests: a cron expression or an interval in minutes."""
+
+    cron: str | None = None
+    interval_minutes: float | None = None
+    lock: Path | None = None
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        if (self.cron is None) == (self.interval_minutes is None):
+            got = f"{self.cron!r}, {self.interval_minutes!r}"
+            msg = f"[schedule] needs exactly one of cron or interval_minutes (got {got})"
+            raise ValueError(msg)
+        if self.interval_minutes is not None and self.interval_minutes <= 0:
+            msg = f"interval_minutes must be > 0, got {self.interval_minutes}"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Everything one ingestion run needs.
+
+    Attributes
+    ----------
+    sources
+        Where datasets come from.
+    store
+        Root folder of the store (releases and the pointer to the current one).
+    checkpoint
+        Model checkpoint file.
+    params
+        Network-extraction options passed to ``scprint_graph.grn.extract_network`` (hashed into the
+        idempotency key).
+    min_cells
+        Smallest group that gets a network (hashed too).
+    device, precision, batch_size
+        Runtime choices; they do not enter the idempotency key.
+    """
+
+    sources: tuple[SourceSpec, ...]
+    store: Path
+    checkpoint: Path
+    params: dict = field(default_factory=dict)
+    min_cells: int = 20
+    device: str = "auto"
+    precision: str = "auto"
+    batch_size: int = 32
+    validation: ValidationOptions = field(default_factory=ValidationOptions)
+    executor: ExecutorSpec = field(default_factory=ExecutorSpec)
+    schedule: ScheduleSpec | None = None
+    base: Path = Path()
+
+    def __post_init__(self) -> None:
+        if not self.sources:
+            msg = "the config names no [[sources]]"
+            raise ValueError(msg)
+        if self.min_cells < 1:
+            msg = f"min_cells must be >= 1, got {self.min_cells}"
+            raise ValueError(msg)
+        if self.device not in DEVICES:
+            msg = f"unknown device {self.device!r}; choose from {DEVICES}"
+            raise ValueError(msg)
+        if self.precision not in PRECISIONS:
+            msg = f"unknown precision {self.precision!r}; choose from {PRECISIONS}"
+            raise ValueError(msg)
+        if self.batch_size < 1:
+            msg = f"batch_size must be >= 1, got {self.batch_size}"
+            raise ValueError(msg)
+
+    @property
+    def network_params(self) -> dict:
+        """What shapes the networks: the extraction options and the grouping threshold."""
+        return {**self.params, "min_cells": self.min_cells}
+
+    def build_sources(self, *, census_module: Any = None) -> list[Source]:
+        """The source objects, in config order."""
+        return [spec.build(self.base, census_module=census_module) for spec in self.sources]
+
+
+def _path(value: str, base: Path) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def parse_config(data: dict, *, base: Path) -> IngestConfig:
+    """Build an ``IngestConfig`` from a parsed TOML document; ``base`` resolves relative paths."""
+    _check_keys(data, _TOP_LEVEL, "top level")
+    store = dict(data.get("store", {}))
+    _check_keys(store, {"root"}, "store")
+    model = dict(data.get("model", {}))
+    _check_keys(model, {"checkpoint", "device", "precision", "batch_size"}, "model")
+    for table, key in ((store, "root"), (model, "checkpoint")):
+        if key not in table:
+            msg = f"the config needs `{key}` in [{'store' if table is store else 'model'}]"
+            raise ValueError(msg)
+    params = dict(data.get("params", {}))
+    min_cells = params.pop("min_cells", 20)
+    validation = dict(data.get("validation", {}))
+    _check_keys(validation, {"max_unmapped_fraction", "check_cells"}, "validation")
+    executor = dict(data.get("executor", {}))
+    _check_keys(executor, {"kind", "address", "actors", "gpus_per_actor"}, "executor")
+    schedule = data.get("schedule")
+    if schedule is not None:
+        schedule = dict(schedule)
+        _check_keys(schedule, {"cron", "interval_minutes", "lock", "timezone"}, "schedule")
+        if "lock" in schedule:
+            schedule["lock"] = _path(schedule["lock"], base)
+        schedule = ScheduleSpec(**schedule)
+    sources = []
+    for i, entry in enumerate(data.get("sources", [])):
+        entry = dict(entry)
+        if "kind" not in entry:
+            msg = f"[[sources]] entry {i} needs `kind` (one of {SOURCE_KINDS})"
+            raise ValueError(msg)
+        kind = entry.pop("kind")
+        columns = ColumnMap.from_options(dict(entry.pop("columns", {})))
+        sources.append(SourceSpec(kind=kind, options=entry, columns=columns))
+    return IngestConfig(
+        sources=tuple(sources),
+        store=_path(store["root"], base),
+        checkpoint=_path(model["checkpoint"], base),
+        params=params,
+        min_cells=int(min_cells),
+        device=model.get("device", "auto"),
+        precision=model.get("precision", "auto"),
+        batch_size=int(model.get("batch_size", 32)),
+        validation=ValidationOptions(**validation),
+        executor=ExecutorSpec(**executor),
+        schedule=schedule,
+        base=base,
+    )
+
+
+def load_config(path: str | Path) -> IngestConfig:
+    """Read a TOML config file; errors name the file and the bad value."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        msg = f"config file not found: {path}"
+        raise ValueError(msg)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        msg = f"{path} is not valid TOML: {err}"
+        raise ValueError(msg) from err
+    try:
+        return parse_config(data, base=path.resolve().parent)
+    except (TypeError, ValueError) as err:
+        msg = f"{path}: {err}"
+        raise ValueError(msg) from err

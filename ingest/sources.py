@@ -1,0 +1,186 @@
+"""Where datasets come from: one interface over local files, lamindb and the CELLxGENE Census.
+
+A source lists ``Dataset`` objects; each has a stable id (``source``, ``source_id``) and a version (a version
+id or a content hash), so the pipeline can tell new, changed and unchanged datasets apart before
+touching cells. Opening a dataset gives an AnnData, backed on disk where the format allows it.
+"""
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import anndata as ad
+
+from ingest.columns import ColumnMap
+
+logger = logging.getLogger(__name__)
+
+_HASH_CHUNK = 8 << 20  # 8 MiB reads keep hashing I/O bound
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset a source offers.
+
+    Attributes
+    ----------
+    source
+        Kind of source: ``"h5ad"``, ``"lamindb"`` or ``"census"``.
+    source_id
+        Stable id within that kind (relative path, artifact uid, Census dataset id).
+    version
+        Version id or content hash; a new value means the dataset changed.
+    title
+        Human-readable name.
+    columns
+        How its obs columns map onto the grouping keys.
+    opener
+        Returns the AnnData (backed where possible); called by ``open``.
+    collection
+        The collection it belongs to, if any.
+    content_hash
+        sha256 of the file when known.
+    """
+
+    source: str
+    source_id: str
+    version: str
+    title: str
+    columns: ColumnMap = field(default_factory=ColumnMap)
+    opener: Callable[[], ad.AnnData] | None = field(default=None, compare=False, repr=False)
+    collection: str | None = None
+    content_hash: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("source", "source_id", "version"):
+            if not getattr(self, name):
+                msg = f"dataset {name} must be non-empty, got {getattr(self, name)!r}"
+                raise ValueError(msg)
+
+    @property
+    def key(self) -> str:
+        """``source:source_id``, unique across sources."""
+        return f"{self.source}:{self.source_id}"
+
+    @contextmanager
+    def open(self) -> Iterator[ad.AnnData]:
+        """The dataset's AnnData; a backed file is closed on exit."""
+        if self.opener is None:
+            msg = f"dataset {self.key} has no opener"
+            raise ValueError(msg)
+        adata = self.opener()
+        try:
+            yield adata
+        finally:
+            if adata.isbacked:
+                adata.file.close()
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Anything that lists datasets."""
+
+    name: str
+
+    def datasets(self) -> Iterator[Dataset]:
+        """Each dataset of the source, with its id and version; no cell is read."""
+        ...
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in large chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_backed(path: Path) -> ad.AnnData:
+    """Open an ``.h5ad`` file backed (read-only): cells stay on disk until a batch reads them."""
+    return ad.read_h5ad(path, backed="r")
+
+
+class H5adSource:
+    """Local ``.h5ad`` files: one file, or every file under a folder.
+
+    The id of a dataset is ``<name>/<path relative to the folder>``, so moving the folder keeps ids; its
+    version is the file's sha256 (computed once per (path, size, mtime) in this process).
+
+    Parameters
+    ----------
+    path
+        A ``.h5ad`` file or a folder.
+    name
+        Source name, the prefix of dataset ids; defaults to the folder's (or file's parent's) name.
+    columns
+        Column mapping for every dataset of the source.
+    pattern
+        Glob for files under a folder (recursive).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        columns: ColumnMap | None = None,
+        pattern: str = "*.h5ad",
+    ) -> None:
+        self.path = Path(path).expanduser()
+        if not self.path.exists():
+            msg = f"h5ad source path does not exist: {self.path}"
+            raise ValueError(msg)
+        if self.path.is_file() and self.path.suffix != ".h5ad":
+            msg = f"h5ad source file must end in .h5ad: {self.path}"
+            raise ValueError(msg)
+        root = self.path if self.path.is_dir() else self.path.parent
+        self.name = name or root.resolve().name or "h5ad"
+        self.columns = columns or ColumnMap()
+        self.pattern = pattern
+        self._hashes: dict[tuple[str, int, int], str] = {}
+
+    def files(self) -> list[Path]:
+        """The ``.h5ad`` files of the source, sorted."""
+        if self.path.is_file():
+            return [self.path]
+        return sorted(p for p in self.path.rglob(self.pattern) if p.is_file())
+
+    def _hash(self, path: Path) -> str:
+        stat = path.stat()
+        memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+        if memo not in self._hashes:
+            self._hashes[memo] = file_sha256(path)
+        return self._hashes[memo]
+
+    def datasets(self) -> Iterator[Dataset]:
+        root = self.path if self.path.is_dir() else self.path.parent
+        files = self.files()
+        if not files:
+            logger.warning("h5ad source %s: no file matches %s under %s", self.name, self.pattern, self.path)
+        for path in files:
+            digest = self._hash(path)
+            yield Dataset(
+                source="h5ad",
+                source_id=f"{self.name}/{path.relative_to(root).as_posix()}",
+                version=digest,
+                title=path.stem,
+                columns=self.columns,
+                opener=_BackedOpener(path),
+                collection=self.name,
+                content_hash=digest,
+            )
+
+
+@dataclass(frozen=True)
+class _BackedOpener:
+    """A picklable opener (executors may send datasets to other processes)."""
+
+    path: Path
+
+    def __call__(self) -> ad.AnnData:
+        return read_backed(self.path)

@@ -1,0 +1,128 @@
+"""The model side of ingestion: a checkpoint loaded once on the best device, turning groups into networks.
+
+One ``ModelWorker`` lives in the ingesting process (local executor) or in each Ray actor. The device is the
+GPU when present (bf16 autocast) and the CPU otherwise (fp32), unless the config says otherwise.
+"""
+
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import torch
+
+from ingest.columns import ColumnMap
+from scprint_graph.checkpoint import Checkpoint, load_checkpoint
+from scprint_graph.genes import GeneVocabulary
+from scprint_graph.grn import GeneNetwork
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        msg = "device = 'cuda' but no CUDA device is available"
+        raise ValueError(msg)
+    return torch.device(device)
+
+
+def autocast(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA (``auto`` or ``bf16``), plain fp32 otherwise."""
+    if device.type == "cuda" and precision in ("auto", "bf16"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if device.type != "cuda" and precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def counts_layer(cmap: ColumnMap) -> str | None:
+    """The layer name the extraction reads, or None for X (``raw`` is handled by ``counts_view``)."""
+    return cmap.counts.removeprefix("layers/") if cmap.counts.startswith("layers/") else None
+
+
+def counts_view(adata: ad.AnnData, cmap: ColumnMap) -> ad.AnnData:
+    """An AnnData whose X (or layer) holds the counts: ``raw`` datasets are rebuilt around ``raw.X``."""
+    if cmap.counts != "raw":
+        return adata
+    raw = adata.raw
+    return ad.AnnData(X=raw.X, obs=adata.obs, var=raw.var)
+
+
+@dataclass(frozen=True)
+class NetworkResult:
+    """One group's network, or why it failed, with its timing."""
+
+    index: int
+    network: GeneNetwork | None
+    seconds: float
+    error: str | None = None
+
+
+class ModelWorker:
+    """A checkpoint on a device; ``compute`` extracts a group's network.
+
+    Parameters
+    ----------
+    loaded
+        A loaded checkpoint (config, vocabulary, weights).
+    device, precision
+        See ``resolve_device`` and ``autocast``.
+    batch_size
+        Cells per forward pass.
+    params
+        Extraction options for ``extract_network``.
+    """
+
+    def __init__(
+        self,
+        loaded: Checkpoint,
+        *,
+        device: str = "auto",
+        precision: str = "auto",
+        batch_size: int = 32,
+        params: dict | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.precision = precision
+        self.model = loaded.model.to(self.device).eval()
+        self.vocab = GeneVocabulary.from_ensembl_ids(loaded.genes)
+        self.checkpoint_hash = loaded.sha256
+        self.config = loaded.model.config
+        self.batch_size = batch_size
+        self.params = dict(params or {})
+        logger.info(
+            "model on %s (%s), %d genes in its vocabulary",
+            self.device,
+            "bf16" if self.device.type == "cuda" and precision != "fp32" else "fp32",
+            len(self.vocab),
+        )
+
+    @classmethod
+    def from_file(cls, checkpoint: str | Path, **options) -> "ModelWorker":
+        """Load a checkpoint file and place it on the device."""
+        started = time.perf_counter()
+        loaded = load_checkpoint(checkpoint)
+        logger.info("loaded %s in %.1f s", Path(checkpoint).name, time.perf_counter() - started)
+        return cls(loaded, **options)
+
+    def compute(self, adata: ad.AnnData, cells: np.ndarray, cmap: ColumnMap) -> GeneNetwork:
+        """The network of the given cells (row positions of ``adata``)."""
+        from scprint_graph.grn_extract import extract_network
+
+        with torch.inference_mode(), autocast(self.device, self.precision):
+            return extract_network(
+                self.model,
+                counts_view(adata, cmap),
+                self.vocab,
+                rows=cells,
+                gene_column=cmap.gene_col,
+                layer=counts_layer(cmap),
+                batch_size=self.batch_size,
+                **self.params,
+            )
