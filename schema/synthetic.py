@@ -6,6 +6,7 @@ skewed (power-law-like) distribution so that hubs exist; targets are uniform; we
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,12 +106,13 @@ def build_synthetic_atlas(
     networks_per_dataset: int = 10,
     seed: int = 0,
     store_options: dict | None = None,
-    progress: bool = False,
+    on_network: Callable[[int], None] | None = None,
 ) -> AtlasStats:
     """Publish one release holding ``n_networks`` random networks of ``n_edges`` edges each.
 
     Facets cycle through small lists of real tissues, diseases and cell types with their ontology term ids,
-    so facet and grouping queries have something to find. Returns timings of the store calls alone.
+    so facet and grouping queries have something to find. ``on_network(i)`` is called after each network
+    (e.g. to advance a progress bar). Returns timings of the store calls alone.
     """
     rng = np.random.default_rng(seed)
     store = Store(root, **(store_options or {}))
@@ -118,16 +120,11 @@ def build_synthetic_atlas(
     names = gene_names(n_genes)
     add_seconds = 0.0
     total_edges = 0
-    iterator = range(n_networks)
-    if progress:
-        from tqdm import tqdm  # bench-only convenience
-
-        iterator = tqdm(iterator, desc="networks", unit="net")
     with store.new_release(note=f"synthetic atlas {n_networks} x {n_edges}") as w:
         w.upsert_genes(gene_table(n_genes))
         model_id = w.add_model("synthetic-checkpoint", "synthetic", {"seed": seed})
         dataset_id = None
-        for i in iterator:
+        for i in range(n_networks):
             if i % networks_per_dataset == 0:
                 dataset_id = w.upsert_dataset(
                     source="synthetic",
@@ -160,6 +157,8 @@ def build_synthetic_atlas(
             network_id = w.add_network(meta)
             total_edges += w.add_edges(network_id, edges).n_edges
             add_seconds += time.perf_counter() - start
+            if on_network is not None:
+                on_network(i)
         finish_start = time.perf_counter()
     publish_seconds = time.perf_counter() - finish_start
     stats = AtlasStats(
