@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,13 +84,21 @@ def save_checkpoint(
     return path
 
 
-def load_weights_checked(model: torch.nn.Module, state_dict: Mapping[str, Tensor], source: str) -> None:
-    """Load ``state_dict`` into ``model`` strictly; name every missing, unexpected or mis-shaped tensor."""
+def load_weights_checked(
+    model: torch.nn.Module,
+    state_dict: Mapping[str, Tensor],
+    source: str,
+    describe: Callable[[str], str] = str,
+) -> None:
+    """Load ``state_dict`` into ``model`` strictly; name every missing, unexpected or mis-shaped tensor.
+
+    ``describe`` renders a key in error messages (e.g. adding the official checkpoint's name).
+    """
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(state_dict))
-    unexpected = sorted(set(state_dict) - set(expected))
+    missing = [describe(k) for k in sorted(set(expected) - set(state_dict))]
+    unexpected = [describe(k) for k in sorted(set(state_dict) - set(expected))]
     misshaped = [
-        f"{name}: file {tuple(state_dict[name].shape)} vs model {tuple(expected[name].shape)}"
+        f"{describe(name)}: file {tuple(state_dict[name].shape)} vs model {tuple(expected[name].shape)}"
         for name in sorted(set(expected) & set(state_dict))
         if tuple(state_dict[name].shape) != tuple(expected[name].shape)
     ]

@@ -1,0 +1,290 @@
+"""Load the official scPRINT v1 checkpoints (``small-v1.ckpt``, ``medium-v1.5.ckpt``, ``large-v1.ckpt``).
+
+These are PyTorch Lightning files: ``{"hyper_parameters": {...}, "state_dict": {...}, ...}`` written by
+``scprint.model.scPrint`` (scPRINT 1.6.4 layout). They are read on the CPU without importing scprint or
+lightning: ``torch.load(weights_only=True)``, where any non-torch class the pickle names (e.g. lightning's
+``AttributeDict``) is replaced by an inert stand-in, so no code from the file ever runs.
+
+Architecture correspondence (checked against scPRINT 1.6.4 ``model.py``, ``encoders.py``, ``decoders.py``,
+``flash_attn/``): tokens are ``[cell, depth, class_1..n, genes]`` (scPRINT's ``class_encoder`` holds the cell
+and class embeddings and the depth token is inserted at position 1); gene token = embedding + expression MLP
++ location ``pe``; flash-attention blocks are pre-LayerNorm (eps 1e-6) with exact GELU, fused QKV laid out as
+``(three, heads, d_head)``, softmax scale 1/sqrt(d_head) and a final LayerNorm. scPRINT's block form
+"dropout -> add -> LN -> MHA" with a carried residual equals x + attn(ln(x)) at inference.
+
+The key map (official name -> ours), applied by :func:`map_official_state_dict`:
+
+=============================================  ============================================
+``gene_encoder.embedding.weight``              ``gene_embedding.weight``
+``pos_encoder.pe`` (n_genes, 1, d)             ``location_encoding`` (n_genes, d)
+``expr_encoder.encoder.{0,1,4}.*``             ``expression_encoder.layers.{0,1,4}.*``
+``depth_encoder.encoder.{0,1,4}.*``            ``depth_encoder.layers.{0,1,4}.*``
+``class_encoder.embedding.weight``             ``special_embedding.weight``
+``transformer.blocks.{i}.norm1.*``             ``blocks.{i}.ln_1.*``
+``transformer.blocks.{i}.mixer.Wqkv.*``        ``blocks.{i}.attn.qkv.*``
+``transformer.blocks.{i}.mixer.out_proj.*``    ``blocks.{i}.attn.proj.*``
+``transformer.blocks.{i}.norm2.*``             ``blocks.{i}.ln_2.*``
+``transformer.blocks.{i}.mlp.fc1.*``           ``blocks.{i}.mlp.fc.*``
+``transformer.blocks.{i}.mlp.fc2.*``           ``blocks.{i}.mlp.proj.*``
+``transformer.norm.*``                         ``ln_f.*``
+``expr_decoder.fc.{0,1,4,5}.*``                ``expression_decoder.fc.{0,1,4,5}.*``
+``expr_decoder.pred_var_zero.*``               ``expression_decoder.out.*``
+``cls_decoders.<class>.decoder.{j}.*``         ``label_decoders.<class>.hidden.{j}.*``
+``cls_decoders.<class>.out_layer.*``           ``label_decoders.<class>.out.*``
+=============================================  ============================================
+
+Dropped on purpose (training-only heads): ``grad_reverse_discriminator_loss.*``, ``mvc_decoder.*``.
+Any other official key is an error naming it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import pickle
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from scprint_graph.checkpoint import build_empty_model, file_sha256, load_weights_checked
+from scprint_graph.config import LabelClass, ModelConfig
+from scprint_graph.model import ScPrintModel
+
+logger = logging.getLogger(__name__)
+
+# (official key template, our key template); {i} {j}: indices, {p}: weight|bias, {c}: label class name.
+KEY_MAP: tuple[tuple[str, str], ...] = (
+    ("gene_encoder.embedding.weight", "gene_embedding.weight"),
+    ("pos_encoder.pe", "location_encoding"),
+    ("expr_encoder.encoder.{j}.{p}", "expression_encoder.layers.{j}.{p}"),
+    ("depth_encoder.encoder.{j}.{p}", "depth_encoder.layers.{j}.{p}"),
+    ("class_encoder.embedding.weight", "special_embedding.weight"),
+    ("transformer.blocks.{i}.norm1.{p}", "blocks.{i}.ln_1.{p}"),
+    ("transformer.blocks.{i}.mixer.Wqkv.{p}", "blocks.{i}.attn.qkv.{p}"),
+    ("transformer.blocks.{i}.mixer.out_proj.{p}", "blocks.{i}.attn.proj.{p}"),
+    ("transformer.blocks.{i}.norm2.{p}", "blocks.{i}.ln_2.{p}"),
+    ("transformer.blocks.{i}.mlp.fc1.{p}", "blocks.{i}.mlp.fc.{p}"),
+    ("transformer.blocks.{i}.mlp.fc2.{p}", "blocks.{i}.mlp.proj.{p}"),
+    ("transformer.norm.{p}", "ln_f.{p}"),
+    ("expr_decoder.fc.{j}.{p}", "expression_decoder.fc.{j}.{p}"),
+    ("expr_decoder.pred_var_zero.{p}", "expression_decoder.out.{p}"),
+    ("cls_decoders.{c}.decoder.{j}.{p}", "label_decoders.{c}.hidden.{j}.{p}"),
+    ("cls_decoders.{c}.out_layer.{p}", "label_decoders.{c}.out.{p}"),
+)
+_FIELDS = {"i": r"\d+", "j": r"\d+", "p": "weight|bias", "c": r"[^.]+"}
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    pattern = re.escape(template)
+    for name, regex in _FIELDS.items():
+        pattern = pattern.replace(re.escape("{" + name + "}"), f"(?P<{name}>{regex})")
+    return re.compile(f"^{pattern}$")
+
+
+def _rename(key: str, direction: int) -> str | None:
+    """Map one key official -> ours (direction 0) or ours -> official (direction 1); None if no rule."""
+    for pair in KEY_MAP:
+        match = _compile(pair[direction]).match(key)
+        if match:
+            return pair[1 - direction].format(**match.groupdict())
+    return None
+
+
+def official_name(our_key: str) -> str:
+    """The official checkpoint's name for one of our state-dict keys (for error messages)."""
+    return _rename(our_key, 1) or our_key
+
+
+DROPPED_PREFIXES = ("grad_reverse_discriminator_loss.", "mvc_decoder.")
+# numpy globals a pickle may name to rebuild arrays and scalars (data only, no code)
+NUMPY_GLOBALS = {"_reconstruct", "ndarray", "dtype", "scalar"}
+
+
+@dataclass
+class OfficialModel:
+    """An official checkpoint converted to our model, with its vocabulary (embedding-row order)."""
+
+    model: ScPrintModel
+    genes: list[str]
+    sha256: str
+    hyper_parameters: dict[str, Any]
+
+
+# --- safe reading ---------------------------------------------------------------------------------------
+class _StandInDict:
+    """Replaces dict subclasses such as lightning's ``AttributeDict``: unpickles as a plain dict."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> dict:  # type: ignore[misc]
+        return dict(*args)
+
+
+class _Opaque:
+    """Inert stand-in for any other class named in the pickle: keeps its arguments and state."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> _Opaque:
+        obj = super().__new__(cls)
+        obj.args = args
+        return obj
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args = args
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+
+def _stand_in(qualified_name: str) -> Any:
+    """What a global the pickle names becomes: numpy's array/scalar rebuilders, or an inert stand-in."""
+    module, _, name = qualified_name.rpartition(".")
+    if module.split(".")[0] == "numpy" and (name in NUMPY_GLOBALS or module.endswith("dtypes")):
+        return getattr(importlib.import_module(module), name)
+    if name.endswith("Dict"):
+        return type(name, (_StandInDict,), {"__module__": __name__})
+    return type(name, (_Opaque,), {"__module__": __name__})
+
+
+def read_lightning_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """``torch.load`` a Lightning checkpoint on the CPU without running code or importing lightning."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        pass
+    unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    logger.info("replacing %d non-torch globals of %s with stand-ins: %s", len(unsafe), path, unsafe)
+    allowed: list[Any] = [(_stand_in(name), name) for name in unsafe]
+    if any(name.startswith("numpy") for name in unsafe):
+        # a rebuilt numpy dtype is an instance of a numpy.dtypes class the pickle never names
+        allowed += [getattr(np.dtypes, n) for n in np.dtypes.__all__]
+    with torch.serialization.safe_globals(allowed):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+# --- conversion -----------------------------------------------------------------------------------------
+def map_official_state_dict(
+    state_dict: Mapping[str, Tensor], source: str = "checkpoint"
+) -> dict[str, Tensor]:
+    """Rename official weights to ours (see the module table); unknown official keys are errors."""
+    mapped: dict[str, Tensor] = {}
+    unknown = []
+    for key, value in state_dict.items():
+        if key.startswith(DROPPED_PREFIXES):
+            continue
+        ours = _rename(key, 0)
+        if ours is None:
+            unknown.append(key)
+        else:
+            mapped[ours] = value
+    if unknown:
+        msg = f"{source}: official tensors with no place in the model: {sorted(unknown)}"
+        raise ValueError(msg)
+    if "location_encoding" in mapped and mapped["location_encoding"].ndim == 3:
+        mapped["location_encoding"] = mapped["location_encoding"][:, 0, :]  # (n_genes, 1, d) -> (n_genes, d)
+    return mapped
+
+
+def official_genes(hparams: Mapping[str, Any]) -> list[str]:
+    """The vocabulary: ``genes`` is a list, or (later versions) organism -> list, concatenated in order."""
+    genes = hparams.get("genes")
+    if isinstance(genes, Mapping):
+        genes = [g for organism_genes in genes.values() for g in organism_genes]
+    if genes is None or len(genes) == 0:
+        msg = "official checkpoint has no 'genes' in its hyper_parameters"
+        raise ValueError(msg)
+    return [str(g) for g in genes]
+
+
+def _label_classes(hparams: Mapping[str, Any]) -> tuple[LabelClass, ...]:
+    decoders = hparams.get("label_decoders") or {}
+    hierarchy = hparams.get("labels_hierarchy") or {}
+    out = []
+    for name, n_leaves in (hparams.get("classes") or {}).items():
+        names = {int(k): str(v) for k, v in (decoders.get(name) or {}).items()}
+        leaves = tuple(names.get(i, f"{name}_{i}") for i in range(int(n_leaves)))
+        parent_ids = sorted(int(p) for p in (hierarchy.get(name) or {}))
+        expected = list(range(int(n_leaves), int(n_leaves) + len(parent_ids)))
+        if parent_ids != expected:
+            msg = f"class {name!r}: parent label ids {parent_ids[:5]}... do not follow the {n_leaves} leaves"
+            raise ValueError(msg)
+        by_id = {int(k): v for k, v in (hierarchy.get(name) or {}).items()}
+        out.append(
+            LabelClass(
+                name=name,
+                leaves=leaves,
+                parents=tuple(names.get(p, f"{name}_{p}") for p in parent_ids),
+                parent_leaves=tuple(tuple(int(i) for i in by_id[p]) for p in parent_ids),
+            )
+        )
+    return tuple(out)
+
+
+def config_from_hparams(hparams: Mapping[str, Any], **overrides: Any) -> ModelConfig:
+    """Our :class:`ModelConfig` for an official checkpoint; unsupported variants are refused by name."""
+    checks = {
+        "expr_emb_style": ("continuous", hparams.get("expr_emb_style", "continuous")),
+        "cell_emb_style": ("cls", hparams.get("cell_emb_style", "cls")),
+        "attn_bias": ("none", hparams.get("attn_bias", "none")),
+        "zinb": (True, hparams.get("zinb", True)),
+        "expr_encoder_layers": (2, hparams.get("expr_encoder_layers", 2)),
+        "num_heads_kv": (None, hparams.get("num_heads_kv")),
+    }
+    for name, (supported, found) in checks.items():
+        if found != supported:
+            msg = f"official checkpoint uses {name}={found!r}; only {supported!r} is supported"
+            raise ValueError(msg)
+    values: dict[str, Any] = {
+        "n_genes": len(official_genes(hparams)),
+        "d_model": int(hparams.get("d_model", 512)),
+        "n_layers": int(hparams.get("nlayers", 6)),
+        "n_heads": int(hparams.get("nhead", 8)),
+        "mlp_ratio": int(hparams.get("mlp_ratio", 4)),
+        "dropout": float(hparams.get("dropout", 0.2)),
+        "normalization": str(hparams.get("normalization", "sum")),
+        "classes": _label_classes(hparams),
+        "classifier_hidden": tuple(int(h) for h in hparams.get("layers_cls") or ()),
+        "use_locations": hparams.get("gene_pos_enc") is not None,
+        "frozen_gene_embeddings": hparams.get("precpt_gene_emb") is not None
+        and bool(hparams.get("freeze_embeddings", True)),
+    }
+    values.update(overrides)
+    return ModelConfig(**values)
+
+
+def load_official_checkpoint(path: str | os.PathLike, **config_overrides: Any) -> OfficialModel:
+    """Read an official scPRINT Lightning checkpoint into our model (CPU, eval mode).
+
+    ``config_overrides`` change runtime fields such as ``attention`` or ``max_len``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        msg = f"official checkpoint not found: {path}"
+        raise FileNotFoundError(msg)
+    payload = read_lightning_checkpoint(path)
+    if not isinstance(payload, Mapping) or "state_dict" not in payload or "hyper_parameters" not in payload:
+        found = sorted(payload) if isinstance(payload, Mapping) else type(payload).__name__
+        msg = f"{path}: not a Lightning checkpoint with hyper_parameters and state_dict (found {found})"
+        raise ValueError(msg)
+    hparams = dict(payload["hyper_parameters"])
+    config = config_from_hparams(hparams, **config_overrides)
+    state = map_official_state_dict(payload["state_dict"], str(path))
+    model = build_empty_model(config)
+    load_weights_checked(model, state, str(path), describe=lambda key: f"{official_name(key)} (ours: {key})")
+    model.eval()
+    logger.info(
+        "loaded official scPRINT %s: d_model=%d, %d layers, %d heads, %d genes, classes %s",
+        path.name,
+        config.d_model,
+        config.n_layers,
+        config.n_heads,
+        config.n_genes,
+        list(config.class_names),
+    )
+    return OfficialModel(
+        model=model, genes=official_genes(hparams), sha256=file_sha256(path), hyper_parameters=hparams
+    )
