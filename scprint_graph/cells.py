@@ -319,15 +319,11 @@ class TokenizedCells(Dataset):
             raise IndexError(msg)
         indices = indices % max(len(self), 1)
         counts = self.cells.read_rows(self.rows[indices])
-        items = []
-        for j, i in enumerate(indices.tolist()):
-            rng = np.random.default_rng((self.seed, self.epoch, i))
-            arrays = self.tokenizer(counts[j], rng)
-            item = {k: torch.as_tensor(v[0]) for k, v in arrays.items()}
-            if self.cells.labels is not None:
-                item[keys.LABELS] = torch.from_numpy(self.cells.labels[self.rows[i]])
-            items.append(item)
-        return items
+        rngs = [np.random.default_rng((self.seed, self.epoch, i)) for i in indices.tolist()]
+        arrays = self.tokenizer(counts, rngs)
+        if self.cells.labels is not None:
+            arrays[keys.LABELS] = self.cells.labels[self.rows[indices]]
+        return [{k: torch.as_tensor(v[j]) for k, v in arrays.items()} for j in range(len(indices))]
 
 
 def collate_cells(items: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -100,7 +100,11 @@ class Tokenizer:
                 genes[missing[:5]].tolist(),
             )
 
-    def __call__(self, counts: sp.csr_matrix | np.ndarray, rng: np.random.Generator | None = None) -> dict:
+    def __call__(
+        self,
+        counts: sp.csr_matrix | np.ndarray,
+        rng: np.random.Generator | Sequence[np.random.Generator] | None = None,
+    ) -> dict:
         """Tokenise a block of cells.
 
         Parameters
@@ -108,8 +112,8 @@ class Tokenizer:
         counts
             ``(n_cells, n_var)`` raw counts (CSR or dense), columns in dataset gene order.
         rng
-            Random generator (random mode only); draws are consumed row by row, so the result depends only
-            on the generator state and the rows.
+            Random mode only: one generator, consumed row by row (the result depends only on its state and
+            the rows), or one generator per row.
 
         Returns
         -------
@@ -131,6 +135,9 @@ class Tokenizer:
             if rng is None:
                 msg = "random mode needs a numpy Generator (rng) for reproducible gene draws"
                 raise ValueError(msg)
+            if not isinstance(rng, np.random.Generator) and len(rng) != counts.shape[0]:
+                msg = f"got {len(rng)} generators for {counts.shape[0]} cells"
+                raise ValueError(msg)
             genes, expression = self._random(counts, rng)
         return {keys.GENES: genes, keys.EXPRESSION: expression, keys.DEPTH: depth}
 
@@ -142,12 +149,14 @@ class Tokenizer:
         genes = np.broadcast_to(self.genes, (n, self.n_ctx)).copy()
         return genes, expression
 
-    def _random(self, counts: sp.csr_matrix, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def _random(self, counts: sp.csr_matrix, rngs) -> tuple[np.ndarray, np.ndarray]:
         n = counts.shape[0]
         cols = np.empty((n, self.n_ctx), dtype=np.int64)
         expression = np.zeros((n, self.n_ctx), dtype=np.float32)
         n_known = len(self.known_cols)
+        taken = np.zeros(len(self.var_to_vocab), dtype=bool)  # (n_var,) this cell's expressed genes
         for r in range(n):
+            rng = rngs if isinstance(rngs, np.random.Generator) else rngs[r]
             lo, hi = counts.indptr[r], counts.indptr[r + 1]
             row_cols, row_vals = counts.indices[lo:hi], counts.data[lo:hi]
             keep = self.known[row_cols] & (row_vals > 0)
@@ -162,6 +171,8 @@ class Tokenizer:
             if need:
                 # n_expr + need distinct draws hold at least `need` unexpressed genes
                 draw = self.known_cols[rng.choice(n_known, n_expr + need, replace=False)]
-                cols[r, n_expr:] = draw[~np.isin(draw, row_cols)][:need]
+                taken[row_cols] = True
+                cols[r, n_expr:] = draw[~taken[draw]][:need]
+                taken[row_cols] = False
         genes = self.var_to_vocab[cols]
         return genes, expression

@@ -108,3 +108,13 @@ def test_invalid_arguments():
         tok(np.ones((1, 12)))
     with pytest.raises(ValueError, match="5 genes"):
         tok(np.ones((1, 5)), np.random.default_rng(0))
+
+
+def test_one_generator_per_row_matches_rows_tokenised_alone(counts):
+    tok = Tokenizer(VAR_TO_VOCAB, max_len=5)
+    together = tok(counts, [np.random.default_rng(100 + r) for r in range(8)])
+    for r in range(8):
+        alone = tok(counts[r : r + 1], np.random.default_rng(100 + r))
+        np.testing.assert_array_equal(together[keys.GENES][r], alone[keys.GENES][0])
+    with pytest.raises(ValueError, match="2 generators for 8 cells"):
+        tok(counts, [np.random.default_rng(0)] * 2)
