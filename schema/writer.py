@@ -13,12 +13,15 @@ import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from schema.genesets import GeneSetLoad, GmtSet, load_gene_sets, read_gmt
 from schema.nodestats import write_node_stats
+from schema.reference import BUNDLED_GENE_SETS, BUNDLED_SOURCE, MSIGDB_LICENSE, lambert_tfs
 from schema.release import PARTIAL, SUFFIX, Store, check_schema_version
 from schema.tables import SCHEMA_VERSION, create_tables
 
@@ -241,16 +244,16 @@ class ReleaseWriter:
         self.con.register("_tf_names", pa.table({"name": pa.array(names, pa.string())}))
         matched = self.con.execute(
             """
-            SELECT count(DISTINCT n.name) FROM _tf_names n JOIN genes g
-              ON g.ensembl_id = n.name OR upper(g.symbol) = upper(n.name)
-            WHERE ? IS NULL OR g.organism = ?
+            SELECT count(*) FROM _tf_names n
+            WHERE n.name IN (SELECT ensembl_id FROM genes WHERE ?::VARCHAR IS NULL OR organism = ?)
+               OR upper(n.name) IN (SELECT upper(symbol) FROM genes WHERE ?::VARCHAR IS NULL OR organism = ?)
             """,
-            [organism, organism],
+            [organism] * 4,
         ).fetchone()[0]
         self.con.execute(
             """
             UPDATE genes SET is_tf = true
-            WHERE (? IS NULL OR organism = ?)
+            WHERE (?::VARCHAR IS NULL OR organism = ?)
               AND (ensembl_id IN (SELECT name FROM _tf_names)
                    OR upper(symbol) IN (SELECT upper(name) FROM _tf_names))
             """,
@@ -418,6 +421,36 @@ class ReleaseWriter:
                 "network %d: %d of %d edges name unknown genes", network_id, n_unmapped, edges.num_rows
             )
         return EdgeLoad(n_edges=n_stored, n_unmapped=n_unmapped)
+
+    # -- reference data ------------------------------------------------------------------------------
+    def load_gene_sets(
+        self,
+        collection: str,
+        sets: "str | Path | list[GmtSet]",
+        *,
+        organism: str = "NCBITaxon:9606",
+        source: str | None = None,
+        license: str | None = None,
+    ) -> GeneSetLoad:
+        """Store a gene-set collection (a GMT path or parsed sets), replacing one of the same name.
+
+        Members are mapped to the genes present now: load gene sets after ``upsert_genes``.
+        """
+        if isinstance(sets, str | Path):
+            source = source or Path(sets).name
+            sets = read_gmt(sets)
+        return load_gene_sets(self.con, collection, sets, organism=organism, source=source, license=license)
+
+    def load_reference_data(self, *, organism: str = "NCBITaxon:9606") -> dict[str, GeneSetLoad]:
+        """Mark the Lambert 2018 TFs and load the bundled MSigDB collections (human; see schema/data)."""
+        matched, unmatched = self.mark_tfs(lambert_tfs(), organism=organism)
+        log.info("transcription factors: %d matched, %d not in the store", matched, unmatched)
+        return {
+            name: self.load_gene_sets(
+                name, path, organism=organism, source=BUNDLED_SOURCE, license=MSIGDB_LICENSE
+            )
+            for name, path in BUNDLED_GENE_SETS.items()
+        }
 
     # -- runs ----------------------------------------------------------------------------------------
     def record_run(

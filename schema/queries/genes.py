@@ -33,12 +33,16 @@ def resolve_genes(
         raise ValueError(msg)
     rows = con.execute(
         f"""
+        WITH query AS (SELECT unnest(?::VARCHAR[]) AS name, unnest(range(?)) AS i)
         SELECT i, {GENE_COLUMNS} FROM (
-            SELECT q.i, g.*, row_number() OVER (
-                PARTITION BY q.i ORDER BY (g.ensembl_id = q.name) DESC, g.id) AS pick
-            FROM (SELECT unnest(?::VARCHAR[]) AS name, unnest(range(?)) AS i) q JOIN genes g
-              ON (g.ensembl_id = q.name OR upper(g.symbol) = upper(q.name))
-             AND (?::VARCHAR IS NULL OR g.organism = ?)
+            SELECT q.i, g.*, row_number() OVER (PARTITION BY q.i ORDER BY q.by_id DESC, g.id) AS pick
+            FROM (SELECT query.i, true AS by_id, genes.id FROM query
+                  JOIN genes ON genes.ensembl_id = query.name
+                  UNION ALL
+                  SELECT query.i, false, genes.id FROM query
+                  JOIN genes ON upper(genes.symbol) = upper(query.name)
+            ) q JOIN genes g ON g.id = q.id
+            WHERE ?::VARCHAR IS NULL OR g.organism = ?
         ) WHERE pick = 1
         """,
         [names, len(names), organism, organism],
