@@ -1,7 +1,7 @@
 """Gene networks from attention: per-gene mean Q and K over a group of cells, then softmax(Q̄ K̄ᵀ / √d).
 
-This module holds the tensor core (streaming accumulation, attention networks, head aggregation, filtering,
-edge tables); :mod:`scprint_graph.grn_extract` runs the model over AnnData cells and calls it.
+The first half is the tensor core (streaming accumulation, attention networks, head aggregation,
+filtering, edge tables); :func:`extract_network` runs the model over one group's AnnData cells and calls it.
 
 Orientation (read from scPRINT's ``GNInfer``). Row ``i`` of ``softmax(Q̄ K̄ᵀ)`` is gene ``i`` as a *query*
 distributing its attention over the *key* genes ``j``: the representation of ``i`` is updated from ``j``.
@@ -18,14 +18,23 @@ genes tensor); attention matrices are built one (layer, head) at a time in row c
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import anndata as ad
 import numpy as np
 import pyarrow as pa
 import torch
+from tqdm.auto import tqdm
+
+from scprint_graph import keys
+from scprint_graph.cells import AnnDataCells
+from scprint_graph.genes import GeneVocabulary
+from scprint_graph.model import autocast_for
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +105,13 @@ class QKAccumulator:
         self.counts = torch.zeros(n_tokens, dtype=torch.float64)
         self.n_cells = 0
 
-    def add(self, qk: Sequence[tuple[torch.Tensor, torch.Tensor]], positions: torch.Tensor) -> None:
+    def add(
+        self,
+        qk: Sequence[tuple[torch.Tensor, torch.Tensor]],
+        positions: torch.Tensor,
+        *,
+        new_cells: bool = True,
+    ) -> None:
         """Add one batch.
 
         Parameters
@@ -106,6 +121,9 @@ class QKAccumulator:
         positions
             ``(batch, n_ctx)`` int64: index of each context gene in the group's gene list, ``-1`` for a
             context slot to ignore (padding, or a gene outside the list).
+        new_cells
+            False when the batch is a further part of cells already added (a long gene list split into
+            several contexts): genes and special tokens are summed, the cell count is not increased.
         """
         if len(qk) != self.n_layers:
             msg = f"expected Q/K for {self.n_layers} layers, got {len(qk)}"
@@ -136,7 +154,7 @@ class QKAccumulator:
         self.q_sum.index_add_(0, index, q_genes)
         self.k_sum.index_add_(0, index, k_genes)
         self.counts.index_add_(0, index, torch.ones_like(index, dtype=torch.float64))
-        self.n_cells += batch
+        self.n_cells += batch if new_cells else 0
 
     def seen(self) -> np.ndarray:
         """Boolean mask over the gene list: genes that were in context at least once."""
@@ -257,11 +275,12 @@ def aggregate_heads(
 
 
 def filter_mask(
-    matrix: torch.Tensor, *, edge_filter: str = "threshold", top_k: int | None = None
+    matrix: torch.Tensor, *, edge_filter: str = "threshold", top_k: int | None = None, n_special: int = 0
 ) -> torch.Tensor:
     """Which entries of a ``(n_targets, n_regulators)`` matrix become edges (self-loops never do).
 
-    ``"threshold"`` keeps weights >= 1 / n_genes (above uniform attention); ``"top_k"`` keeps the ``top_k``
+    ``"threshold"`` keeps weights >= 1 / (n_genes + n_special), i.e. above uniform attention over the
+    softmax's width (scPRINT filters before dropping its special tokens); ``"top_k"`` keeps the ``top_k``
     strongest regulators of each target; ``"none"`` keeps every non-zero weight.
     """
     if edge_filter not in EDGE_FILTERS:
@@ -270,7 +289,7 @@ def filter_mask(
     n = matrix.shape[-1]
     diagonal = torch.eye(n, dtype=torch.bool)
     if edge_filter == "threshold":
-        mask = matrix >= 1.0 / n
+        mask = matrix >= 1.0 / (n + n_special)
     elif edge_filter == "none":
         mask = matrix != 0
     else:
@@ -335,12 +354,265 @@ def network_from_qk(
         q_mean, k_mean, n_special, head_aggregation=head_aggregation, heads=heads, symmetrize=symmetrize
     )
     if head_aggregation != "none":
-        return edges_from_matrix(agg, filter_mask(agg, edge_filter=edge_filter, top_k=top_k), genes)
+        mask = filter_mask(agg, edge_filter=edge_filter, top_k=top_k, n_special=n_special)
+        return edges_from_matrix(agg, mask, genes)
     chosen = _check_heads(heads, *q_mean.shape[:2])
     tables = []
     for (layer, head), matrix in zip(chosen, agg, strict=True):
-        table = edges_from_matrix(matrix, filter_mask(matrix, edge_filter=edge_filter, top_k=top_k), genes)
+        mask = filter_mask(matrix, edge_filter=edge_filter, top_k=top_k, n_special=n_special)
+        table = edges_from_matrix(matrix, mask, genes)
         n = table.num_rows
         table = table.append_column("layer", pa.array(np.full(n, layer, np.int16)))
         tables.append(table.append_column("head", pa.array(np.full(n, head, np.int16))))
     return pa.concat_tables(tables)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Extraction from a model and the cells of one group
+# ---------------------------------------------------------------------------------------------------------
+GENE_MODES = ("random expressed", "most variable", "most expressed")
+GRN_FORMAT = "scprint-graph-grn/1"
+
+
+@dataclass(frozen=True)
+class GeneStats:
+    """One pass over a group's cells: depth per cell, and per vocabulary-known dataset gene the number of
+    expressing cells, the mean and the variance of log1p(counts per 10k)."""
+
+    depth: np.ndarray  # (n_cells,)
+    n_expressing: np.ndarray  # (n_var,)
+    mean_counts: np.ndarray  # (n_var,)
+    lognorm_var: np.ndarray  # (n_var,)
+
+
+def gene_stats(cells: AnnDataCells, *, chunk_size: int = 2048) -> GeneStats:
+    """Stream the count matrix once (works on backed files)."""
+    n_var = len(cells.mapping.indices)
+    depth = np.zeros(cells.n_cells)
+    nnz = np.zeros(n_var)
+    total = np.zeros(n_var)
+    s1 = np.zeros(n_var)
+    s2 = np.zeros(n_var)
+    for lo in range(0, cells.n_cells, chunk_size):
+        block = cells.read_rows(slice(lo, min(lo + chunk_size, cells.n_cells))).astype(np.float64)
+        row_depth = np.asarray(block.sum(axis=1)).ravel()
+        depth[lo : lo + block.shape[0]] = row_depth
+        nnz += np.bincount(block.indices, minlength=n_var)
+        total += np.asarray(block.sum(axis=0)).ravel()
+        scale = np.repeat(1e4 / np.maximum(row_depth, 1.0), np.diff(block.indptr))
+        logged = np.log1p(block.data * scale)
+        s1 += np.bincount(block.indices, weights=logged, minlength=n_var)
+        s2 += np.bincount(block.indices, weights=logged**2, minlength=n_var)
+    n = max(cells.n_cells, 1)
+    mean_log = s1 / n
+    return GeneStats(depth, nnz, total / n, np.maximum(s2 / n - mean_log**2, 0.0))
+
+
+def choose_genes(
+    cells: AnnDataCells, stats: GeneStats, genes: str | Sequence[str], n_genes: int | None
+) -> np.ndarray:
+    """Vocabulary indices of the network's genes.
+
+    ``"most variable"``: highest variance of log1p(CP10k) within the group (a simple stand-in for scanpy's
+    Seurat-v3 HVG that scPRINT uses); ``"most expressed"``: highest mean count; ``"random expressed"``: the
+    genes expressed in most cells (contexts then hold random expressed genes; the network keeps these);
+    a list: the given Ensembl ids or symbols, in that order (unknown ones are dropped with a warning).
+    Only genes expressed in at least one cell of the group are kept (scPRINT's ``drop_unexpressed``).
+    """
+    known = cells.mapping.indices >= 0
+    expressed = known & (stats.n_expressing > 0)
+    if isinstance(genes, str):
+        if genes not in GENE_MODES:
+            msg = f"genes must be one of {GENE_MODES} or a list of gene ids, got {genes!r}"
+            raise ValueError(msg)
+        if n_genes is None or n_genes < 2:
+            msg = f"n_genes must be >= 2 with genes={genes!r}, got {n_genes}"
+            raise ValueError(msg)
+        key = {
+            "most variable": stats.lognorm_var,
+            "most expressed": stats.mean_counts,
+            "random expressed": stats.n_expressing,
+        }[genes]
+        candidates = np.flatnonzero(expressed)
+        order = candidates[np.argsort(-key[candidates], kind="stable")][:n_genes]
+        return cells.mapping.indices[np.sort(order)]  # dataset order, as scPRINT keeps it
+    mapping = cells.vocab.map_genes(list(genes), source="given genes")
+    chosen = mapping.indices[mapping.indices >= 0]
+    var_of_vocab = dict(
+        zip(cells.mapping.indices[known].tolist(), np.flatnonzero(known).tolist(), strict=True)
+    )
+    in_data = np.array(
+        [g in var_of_vocab and stats.n_expressing[var_of_vocab[g]] > 0 for g in chosen.tolist()]
+    )
+    if (~in_data).any():
+        logger.warning(
+            "%d given genes are not expressed in this group and are dropped", int((~in_data).sum())
+        )
+    chosen = chosen[in_data] if len(chosen) else chosen
+    if len(chosen) < 2:
+        msg = f"fewer than 2 of the {len(genes)} given genes are known and expressed in this group"
+        raise ValueError(msg)
+    return chosen[:n_genes] if n_genes is not None else chosen
+
+
+def _model_qk(model: torch.nn.Module, batch: dict[str, torch.Tensor], device: torch.device):
+    """Forward with Q/K capture; returns one (q, k) per layer on the CPU."""
+    batch = {name: tensor.to(device) for name, tensor in batch.items()}
+    with autocast_for(device):
+        out = model(batch, capture_qk=True)
+    return [(q.float().cpu(), k.float().cpu()) for q, k in out.qk]
+
+
+def extract_network(
+    model: torch.nn.Module,
+    adata: ad.AnnData,
+    vocab: GeneVocabulary,
+    *,
+    genes: str | Sequence[str] = "most variable",
+    n_genes: int | None = 2000,
+    max_cells: int = 1024,
+    batch_size: int = 16,
+    head_aggregation: str = "mean",
+    heads: Sequence[tuple[int, int]] | None = None,
+    edge_filter: str = "threshold",
+    top_k: int | None = None,
+    symmetrize: bool = False,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    seed: int = 0,
+    gene_column: str | None = None,
+    layer: str | None = None,
+) -> GeneNetwork:
+    """Gene network of one group of cells (e.g. one cell type of one dataset) from a model's attention.
+
+    Parameters
+    ----------
+    model
+        A :class:`~scprint_graph.model.ScPrintModel` (any module whose ``forward(batch, capture_qk=True)``
+        returns ``.qk``, one ``(q, k)`` per layer, and that has ``n_special_tokens`` and ``config.max_len``).
+    adata
+        The group's cells, raw counts (in memory or backed).
+    vocab
+        The model's gene vocabulary (``GeneVocabulary.from_ensembl_ids(checkpoint.genes)``).
+    genes
+        ``"random expressed"`` (each cell's context holds random expressed genes, scPRINT's default
+        pretraining view; the network keeps the ``n_genes`` genes expressed in most cells), ``"most
+        variable"``, ``"most expressed"`` (a fixed list shared by every cell), or a list of gene ids.
+        A fixed list longer than the model's ``max_len`` is split, per batch, into random parts of at most
+        ``max_len`` genes, each part one forward pass; every gene is then in context once per cell.
+    n_genes
+        Network size (a given list is truncated to it; None keeps the whole list).
+    max_cells
+        Keep the ``max_cells`` cells with the most counts (scPRINT's ``max_cells``).
+    batch_size
+        Cells per forward pass.
+    head_aggregation, heads, symmetrize
+        See :func:`aggregate_heads`; ``heads`` are ``(layer, head)`` pairs, e.g. from head selection.
+    edge_filter, top_k
+        See :func:`filter_mask`.
+    device
+        Where the model runs (default: where its weights are); bf16 autocast on CUDA.
+    progress
+        tqdm bar over cells.
+    seed
+        Seeds the random gene draws (random contexts and the split of long lists).
+    gene_column, layer
+        Passed to :class:`~scprint_graph.cells.AnnDataCells`.
+
+    Returns
+    -------
+    GeneNetwork
+        Edges (regulator = key gene, target = query gene; Ensembl ids) and the parameters.
+    """
+    if max_cells < 1 or batch_size < 1:
+        msg = f"max_cells and batch_size must be >= 1, got {max_cells} and {batch_size}"
+        raise ValueError(msg)
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    model = model.to(device).eval()
+    n_special = int(model.n_special_tokens)
+    n_layers, n_heads, max_len = model.config.n_layers, model.config.n_heads, model.config.max_len
+    _check_heads(heads, n_layers, n_heads)
+    cells = AnnDataCells(adata, vocab, gene_column=gene_column, layer=layer)
+    if cells.n_cells == 0:
+        msg = "the group has no cells"
+        raise ValueError(msg)
+    stats = gene_stats(cells)
+    chosen = choose_genes(cells, stats, genes, n_genes)
+    rows = np.sort(np.argsort(-stats.depth, kind="stable")[:max_cells])
+    position_of = np.full(len(vocab), -1, np.int64)
+    position_of[chosen] = np.arange(len(chosen))
+    position_of = torch.from_numpy(position_of)
+    acc = QKAccumulator(len(chosen), n_special, n_layers, n_heads, model.config.d_head)
+    random_mode = isinstance(genes, str) and genes == "random expressed"
+    rng = torch.Generator().manual_seed(seed)
+    batches = cells.batches(
+        batch_size=batch_size,
+        rows=rows,
+        seed=seed,
+        **({"max_len": max_len} if random_mode else {"genes": chosen}),
+    )
+    bar = tqdm(total=len(rows), unit="cell", desc="GRN", disable=not progress)
+    with torch.no_grad():
+        for batch in batches:
+            n_ctx = batch[keys.GENES].shape[1]
+            parts = [torch.arange(n_ctx)]
+            if n_ctx > max_len:
+                n_parts = -(-n_ctx // max_len)
+                parts = list(torch.randperm(n_ctx, generator=rng).tensor_split(n_parts))
+            for i, cols in enumerate(parts):
+                sub = {
+                    name: t[:, cols] if t.ndim == 2 and name != keys.LABELS else t
+                    for name, t in batch.items()
+                }
+                acc.add(_model_qk(model, sub, device), position_of[sub[keys.GENES]], new_cells=i == 0)
+            bar.update(batch[keys.GENES].shape[0])
+    bar.close()
+    seen = acc.seen()
+    if (~seen).any():
+        logger.warning("%d of %d genes were never in context and are left out", int((~seen).sum()), len(seen))
+    network_genes = [str(g) for g in vocab.ensembl_ids[chosen[seen]]]
+    q_mean, k_mean = acc.means()
+    edges = network_from_qk(
+        q_mean,
+        k_mean,
+        network_genes,
+        n_special,
+        head_aggregation=head_aggregation,
+        heads=heads,
+        edge_filter=edge_filter,
+        top_k=top_k,
+        symmetrize=symmetrize,
+    )
+    params = {
+        "format": GRN_FORMAT,
+        "genes": genes if isinstance(genes, str) else "given",
+        "given_genes_sha256": None if isinstance(genes, str) else _sha256(list(genes)),
+        "n_genes": n_genes,
+        "n_network_genes": len(network_genes),
+        "max_cells": max_cells,
+        "n_cells": int(acc.n_cells),
+        "cell_selection": "deepest",
+        "batch_size": batch_size,
+        "context_size": max_len,
+        "head_aggregation": head_aggregation,
+        "heads": None if heads is None else [list(h) for h in _check_heads(heads, n_layers, n_heads)],
+        "edge_filter": edge_filter,
+        "top_k": top_k,
+        "symmetrize": symmetrize,
+        "self_loops": False,
+        "preprocess": "softmax",
+        "orientation": ORIENTATION,
+        "seed": seed,
+        "gene_column": gene_column,
+        "layer": layer,
+        "model_config_sha256": _sha256(model.config.to_dict()),
+        "vocabulary_sha256": _sha256([str(g) for g in vocab.ensembl_ids]),
+    }
+    logger.info(
+        "network of %d genes, %d edges from %d cells", len(network_genes), edges.num_rows, acc.n_cells
+    )
+    return GeneNetwork(edges=edges, genes=network_genes, n_cells=int(acc.n_cells), params=params)
+
+
+def _sha256(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()

@@ -164,3 +164,69 @@ def test_accumulator_rejects_bad_input():
         acc.add(qk, positions + N_GENES)
     with pytest.raises(ValueError, match="no cells"):
         QKAccumulator(N_GENES, N_SPECIAL, 2, 2, 5).means()
+
+
+# --- extraction from a real (tiny, untrained) model and AnnData cells ---------------------------------
+@pytest.fixture
+def grn_setup(human_vocab):
+    from scprint_graph.config import ModelConfig
+    from scprint_graph.genes import GeneVocabulary
+    from scprint_graph.model import ScPrintModel
+    from tests.scprint_graph.synthetic import synthetic_adata
+
+    adata = synthetic_adata(n_cells=60, n_genes=200, vocab=human_vocab)
+    vocab = GeneVocabulary.from_ensembl_ids(list(adata.var_names))
+    config = ModelConfig.preset("tiny", n_genes=len(vocab), max_len=32, dropout=0.0)
+    torch.manual_seed(0)
+    model = ScPrintModel(config, gene_locations=torch.as_tensor(vocab.location_index())).eval()
+    return model, adata, vocab
+
+
+def test_extract_network_fixed_list_longer_than_context(grn_setup):
+    import json
+
+    from scprint_graph.grn import extract_network
+
+    model, adata, vocab = grn_setup
+    net = extract_network(
+        model, adata, vocab, genes="most variable", n_genes=50, max_cells=40, progress=False
+    )
+    assert net.n_cells == 40 and len(net.genes) == 50
+    assert set(net.genes) <= set(adata.var_names)
+    assert net.edges.column_names == ["regulator", "target", "weight"]
+    regs, tgts = net.edges.column("regulator").to_pylist(), net.edges.column("target").to_pylist()
+    assert set(regs) | set(tgts) <= set(net.genes) and all(r != t for r, t in zip(regs, tgts, strict=True))
+    assert net.edges.num_rows > 0 and min(net.edges.column("weight").to_pylist()) >= 1 / (50 + 2)
+    params = json.loads(json.dumps(net.params))
+    assert (
+        params["n_cells"] == 40
+        and params["genes"] == "most variable"
+        and params["edge_filter"] == "threshold"
+    )
+
+
+def test_extract_network_is_independent_of_batch_size(grn_setup):
+    from scprint_graph.grn import extract_network
+
+    model, adata, vocab = grn_setup
+    kwargs = {"genes": "most expressed", "n_genes": 30, "edge_filter": "top_k", "top_k": 3, "progress": False}
+    small = extract_network(model, adata, vocab, batch_size=7, **kwargs)
+    large = extract_network(model, adata, vocab, batch_size=60, **kwargs)
+    assert edge_set(small.edges) == edge_set(large.edges)
+    np.testing.assert_allclose(
+        small.edges.column("weight").to_numpy(), large.edges.column("weight").to_numpy(), rtol=1e-4
+    )
+
+
+def test_extract_network_random_expressed_and_given_genes(grn_setup):
+    from scprint_graph.grn import extract_network
+
+    model, adata, vocab = grn_setup
+    net = extract_network(model, adata, vocab, genes="random expressed", n_genes=40, progress=False)
+    assert 2 <= len(net.genes) <= 40 and net.edges.num_rows > 0
+    symbols = list(adata.var["feature_name"][:10])
+    given = extract_network(model, adata, vocab, genes=[*symbols, "NOT_A_GENE"], n_genes=None, progress=False)
+    expressed = set(adata.var_names[:10][np.asarray((adata.X[:, :10] > 0).sum(0)).ravel() > 0])
+    assert set(given.genes) == expressed
+    with pytest.raises(ValueError, match="genes must be one of"):
+        extract_network(model, adata, vocab, genes="most var", progress=False)
