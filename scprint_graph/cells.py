@@ -184,11 +184,13 @@ class AnnDataCells:
             block = matrix[rows]
         else:
             rows = np.asarray(rows, dtype=np.int64)
-            if len(rows) and (rows.min() < 0 or rows.max() >= self.n_cells):
+            if len(rows) == 0:
+                return sp.csr_matrix((0, self.adata.n_vars), dtype=np.float32)
+            if rows.min() < 0 or rows.max() >= self.n_cells:
                 msg = f"row indices must lie in [0, {self.n_cells}), got {rows.min()}..{rows.max()}"
                 raise IndexError(msg)
             uniq, inverse = np.unique(rows, return_inverse=True)
-            contiguous = len(uniq) > 0 and uniq[-1] - uniq[0] + 1 == len(uniq)
+            contiguous = uniq[-1] - uniq[0] + 1 == len(uniq)
             index = slice(int(uniq[0]), int(uniq[-1]) + 1) if contiguous else uniq
             block = _to_csr(matrix[index])
             if not (len(uniq) == len(rows) and (uniq == rows).all()):

@@ -115,6 +115,8 @@ def test_layer_and_bad_arguments(adata, human_vocab):
         AnnDataCells(adata, human_vocab, labels={"cell_kind": ["a"]})
     with pytest.raises(IndexError, match="60"):
         cells.read_rows(np.array([0, 60]))
+    assert cells.read_rows(np.array([], dtype=int)).shape == (0, 200)
+    assert list(cells.batches(batch_size=4, max_len=8, rows=np.array([], dtype=int))) == []
 
 
 def test_dataset_with_weighted_sampler(adata_h5ad, human_vocab):
