@@ -153,7 +153,18 @@ def load_checkpoint(path: str | os.PathLike, *, genes: Sequence[str] | None = No
         msg = f"checkpoint file not found: {path}"
         raise FileNotFoundError(msg)
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+    return checkpoint_from_payload(payload, path, genes=genes)
+
+
+def is_project_checkpoint(payload: Any) -> bool:
+    return isinstance(payload, dict) and payload.get("format") == FORMAT
+
+
+def checkpoint_from_payload(
+    payload: Any, path: str | os.PathLike, *, genes: Sequence[str] | None = None
+) -> Checkpoint:
+    """Build the model of an already-read checkpoint file (see :func:`load_checkpoint`)."""
+    if not is_project_checkpoint(payload):
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         msg = f"{path}: not a scprint-graph checkpoint (format {found!r}, expected {FORMAT!r})"
         raise ValueError(msg)

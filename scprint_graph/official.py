@@ -53,7 +53,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from scprint_graph.checkpoint import build_empty_model, file_sha256, load_weights_checked
+from scprint_graph.checkpoint import (
+    Checkpoint,
+    build_empty_model,
+    checkpoint_from_payload,
+    file_sha256,
+    is_project_checkpoint,
+    load_weights_checked,
+)
 from scprint_graph.config import LabelClass, ModelConfig
 from scprint_graph.model import ScPrintModel
 
@@ -261,11 +268,19 @@ def load_official_checkpoint(path: str | os.PathLike, **config_overrides: Any) -
 
     ``config_overrides`` change runtime fields such as ``attention`` or ``max_len``.
     """
+    path = _existing(path)
+    return _official_from_payload(read_lightning_checkpoint(path), path, **config_overrides)
+
+
+def _existing(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.is_file():
-        msg = f"official checkpoint not found: {path}"
+        msg = f"checkpoint file not found: {path}"
         raise FileNotFoundError(msg)
-    payload = read_lightning_checkpoint(path)
+    return path
+
+
+def _official_from_payload(payload: Any, path: Path, **config_overrides: Any) -> OfficialModel:
     if not isinstance(payload, Mapping) or "state_dict" not in payload or "hyper_parameters" not in payload:
         found = sorted(payload) if isinstance(payload, Mapping) else type(payload).__name__
         msg = f"{path}: not a Lightning checkpoint with hyper_parameters and state_dict (found {found})"
@@ -288,3 +303,18 @@ def load_official_checkpoint(path: str | os.PathLike, **config_overrides: Any) -
     return OfficialModel(
         model=model, genes=official_genes(hparams), sha256=file_sha256(path), hyper_parameters=hparams
     )
+
+
+def load_any_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Load either our checkpoint format or an official scPRINT one (converted), reading the file once."""
+    path = _existing(path)
+    payload = read_lightning_checkpoint(path)
+    if is_project_checkpoint(payload):
+        return checkpoint_from_payload(payload, path)
+    official = _official_from_payload(payload, path)
+    extra = {
+        "source": "official scPRINT checkpoint",
+        "source_file": path.name,
+        "source_sha256": official.sha256,
+    }
+    return Checkpoint(model=official.model, genes=official.genes, extra=extra, sha256=official.sha256)
