@@ -4,6 +4,7 @@ See ``examples/sources.toml`` for every option with its meaning. Relative paths 
 file's folder. Unknown keys are errors, so a typo never silently falls back to a default.
 """
 
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,19 @@ SOURCE_KINDS = ("h5ad", "lamindb", "census")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "bf16", "fp32")
 EXECUTORS = ("local", "ray")
-_TOP_LEVEL = {"store", "model", "params", "validation", "executor", "schedule", "sources"}
+# Keys each table accepts ([params] is free: it holds the extraction options). A test checks that
+# examples/sources.toml documents every one of them.
+TABLE_KEYS = {
+    "top level": {"store", "model", "params", "validation", "executor", "schedule", "sources"},
+    "store": {"root"},
+    "model": {"checkpoint", "device", "precision", "batch_size"},
+    "validation": {"max_unmapped_fraction", "check_cells"},
+    "executor": {"kind", "address", "actors", "gpus_per_actor"},
+    "schedule": {"cron", "interval_minutes", "lock", "timezone"},
+    "sources (h5ad)": {"path", "name", "pattern"},
+    "sources (lamindb)": {"collection", "key_prefix", "instance", "name"},
+    "sources (census)": {"census_version", "organism", "obs_filter", "dataset_ids", "name"},
+}
 
 
 def _check_keys(table: dict, allowed: set[str], where: str) -> None:
@@ -46,18 +59,15 @@ class SourceSpec:
         """The source object; relative h5ad paths are resolved against ``base``."""
         opts = dict(self.options)
         if self.kind == "h5ad":
-            _check_keys(opts, {"path", "name", "pattern"}, "sources (h5ad)")
+            _check_keys(opts, TABLE_KEYS["sources (h5ad)"], "sources (h5ad)")
             if "path" not in opts:
                 msg = "an h5ad source needs `path`"
                 raise ValueError(msg)
-            path = Path(opts.pop("path")).expanduser()
-            return H5adSource(path if path.is_absolute() else base / path, columns=self.columns, **opts)
+            return H5adSource(_path(opts.pop("path"), base), columns=self.columns, **opts)
         if self.kind == "lamindb":
-            _check_keys(opts, {"collection", "key_prefix", "instance", "name"}, "sources (lamindb)")
+            _check_keys(opts, TABLE_KEYS["sources (lamindb)"], "sources (lamindb)")
             return LaminSource(columns=self.columns, **opts)
-        _check_keys(
-            opts, {"census_version", "organism", "obs_filter", "dataset_ids", "name"}, "sources (census)"
-        )
+        _check_keys(opts, TABLE_KEYS["sources (census)"], "sources (census)")
         return CensusSource(columns=self.columns, module=census_module, **opts)
 
 
@@ -162,18 +172,19 @@ class IngestConfig:
         return [spec.build(self.base, census_module=census_module) for spec in self.sources]
 
 
-def _path(value: str, base: Path) -> Path:
+def _path(value: str | Path, base: Path) -> Path:
+    """``value`` taken from ``base`` when relative, with ``..`` folded (symlinks kept)."""
     path = Path(value).expanduser()
-    return path if path.is_absolute() else base / path
+    return path if path.is_absolute() else Path(os.path.normpath(base / path))
 
 
 def parse_config(data: dict, *, base: Path) -> IngestConfig:
     """Build an ``IngestConfig`` from a parsed TOML document; ``base`` resolves relative paths."""
-    _check_keys(data, _TOP_LEVEL, "top level")
+    _check_keys(data, TABLE_KEYS["top level"], "top level")
     store = dict(data.get("store", {}))
-    _check_keys(store, {"root"}, "store")
+    _check_keys(store, TABLE_KEYS["store"], "store")
     model = dict(data.get("model", {}))
-    _check_keys(model, {"checkpoint", "device", "precision", "batch_size"}, "model")
+    _check_keys(model, TABLE_KEYS["model"], "model")
     for table, key in ((store, "root"), (model, "checkpoint")):
         if key not in table:
             msg = f"the config needs `{key}` in [{'store' if table is store else 'model'}]"
@@ -181,13 +192,13 @@ def parse_config(data: dict, *, base: Path) -> IngestConfig:
     params = dict(data.get("params", {}))
     min_cells = params.pop("min_cells", 20)
     validation = dict(data.get("validation", {}))
-    _check_keys(validation, {"max_unmapped_fraction", "check_cells"}, "validation")
+    _check_keys(validation, TABLE_KEYS["validation"], "validation")
     executor = dict(data.get("executor", {}))
-    _check_keys(executor, {"kind", "address", "actors", "gpus_per_actor"}, "executor")
+    _check_keys(executor, TABLE_KEYS["executor"], "executor")
     schedule = data.get("schedule")
     if schedule is not None:
         schedule = dict(schedule)
-        _check_keys(schedule, {"cron", "interval_minutes", "lock", "timezone"}, "schedule")
+        _check_keys(schedule, TABLE_KEYS["schedule"], "schedule")
         if "lock" in schedule:
             schedule["lock"] = _path(schedule["lock"], base)
         schedule = ScheduleSpec(**schedule)
