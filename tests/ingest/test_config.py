@@ -47,7 +47,8 @@ def test_sources_and_columns(tmp_path):
     (tmp_path / "data").mkdir()
     config = _config(
         BASE
-        + '[[sources]]\nkind = "h5ad"\npath = "data"\n[sources.columns]\ncell_type_col = "ct"\ntissue = "lung"\n'
+        + '[[sources]]\nkind = "h5ad"\npath = "data"\n'
+        + '[sources.columns]\ncell_type_col = "ct"\ntissue = "lung"\n'
         + '[[sources]]\nkind = "census"\norganism = "Mus musculus"\ndataset_ids = ["a"]\n',
         tmp_path,
     )
@@ -96,7 +97,7 @@ def test_bad_source_options_fail_when_built(tmp_path):
 def test_load_config_names_the_file(tmp_path):
     path = tmp_path / "bad.toml"
     path.write_text("[store\n")
-    with pytest.raises(ValueError, match="bad.toml is not valid TOML"):
+    with pytest.raises(ValueError, match=r"bad\.toml is not valid TOML"):
         load_config(path)
     with pytest.raises(ValueError, match="config file not found"):
         load_config(tmp_path / "nope.toml")
