@@ -1,0 +1,102 @@
+"""Server settings: the request limits and where the releases live.
+
+Every limit is documented because clients meet them as errors; `tests/server/test_config.py` fails if a
+field lacks a line in the docstring of its class.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Limits that keep one request from monopolising the server.
+
+    Attributes
+    ----------
+    max_depth
+        Deepest nesting of selections in one operation (introspection fields excepted).
+    max_aliases
+        Most aliased fields in one document (aliases multiply work without adding depth).
+    max_tokens
+        Most lexical tokens in one document (parsing a huge document is itself a denial of service).
+    max_page_size
+        Hard cap on any `first` / `topK` argument; larger values are an error, not a silent clamp.
+    default_page_size
+        Page size used when a client leaves `first` out.
+    max_cost
+        Ceiling on the estimated cost of an operation: each field costs 1, and a paginated field costs
+        `first` times the cost of its selection (as the Open Targets and gnomAD APIs do).
+    max_gene_list
+        Most genes in a user-supplied gene list or background.
+    max_export_edges
+        Most edges in one plain-HTTP export (TSV, GraphML, GMT) of a network.
+    max_body_bytes
+        Largest request body accepted (a GraphQL document with its variables).
+    """
+
+    max_depth: int = 10
+    max_aliases: int = 20
+    max_tokens: int = 2_000
+    max_page_size: int = 1_000
+    default_page_size: int = 50
+    max_cost: int = 100_000
+    max_gene_list: int = 5_000
+    max_export_edges: int = 2_000_000
+    max_body_bytes: int = 1_048_576
+
+    def __post_init__(self) -> None:
+        for name in (
+            "max_depth",
+            "max_aliases",
+            "max_tokens",
+            "max_page_size",
+            "max_cost",
+            "max_gene_list",
+            "max_export_edges",
+            "max_body_bytes",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                msg = f"Limits.{name} must be a positive integer, got {value!r}"
+                raise ValueError(msg)
+        if not 1 <= self.default_page_size <= self.max_page_size:
+            msg = (
+                f"Limits.default_page_size must lie in [1, max_page_size={self.max_page_size}], "
+                f"got {self.default_page_size!r}"
+            )
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """What `create_app` needs.
+
+    Attributes
+    ----------
+    db
+        The store root (the folder holding release files and the pointer file) or a single release file.
+    limits
+        Request limits, see `Limits`.
+    pool_size
+        Idle read-only DuckDB connections kept per release (more are opened under load and closed after).
+    release_check_s
+        How often, at most, a request checks the pointer file for a newly published release.
+    graphiql
+        Serve the GraphiQL IDE on GET /graphql.
+    """
+
+    db: Path
+    limits: Limits = field(default_factory=Limits)
+    pool_size: int = 4
+    release_check_s: float = 0.5
+    graphiql: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "db", Path(self.db))
+        if self.pool_size < 1:
+            msg = f"ServerConfig.pool_size must be >= 1, got {self.pool_size!r}"
+            raise ValueError(msg)
+        if self.release_check_s < 0:
+            msg = f"ServerConfig.release_check_s must be >= 0, got {self.release_check_s!r}"
+            raise ValueError(msg)

@@ -1,0 +1,151 @@
+"""A network over plain HTTP beside GraphQL: edges as TSV, the graph as GraphML, regulons as GMT.
+
+GET /networks/{id}/edges.tsv | network.graphml | regulons.gmt, with optional query parameters
+`min_weight` and `max_rank`. Each export is one bulk read (Arrow) in the thread pool, capped at
+`Limits.max_export_edges` edges: past the cap the client is told to narrow with max_rank or min_weight.
+"""
+
+import io
+from collections.abc import Callable
+
+import networkx as nx
+import pyarrow as pa
+import pyarrow.csv as pacsv
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from schema.queries.networks import networks_by_ids
+from server.errors import UserError
+from server.queries import network_edges_table
+
+TSV_COLUMNS = [
+    "regulator_ensembl_id",
+    "regulator_symbol",
+    "target_ensembl_id",
+    "target_symbol",
+    "weight",
+    "rank",
+]
+
+
+def _number(request: Request, name: str, kind: Callable) -> float | int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return kind(raw)
+    except ValueError:
+        msg = f"query parameter {name} must be a{'n integer' if kind is int else ' number'}, got {raw!r}"
+        raise UserError(msg) from None
+
+
+async def _edges(request: Request) -> tuple[int, pa.Table]:
+    """The network id of the path and its edges under the request's filters; `UserError` if unknown."""
+    try:
+        network_id = int(request.path_params["network_id"])
+    except ValueError:
+        msg = f"network id must be an integer, got {request.path_params['network_id']!r}"
+        raise UserError(msg) from None
+    min_weight = _number(request, "min_weight", float)
+    max_rank = _number(request, "max_rank", int)
+    release = request.state.release
+    limit = request.app.state.limits.max_export_edges
+    (row,) = await release.run(networks_by_ids, [network_id])
+    if row is None:
+        msg = f"unknown network id {network_id}"
+        raise LookupError(msg)
+    table = await release.run(
+        network_edges_table, network_id, min_weight=min_weight, max_rank=max_rank, limit=limit + 1
+    )
+    if table.num_rows > limit:
+        msg = f"network {network_id} has over {limit} edges under these filters: set max_rank or min_weight"
+        raise UserError(msg)
+    return network_id, table
+
+
+def _tsv(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pacsv.write_csv(
+        table.select(TSV_COLUMNS),
+        sink,
+        write_options=pacsv.WriteOptions(delimiter="\t", quoting_style="none"),
+    )
+    return sink.getvalue()
+
+
+def _graphml(network_id: int, table: pa.Table) -> bytes:
+    graph = nx.DiGraph(network_id=network_id)
+    columns = table.to_pydict()
+    for side in ("regulator", "target"):
+        for ensembl, symbol in zip(columns[f"{side}_ensembl_id"], columns[f"{side}_symbol"], strict=True):
+            graph.add_node(ensembl, symbol=symbol or "")
+    for regulator, target, weight, rank in zip(
+        columns["regulator_ensembl_id"],
+        columns["target_ensembl_id"],
+        columns["weight"],
+        columns["rank"],
+        strict=True,
+    ):
+        graph.add_edge(regulator, target, weight=float(weight), rank=int(rank))
+    return "\n".join(nx.generate_graphml(graph)).encode()
+
+
+def _gmt(network_id: int, table: pa.Table) -> bytes:
+    """One line per regulator: `<symbol>_network<id>`, a description, then its targets' symbols by rank."""
+    columns = table.to_pydict()
+    regulons: dict[tuple[str, str], list[str]] = {}
+    for reg_id, reg_symbol, target_id, target_symbol in zip(
+        columns["regulator_ensembl_id"],
+        columns["regulator_symbol"],
+        columns["target_ensembl_id"],
+        columns["target_symbol"],
+        strict=True,
+    ):
+        regulons.setdefault((reg_id, reg_symbol or reg_id), []).append(target_symbol or target_id)
+    lines = [
+        "\t".join(
+            [
+                f"{symbol}_network{network_id}",
+                f"targets of {symbol} ({ensembl}) in network {network_id}",
+                *targets,
+            ]
+        )
+        for (ensembl, symbol), targets in regulons.items()
+    ]
+    return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+FORMATS = {
+    "edges.tsv": ("text/tab-separated-values", lambda network_id, table: _tsv(table)),
+    "network.graphml": ("application/graphml+xml", _graphml),
+    "regulons.gmt": ("text/plain", _gmt),
+}
+
+
+async def export(request: Request) -> Response:
+    """Render one network in the format its path names; errors as plain text with a 4xx status."""
+    name = request.path_params["format"]
+    if name not in FORMATS:
+        return PlainTextResponse(
+            f"unknown export {name!r}; choose from {', '.join(FORMATS)}", status_code=404
+        )
+    media_type, render = FORMATS[name]
+    try:
+        network_id, table = await _edges(request)
+    except UserError as error:
+        return PlainTextResponse(str(error), status_code=400)
+    except LookupError as error:
+        return PlainTextResponse(str(error.args[0]), status_code=404)
+    body = await run_in_threadpool(render, network_id, table)
+    filename = f"network{network_id}_{name}"
+    return Response(
+        body, media_type=media_type, headers={"content-disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+def export_routes() -> list[Route]:
+    """The routes of the exports (they need a release leased in `request.state.release`)."""
+    pattern = "{format:str}"
+    return [Route(f"/networks/{{network_id}}/{pattern}", export, methods=["GET"], name="export")]

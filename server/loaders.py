@@ -1,0 +1,65 @@
+"""Per-request DataLoaders: one batched store query per kind of object and tick, never one per parent.
+
+`networks { nodes { hubs { gene { symbol } } } }` costs three queries (networks, hubs of all of them, their
+genes), whatever the page size. Loaders are built per request by `Context`; their caches die with it.
+"""
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+
+from schema.queries.genes import genes_by_ids
+from schema.queries.hubs import hubs_for_networks
+from schema.queries.meta import list_models
+from schema.queries.networks import datasets_by_ids, networks_by_ids
+from schema.rows import DatasetRow, GeneRow, HubRow, ModelRow, NetworkRow
+
+# the store refuses batches of more than 1000 ids (schema.queries._common.MAX_IDS)
+MAX_BATCH = 1000
+
+Runner = Callable[..., Awaitable[Any]]
+HubKey = tuple[int, str, int, bool]  # (network id, statistic, k, transcription factors only)
+
+
+class Loaders:
+    """The DataLoaders of one request, all running store queries through `run` (the thread pool)."""
+
+    def __init__(self, run: Runner) -> None:
+        self._run = run
+        self.gene: DataLoader[int, GeneRow | None] = DataLoader(self._genes, max_batch_size=MAX_BATCH)
+        self.network: DataLoader[int, NetworkRow | None] = DataLoader(
+            self._networks, max_batch_size=MAX_BATCH
+        )
+        self.dataset: DataLoader[int, DatasetRow | None] = DataLoader(
+            self._datasets, max_batch_size=MAX_BATCH
+        )
+        self.model: DataLoader[int, ModelRow | None] = DataLoader(self._models)
+        self.hubs: DataLoader[HubKey, list[HubRow]] = DataLoader(self._hubs, max_batch_size=MAX_BATCH)
+
+    async def _genes(self, ids: list[int]) -> Sequence[GeneRow | None]:
+        return await self._run(genes_by_ids, ids)
+
+    async def _networks(self, ids: list[int]) -> Sequence[NetworkRow | None]:
+        return await self._run(networks_by_ids, ids)
+
+    async def _datasets(self, ids: list[int]) -> Sequence[DatasetRow | None]:
+        return await self._run(datasets_by_ids, ids)
+
+    async def _models(self, ids: list[int]) -> Sequence[ModelRow | None]:
+        by_id = {m.id: m for m in await self._run(list_models)}  # a handful of rows per release
+        return [by_id.get(i) for i in ids]
+
+    async def _hubs(self, keys: list[HubKey]) -> Sequence[list[HubRow]]:
+        # one query per distinct (statistic, k, tfs_only): usually one for the whole page of networks
+        groups: dict[tuple[str, int, bool], list[int]] = defaultdict(list)
+        for network_id, by, k, tfs_only in keys:
+            groups[(by, k, tfs_only)].append(network_id)
+        found: dict[HubKey, list[HubRow]] = {}
+        for (by, k, tfs_only), network_ids in groups.items():
+            unique = sorted(set(network_ids))
+            rows = await self._run(hubs_for_networks, unique, by=by, k=k, tfs_only=tfs_only)
+            for network_id, hubs in zip(unique, rows, strict=True):
+                found[(network_id, by, k, tfs_only)] = hubs
+        return [found[key] for key in keys]

@@ -1,0 +1,130 @@
+"""The current release, followed across publishes, and a small pool of read-only connections per release.
+
+A request leases the release that is current when it starts and keeps it to the end, so one response reads
+one snapshot. When the store's pointer names a newer release, new requests get the new one and the old one
+is closed once its last lease ends (the store may already have unlinked its file: POSIX keeps it readable).
+DuckDB connections are not safe for concurrent use, so each call borrows a cursor of its own from the pool.
+"""
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+from starlette.concurrency import run_in_threadpool
+
+from schema.release import Reader, Store
+from server.errors import UserError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+class Release:
+    """One open release: a read-only `Reader` and the idle cursors its threads reuse."""
+
+    def __init__(self, reader: Reader, *, pool_size: int) -> None:
+        self.reader = reader
+        self.release_id = reader.release_id
+        self.pool_size = pool_size
+        self.leases = 0
+        self.retired = False
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run `fn(cursor, *args, **kwargs)` on a cursor no other thread is using (blocking)."""
+        with self._lock:
+            cursor = self._idle.pop() if self._idle else None
+        if cursor is None:
+            cursor = self.reader.cursor()
+        try:
+            return fn(cursor, *args, **kwargs)
+        except ValueError as error:
+            # the store's query functions raise ValueError, with a clear message, for bad arguments
+            raise UserError(str(error)) from error
+        finally:
+            with self._lock:
+                keep = not self._closed and len(self._idle) < self.pool_size
+                if keep:
+                    self._idle.append(cursor)
+            if not keep:
+                cursor.close()
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`call` in the thread pool, so the event loop never waits on DuckDB."""
+        return await run_in_threadpool(self.call, fn, *args, **kwargs)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for cursor in idle:
+            cursor.close()
+        self.reader.close()
+        log.info("closed release %s", self.release_id)
+
+
+class Releases:
+    """Follows the store's pointer file; hands out leases on the current release."""
+
+    def __init__(self, store: Store, *, pool_size: int = 4, check_s: float = 0.5) -> None:
+        self.store = store
+        self.pool_size = pool_size
+        self.check_s = check_s
+        self._current: Release | None = None
+        self._checked_at = 0.0
+        self._swap = asyncio.Lock()
+
+    @property
+    def current_id(self) -> str | None:
+        """Id of the release new requests get (None before the first request or publish)."""
+        return self._current.release_id if self._current else None
+
+    async def _ensure_current(self) -> Release:
+        now = time.monotonic()
+        current = self._current
+        if current is not None and now - self._checked_at < self.check_s:
+            return current
+        async with self._swap:
+            current = self._current
+            if current is not None and time.monotonic() - self._checked_at < self.check_s:
+                return current
+            published = self.store.current_release()
+            if current is None or (published is not None and published != current.release_id):
+                reader = await run_in_threadpool(self.store.open_reader)
+                fresh = Release(reader, pool_size=self.pool_size)
+                log.info("serving release %s", fresh.release_id)
+                self._current = fresh
+                if current is not None:
+                    self._retire(current)
+            self._checked_at = time.monotonic()
+            return self._current
+
+    def _retire(self, release: Release) -> None:
+        release.retired = True
+        if release.leases == 0:
+            release.close()
+
+    @asynccontextmanager
+    async def lease(self) -> AsyncIterator[Release]:
+        """The current release, kept open until the block ends even if a newer one is published."""
+        release = await self._ensure_current()
+        release.leases += 1
+        try:
+            yield release
+        finally:
+            release.leases -= 1
+            if release.retired and release.leases == 0:
+                release.close()
+
+    def close(self) -> None:
+        """Close the current release (server shutdown); leased releases close when their lease ends."""
+        if self._current is not None:
+            self._retire(self._current)
+            self._current = None

@@ -1,0 +1,1 @@
+"""GraphQL types: one per module, each built from a store row by `from_row()`."""

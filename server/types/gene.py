@@ -1,0 +1,141 @@
+"""A gene with its regulators and targets across networks."""
+
+from typing import Annotated
+
+import strawberry
+
+from schema.queries.edges import regulator_summary, regulators_of, target_summary, targets_of
+from schema.rows import GeneRow
+from server.context import Info
+from server.limits import page_size
+from server.types.filters import GroupBy, NetworkFilterInput, to_store
+from server.types.regulation import RegulationConnection, RegulationGroup
+
+FilterArg = Annotated[
+    NetworkFilterInput | None, strawberry.argument(description="Networks to look in (default: all).")
+]
+MinWeightArg = Annotated[float | None, strawberry.argument(description="Keep edges of at least this weight.")]
+MaxRankArg = Annotated[
+    int | None, strawberry.argument(description="Keep edges among the N strongest of their network.")
+]
+FirstArg = Annotated[int | None, strawberry.argument(description="Page size (capped).")]
+AfterArg = Annotated[str | None, strawberry.argument(description="`endCursor` of the previous page.")]
+GroupByArg = Annotated[GroupBy, strawberry.argument(description="Network attribute to group by.")]
+TopArg = Annotated[int | None, strawberry.argument(description="Partners kept per group (capped).")]
+
+
+@strawberry.type(description="A gene of the store's vocabulary (GENCODE), identified by its Ensembl id.")
+class Gene:
+    id: strawberry.Private[int]
+    ensembl_id: str = strawberry.field(description="Ensembl gene id, e.g. 'ENSG00000105329' (stable).")
+    symbol: str | None = strawberry.field(description="HGNC / MGI symbol, e.g. 'TGFB1'.")
+    organism: str = strawberry.field(description="Organism as an NCBITaxon term id, e.g. 'NCBITaxon:9606'.")
+    chromosome: str | None = strawberry.field(description="Chromosome, e.g. 'chr19'.")
+    start: int | None = strawberry.field(description="Start position on the chromosome (GENCODE).")
+    is_transcription_factor: bool = strawberry.field(
+        description="Listed as a transcription factor by Lambert et al. (2018)."
+    )
+
+    @classmethod
+    def from_row(cls, row: GeneRow) -> "Gene":
+        return cls(
+            id=row.id,
+            ensembl_id=row.ensembl_id,
+            symbol=row.symbol,
+            organism=row.organism,
+            chromosome=row.chromosome,
+            start=row.start,
+            is_transcription_factor=row.is_tf,
+        )
+
+    @strawberry.field(description="Edges into this gene in every matching network, by network id then rank.")
+    async def regulators(
+        self,
+        info: Info,
+        filter: FilterArg = None,
+        min_weight: MinWeightArg = None,
+        max_rank: MaxRankArg = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
+    ) -> RegulationConnection:
+        size = page_size(first, info.context.limits)
+        page = await info.context.run(
+            regulators_of,
+            self.id,
+            where=to_store(filter),
+            min_weight=min_weight,
+            max_rank=max_rank,
+            first=size,
+            after=after,
+        )
+        return RegulationConnection.from_row(page)
+
+    @strawberry.field(
+        description="Edges out of this gene in every matching network, by network id then rank."
+    )
+    async def targets(
+        self,
+        info: Info,
+        filter: FilterArg = None,
+        min_weight: MinWeightArg = None,
+        max_rank: MaxRankArg = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
+    ) -> RegulationConnection:
+        size = page_size(first, info.context.limits)
+        page = await info.context.run(
+            targets_of,
+            self.id,
+            where=to_store(filter),
+            min_weight=min_weight,
+            max_rank=max_rank,
+            first=size,
+            after=after,
+        )
+        return RegulationConnection.from_row(page)
+
+    @strawberry.field(
+        description="Regulators of this gene summarised per tissue, disease, cell type or organism."
+    )
+    async def regulators_by_group(
+        self,
+        info: Info,
+        group_by: GroupByArg,
+        filter: FilterArg = None,
+        min_weight: MinWeightArg = None,
+        max_rank: MaxRankArg = None,
+        first: TopArg = None,
+    ) -> list[RegulationGroup]:
+        rows = await info.context.run(
+            regulator_summary,
+            self.id,
+            by=group_by.value,
+            where=to_store(filter),
+            min_weight=min_weight,
+            max_rank=max_rank,
+            top=page_size(first, info.context.limits),
+        )
+        return RegulationGroup.from_rows(rows)
+
+    @strawberry.field(
+        description="Targets of this gene summarised per tissue, disease, cell type or organism."
+    )
+    async def targets_by_group(
+        self,
+        info: Info,
+        group_by: GroupByArg,
+        filter: FilterArg = None,
+        min_weight: MinWeightArg = None,
+        max_rank: MaxRankArg = None,
+        first: TopArg = None,
+    ) -> list[RegulationGroup]:
+        rows = await info.context.run(
+            target_summary,
+            self.id,
+            by=group_by.value,
+            where=to_store(filter),
+            min_weight=min_weight,
+            max_rank=max_rank,
+            top=page_size(first, info.context.limits),
+        )
+        return RegulationGroup.from_rows(rows)

@@ -1,0 +1,199 @@
+"""A network (one dataset x tissue x disease x cell type group), its edges, hubs and provenance."""
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from schema.queries.edges import network_edges
+from schema.queries.genes import resolve_genes
+from schema.queries.hubs import node_stats
+from schema.queries.networks import facet_counts
+from schema.rows import FacetCount, NetworkRow, Page
+from server.context import Info
+from server.errors import UserError
+from server.limits import page_size
+from server.lookup import MAX_SHOWN, gene_row
+from server.queries import top_edges_per_regulator
+from server.types.edge import EdgeConnection
+from server.types.filters import HubStatistic, NetworkFilterInput, to_store
+from server.types.hub import NodeStatistics
+from server.types.page import PageInfo
+from server.types.provenance import Provenance
+from server.types.term import OntologyTerm
+
+
+@strawberry.type(
+    description="A gene network inferred by scPRINT for one dataset, tissue, disease and cell type."
+)
+class Network:
+    id: int = strawberry.field(description="Stable integer id of the network.")
+    cell_type: OntologyTerm | None = strawberry.field(description="Cell type (CL).")
+    tissue: OntologyTerm | None = strawberry.field(description="Tissue (UBERON).")
+    disease: OntologyTerm | None = strawberry.field(description="Disease (MONDO); 'normal' for healthy.")
+    organism: OntologyTerm | None = strawberry.field(description="Organism (NCBITaxon).")
+    n_cells: int = strawberry.field(description="Cells the network was computed from.")
+    n_genes: int = strawberry.field(description="Genes holding at least one edge.")
+    n_edges: int = strawberry.field(description="Edges stored for the network.")
+    created_at: datetime = strawberry.field(description="When the network was written.")
+    row: strawberry.Private[NetworkRow]
+
+    @classmethod
+    def from_row(cls, row: NetworkRow) -> "Network":
+        return cls(
+            id=row.id,
+            cell_type=OntologyTerm.from_row(row.cell_type, row.cell_type_ontology_term_id),
+            tissue=OntologyTerm.from_row(row.tissue, row.tissue_ontology_term_id),
+            disease=OntologyTerm.from_row(row.disease, row.disease_ontology_term_id),
+            organism=OntologyTerm.from_row(row.organism, row.organism_ontology_term_id),
+            n_cells=row.n_cells,
+            n_genes=row.n_genes,
+            n_edges=row.n_edges,
+            created_at=row.created_at,
+            row=row,
+        )
+
+    @strawberry.field(description="Dataset, model checkpoint, parameters and release of the network.")
+    async def provenance(self, info: Info) -> Provenance:
+        loaders = info.context.loaders
+        dataset = await loaders.dataset.load(self.row.dataset_id)
+        model = await loaders.model.load(self.row.model_id) if self.row.model_id is not None else None
+        return Provenance.from_row(
+            dataset=dataset,
+            model=model,
+            parameters=self.row.parameters,
+            idempotency_key=self.row.idempotency_key,
+            release=info.context.release.release_id,
+            created_at=self.row.created_at,
+        )
+
+    @strawberry.field(description="Edges of the network, strongest first, one page at a time.")
+    async def edges(
+        self,
+        info: Info,
+        min_weight: Annotated[
+            float | None, strawberry.argument(description="Keep edges of at least this weight.")
+        ] = None,
+        regulator: Annotated[
+            str | None,
+            strawberry.argument(description="Keep the targets of this gene (symbol or Ensembl id)."),
+        ] = None,
+        target: Annotated[
+            str | None,
+            strawberry.argument(description="Keep the regulators of this gene (symbol or Ensembl id)."),
+        ] = None,
+        top_k_per_regulator: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Keep each regulator's k strongest targets (not with regulator/target)."
+            ),
+        ] = None,
+        first: Annotated[int | None, strawberry.argument(description="Page size (capped).")] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="`endCursor` of the previous page.")
+        ] = None,
+    ) -> EdgeConnection:
+        context = info.context
+        size = page_size(first, context.limits)
+        if top_k_per_regulator is not None:
+            if regulator or target:
+                msg = "topKPerRegulator cannot be combined with regulator or target"
+                raise UserError(msg)
+            page = await context.run(
+                top_edges_per_regulator,
+                self.id,
+                k=top_k_per_regulator,
+                min_weight=min_weight,
+                first=size,
+                after=after,
+            )
+            return EdgeConnection.from_row(page)
+        regulator_id = (await gene_row(context, regulator)).id if regulator else None
+        target_id = (await gene_row(context, target)).id if target else None
+        page = await context.run(
+            network_edges,
+            self.id,
+            min_weight=min_weight,
+            regulator_id=regulator_id,
+            target_id=target_id,
+            first=size,
+            after=after,
+        )
+        return EdgeConnection.from_row(page)
+
+    @strawberry.field(description="The genes ranking highest by a node statistic (out-degree by default).")
+    async def hubs(
+        self,
+        info: Info,
+        by: Annotated[HubStatistic, strawberry.argument(description="Statistic ranking the hubs.")] = (
+            HubStatistic.OUT_DEGREE
+        ),
+        transcription_factors_only: Annotated[
+            bool, strawberry.argument(description="Rank transcription factors only.")
+        ] = False,
+        first: Annotated[int | None, strawberry.argument(description="How many hubs (capped).")] = None,
+    ) -> list[NodeStatistics]:
+        size = page_size(first, info.context.limits)
+        rows = await info.context.loaders.hubs.load((self.id, by.value, size, transcription_factors_only))
+        return [NodeStatistics.from_row(r) for r in rows]
+
+    @strawberry.field(
+        description="Statistics of given genes in this network (null where a gene has no edge)."
+    )
+    async def node_statistics(
+        self,
+        info: Info,
+        genes: Annotated[
+            list[str], strawberry.argument(description="Symbols or Ensembl ids (at most 1000).")
+        ],
+    ) -> list[NodeStatistics | None]:
+        rows = await info.context.run(resolve_genes, genes)
+        unknown = [name for name, row in zip(genes, rows, strict=True) if row is None]
+        if unknown:
+            msg = f"unknown genes: {', '.join(map(repr, unknown[:MAX_SHOWN]))}"
+            raise UserError(msg)
+        stats = await info.context.run(node_stats, self.id, [r.id for r in rows if r is not None])
+        return [NodeStatistics.from_row(s) if s else None for s in stats]
+
+
+@strawberry.type(description="How many matching networks share one value of a facet.")
+class FacetValue:
+    term: OntologyTerm | None = strawberry.field(description="The facet value (null: not recorded).")
+    count: int = strawberry.field(description="Matching networks with this value.")
+
+    @classmethod
+    def from_row(cls, row: FacetCount) -> "FacetValue":
+        return cls(term=OntologyTerm.from_row(row.value, row.term_id), count=row.count)
+
+
+@strawberry.type(description="Counts of matching networks per tissue, disease, cell type and organism.")
+class NetworkFacets:
+    tissue: list[FacetValue] = strawberry.field(description="Networks per tissue, most frequent first.")
+    disease: list[FacetValue] = strawberry.field(description="Networks per disease, most frequent first.")
+    cell_type: list[FacetValue] = strawberry.field(description="Networks per cell type, most frequent first.")
+    organism: list[FacetValue] = strawberry.field(description="Networks per organism, most frequent first.")
+
+    @classmethod
+    def from_row(cls, counts: dict[str, list[FacetCount]]) -> "NetworkFacets":
+        return cls(**{facet: [FacetValue.from_row(r) for r in rows] for facet, rows in counts.items()})
+
+
+@strawberry.type(description="A page of networks with the facet counts of all matching networks.")
+class NetworkConnection:
+    nodes: list[Network] = strawberry.field(description="The networks of this page, by id.")
+    total_count: int = strawberry.field(description="Networks matching the filter (all pages).")
+    page_info: PageInfo = strawberry.field(description="Cursor of the next page.")
+    where: strawberry.Private[NetworkFilterInput | None]
+
+    @classmethod
+    def from_row(cls, page: Page[NetworkRow], where: NetworkFilterInput | None) -> "NetworkConnection":
+        return cls(
+            nodes=[Network.from_row(r) for r in page.items],
+            total_count=page.total or 0,
+            page_info=PageInfo.from_row(page),
+            where=where,
+        )
+
+    @strawberry.field(description="How many matching networks per tissue, disease, cell type and organism.")
+    async def facets(self, info: Info) -> NetworkFacets:
+        return NetworkFacets.from_row(await info.context.run(facet_counts, to_store(self.where)))

@@ -1,0 +1,148 @@
+"""Small stores built with the store's writer API, and clients of the app over them.
+
+The hand-made store has three networks whose edges are known, so tests can check answers, not just shapes:
+
+    1  lung / normal / T cell     TF1->G3 .9  TF1->G4 .8  TF1->G5 .7  TF2->G3 .6  TF2->G6 .5  G3->G7 .4
+    2  lung / COVID-19 / B cell   TF1->G3 .95 TF2->G7 .85 TF1->G4 .3  TF2->G8 .2  G4->G5 .1
+    3  liver / normal / T cell    TF1->G5 .5  TF2->G6 .4
+"""
+
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette 1.10 suggests httpx2; httpx 0.28 is what the project pins
+    from starlette.testclient import TestClient
+
+from schema.genesets import GmtSet
+from schema.release import Store
+from schema.writer import NetworkMeta
+from server.app import create_app
+from server.config import Limits, ServerConfig
+
+HUMAN = ("Homo sapiens", "NCBITaxon:9606")
+SYMBOLS = ["TF1", "TF2", "G3", "G4", "G5", "G6", "G7", "G8"]
+
+
+def ensembl(symbol: str) -> str:
+    return f"ENSG{SYMBOLS.index(symbol) + 1:011d}"
+
+
+LUNG, LIVER = ("lung", "UBERON:0002048"), ("liver", "UBERON:0002107")
+NORMAL, COVID = ("normal", "PATO:0000461"), ("COVID-19", "MONDO:0100096")
+T_CELL, B_CELL = ("T cell", "CL:0000084"), ("B cell", "CL:0000236")
+
+NETWORKS = [
+    (
+        {"tissue": LUNG, "disease": NORMAL, "cell": T_CELL},
+        [("TF1", "G3", 0.9), ("TF1", "G4", 0.8), ("TF1", "G5", 0.7), ("TF2", "G3", 0.6), ("TF2", "G6", 0.5),
+         ("G3", "G7", 0.4)],
+    ),
+    (
+        {"tissue": LUNG, "disease": COVID, "cell": B_CELL},
+        [("TF1", "G3", 0.95), ("TF2", "G7", 0.85), ("TF1", "G4", 0.3), ("TF2", "G8", 0.2), ("G4", "G5", 0.1)],
+    ),
+    (
+        {"tissue": LIVER, "disease": NORMAL, "cell": T_CELL},
+        [("TF1", "G5", 0.5), ("TF2", "G6", 0.4)],
+    ),
+]  # fmt: skip
+
+GENE_SETS = [
+    GmtSet("SET_A", "G3 G4 G5", ("G3", "G4", "G5")),
+    GmtSet("SET_B", "G6 G7 G8", ("G6", "G7", "G8")),
+    GmtSet("SET_TF", "the TFs", ("TF1", "TF2")),
+]
+
+
+def edge_table(edges: list[tuple[str, str, float]]) -> pa.Table:
+    return pa.table(
+        {
+            "regulator": [ensembl(r) for r, _, _ in edges],
+            "target": [ensembl(t) for _, t, _ in edges],
+            "weight": pa.array([w for _, _, w in edges], pa.float32()),
+        }
+    )
+
+
+def write_store(root: Path, networks=NETWORKS, *, note: str = "test store") -> Store:
+    """Publish one release holding `networks` (and the genes and gene sets above) under `root`."""
+    store = Store(root)
+    store.init()
+    with store.new_release(note=note) as w:
+        w.upsert_genes(
+            pa.table(
+                {
+                    "ensembl_id": [ensembl(s) for s in SYMBOLS],
+                    "symbol": SYMBOLS,
+                    "organism": [HUMAN[1]] * len(SYMBOLS),
+                    "is_tf": [s.startswith("TF") for s in SYMBOLS],
+                }
+            )
+        )
+        model_id = w.add_model("sha256-test", "scprint-test", {"preset": "tiny"})
+        dataset_id = w.upsert_dataset(source="h5ad", source_id="test.h5ad", title="Test dataset").id
+        for facets, edges in networks:
+            network_id = w.add_network(
+                NetworkMeta(
+                    dataset_id=dataset_id,
+                    n_cells=100,
+                    cell_type=facets["cell"][0],
+                    cell_type_ontology_term_id=facets["cell"][1],
+                    tissue=facets["tissue"][0],
+                    tissue_ontology_term_id=facets["tissue"][1],
+                    disease=facets["disease"][0],
+                    disease_ontology_term_id=facets["disease"][1],
+                    organism=HUMAN[0],
+                    organism_ontology_term_id=HUMAN[1],
+                    model_id=model_id,
+                    parameters={"layers": "all", "head_aggregation": "mean"},
+                )
+            )
+            w.add_edges(network_id, edge_table(edges))
+        w.load_gene_sets("test", GENE_SETS, organism=HUMAN[1])
+    return store
+
+
+@pytest.fixture(scope="session")
+def store_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("store")
+    write_store(root)
+    return root
+
+
+def make_client(root: Path, limits: Limits | None = None) -> TestClient:
+    config = ServerConfig(db=root, limits=limits or Limits(), release_check_s=0.0)
+    return TestClient(create_app(config), raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="session")
+def client(store_root) -> Iterator[TestClient]:
+    with make_client(store_root) as c:
+        yield c
+
+
+class GraphQL:
+    """POSTs a query and returns the parsed JSON body (status checked to be 200)."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def __call__(self, query: str, variables: dict | None = None) -> dict:
+        response = self.client.post("/graphql", json={"query": query, "variables": variables or {}})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def data(self, query: str, variables: dict | None = None) -> dict:
+        body = self(query, variables)
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+
+@pytest.fixture(scope="session")
+def gql(client) -> GraphQL:
+    return GraphQL(client)

@@ -1,0 +1,3 @@
+def test_meta(gql):
+    data = gql.data("{ meta { release schemaVersion counts { genes networks edges geneSets } } }")
+    print(data)
