@@ -4,6 +4,7 @@ import torch
 
 from scprint_graph import keys
 from scprint_graph.cells import AnnDataCells
+from scprint_graph.checkpoint import file_sha256
 from scprint_graph.config import LabelClass, ModelConfig
 from scprint_graph.model import ScPrintModel
 from scprint_graph.zero_shot import denoise, embed
@@ -72,3 +73,31 @@ def test_vocabulary_size_must_match(adata, vocab_and_model, human_vocab):
     _, model = vocab_and_model
     with pytest.raises(ValueError, match="n_genes"):
         embed(adata, model, vocab=human_vocab.subset(np.arange(10)), progress=False)
+
+
+def test_cli_embed_and_denoise(tmp_path, adata, adata_h5ad, vocab_and_model):
+    import anndata as ad
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from scprint_graph.checkpoint import save_checkpoint
+
+    vocab, model = vocab_and_model
+    ckpt = save_checkpoint(tmp_path / "tiny.ckpt", model, vocab.ensembl_ids.tolist())
+    out = tmp_path / "out.h5ad"
+    args = ["embed", "--ckpt", str(ckpt), "--h5ad", str(adata_h5ad), "--out", str(out), "--device", "cpu"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    written = ad.read_h5ad(out)
+    assert written.obsm["X_scprint"].shape == (adata.n_obs, 32)
+    assert written.uns["scprint_graph"]["checkpoint_sha256"] == file_sha256(ckpt)
+
+    args = ["denoise", "--ckpt", str(ckpt), "--h5ad", str(adata_h5ad), "--out", str(out), "--depth", "5000"]
+    result = CliRunner().invoke(app, [*args, "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert ad.read_h5ad(out).layers["scprint_denoised"].nnz == adata.n_obs * 64
+
+    result = CliRunner().invoke(
+        app, ["embed", "--ckpt", str(tmp_path / "none.ckpt"), "--h5ad", str(adata_h5ad), "--out", str(out)]
+    )
+    assert result.exit_code != 0 and "file not found" in result.output

@@ -1,0 +1,139 @@
+"""`scprint-graph embed | denoise | convert-official`: zero-shot use of a checkpoint on an .h5ad file.
+
+``--ckpt`` takes our checkpoint format or an official scPRINT Lightning checkpoint (converted on load).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import anndata as ad
+import typer
+
+from cli.app import app
+from scprint_graph.checkpoint import Checkpoint, save_checkpoint
+from scprint_graph.genes import GeneVocabulary
+from scprint_graph.official import load_any_checkpoint, load_official_checkpoint
+from scprint_graph.zero_shot import denoise, embed
+
+logger = logging.getLogger(__name__)
+
+CkptOption = Annotated[Path, typer.Option("--ckpt", help="Checkpoint: ours or an official scPRINT .ckpt.")]
+H5adOption = Annotated[Path, typer.Option("--h5ad", help="Input AnnData with raw counts.")]
+OutOption = Annotated[Path, typer.Option("--out", help="Output .h5ad (the input plus the results).")]
+BatchOption = Annotated[int, typer.Option(help="Cells per forward pass.")]
+MaxLenOption = Annotated[int | None, typer.Option(help="Context genes per cell (default: the model's).")]
+LayerOption = Annotated[str | None, typer.Option(help="Read counts from this layer instead of X.")]
+GeneColumnOption = Annotated[str | None, typer.Option(help="var column with gene ids or symbols.")]
+DeviceOption = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: CUDA if present).")]
+SeedOption = Annotated[int, typer.Option(help="Seed of the context-gene draw.")]
+
+
+def _load(ckpt: Path, h5ad: Path | None = None) -> tuple[Checkpoint, ad.AnnData | None]:
+    for path, flag in ((ckpt, "--ckpt"), (h5ad, "--h5ad")):
+        if path is not None and not path.is_file():
+            msg = f"file not found: {path}"
+            raise typer.BadParameter(msg, param_hint=flag)
+    try:
+        checkpoint = load_any_checkpoint(ckpt)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--ckpt") from err
+    adata = ad.read_h5ad(h5ad) if h5ad is not None else None
+    return checkpoint, adata
+
+
+def _write(adata: ad.AnnData, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    adata.write_h5ad(out)
+    logger.info("wrote %s", out)
+
+
+@app.command("embed")
+def embed_command(
+    ckpt: CkptOption,
+    h5ad: H5adOption,
+    out: OutOption,
+    batch_size: BatchOption = 32,
+    max_len: MaxLenOption = None,
+    layer: LayerOption = None,
+    gene_column: GeneColumnOption = None,
+    seed: SeedOption = 0,
+    device: DeviceOption = None,
+) -> None:
+    """Cell embeddings (obsm X_scprint, X_scprint_<class>) and label predictions (obs scprint_<class>)."""
+    checkpoint, adata = _load(ckpt, h5ad)
+    vocab = GeneVocabulary.from_ensembl_ids(checkpoint.genes)
+    try:
+        embed(
+            adata,
+            checkpoint.model,
+            vocab=vocab,
+            batch_size=batch_size,
+            max_len=max_len,
+            layer=layer,
+            gene_column=gene_column,
+            seed=seed,
+            device=device,
+        )
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    adata.uns["scprint_graph"]["checkpoint_sha256"] = checkpoint.sha256
+    _write(adata, out)
+
+
+@app.command("denoise")
+def denoise_command(
+    ckpt: CkptOption,
+    h5ad: H5adOption,
+    out: OutOption,
+    depth: Annotated[float | None, typer.Option(help="Total counts to denoise at (default: own).")] = None,
+    batch_size: BatchOption = 32,
+    max_len: MaxLenOption = None,
+    layer: LayerOption = None,
+    gene_column: GeneColumnOption = None,
+    seed: SeedOption = 0,
+    device: DeviceOption = None,
+) -> None:
+    """Expected expression of each cell's context genes at a chosen depth (layer scprint_denoised)."""
+    checkpoint, adata = _load(ckpt, h5ad)
+    vocab = GeneVocabulary.from_ensembl_ids(checkpoint.genes)
+    try:
+        denoise(
+            adata,
+            checkpoint.model,
+            vocab=vocab,
+            depth=depth,
+            batch_size=batch_size,
+            max_len=max_len,
+            layer=layer,
+            gene_column=gene_column,
+            seed=seed,
+            device=device,
+        )
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
+    adata.uns["scprint_graph"]["checkpoint_sha256"] = checkpoint.sha256
+    _write(adata, out)
+
+
+@app.command("convert-official")
+def convert_official_command(
+    ckpt: Annotated[Path, typer.Option("--ckpt", help="Official scPRINT Lightning checkpoint.")],
+    out: Annotated[Path, typer.Option("--out", help="Our one-file checkpoint to write.")],
+) -> None:
+    """Convert an official scPRINT checkpoint (small-v1, medium-v1.5, large-v1) to our format."""
+    if not ckpt.is_file():
+        msg = f"file not found: {ckpt}"
+        raise typer.BadParameter(msg, param_hint="--ckpt")
+    try:
+        official = load_official_checkpoint(ckpt)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--ckpt") from err
+    extra = {
+        "source": "official scPRINT checkpoint",
+        "source_file": ckpt.name,
+        "source_sha256": official.sha256,
+    }
+    save_checkpoint(out, official.model, official.genes, extra=extra)
