@@ -238,3 +238,22 @@ def test_official_names_round_trip():
     assert official_name("blocks.3.attn.qkv.bias") == "transformer.blocks.3.mixer.Wqkv.bias"
     assert official_name("label_decoders.sex.out.weight") == "cls_decoders.sex.out_layer.weight"
     assert official_name("location_encoding") == "pos_encoder.pe"
+
+
+def test_convert_official_command_writes_our_format(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from scprint_graph.checkpoint import load_checkpoint
+    from scprint_graph.official import load_any_checkpoint
+
+    official_path = write_official(tmp_path / "small-v1.ckpt", official_state_dict())
+    out = tmp_path / "ours.ckpt"
+    result = CliRunner().invoke(app, ["convert-official", "--ckpt", str(official_path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    converted = load_checkpoint(out, genes=GENES)
+    assert converted.extra["source_file"] == "small-v1.ckpt"
+    direct = load_any_checkpoint(official_path)
+    for name, tensor in direct.model.state_dict().items():
+        torch.testing.assert_close(converted.model.state_dict()[name], tensor)
+    assert load_any_checkpoint(out).genes == GENES
