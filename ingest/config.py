@@ -4,6 +4,7 @@ See ``examples/sources.toml`` for every option with its meaning. Relative paths 
 file's folder. Unknown keys are errors, so a typo never silently falls back to a default.
 """
 
+import inspect
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -15,17 +16,17 @@ from ingest.columns import ColumnMap
 from ingest.lamin import LaminSource
 from ingest.sources import H5adSource, Source
 from ingest.validate import ValidationOptions
+from scprint_graph.grn import extract_network
 
 SOURCE_KINDS = ("h5ad", "lamindb", "census")
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "bf16", "fp32")
 EXECUTORS = ("local", "ray")
 # Keys each table accepts ([params] is free: it holds the extraction options). A test checks that
 # examples/sources.toml documents every one of them.
 TABLE_KEYS = {
     "top level": {"store", "model", "params", "validation", "executor", "schedule", "sources"},
     "store": {"root"},
-    "model": {"checkpoint", "device", "precision", "batch_size"},
+    "model": {"checkpoint", "device", "batch_size"},
     "validation": {"max_unmapped_fraction", "check_cells"},
     "executor": {"kind", "address", "actors", "gpus_per_actor"},
     "schedule": {"cron", "interval_minutes", "lock", "timezone"},
@@ -33,6 +34,12 @@ TABLE_KEYS = {
     "sources (lamindb)": {"collection", "key_prefix", "instance", "name"},
     "sources (census)": {"census_version", "organism", "obs_filter", "dataset_ids", "name"},
 }
+
+
+def extraction_options() -> set[str]:
+    """Keyword options of ``extract_network`` a config may set in [params] (the rest the pipeline sets)."""
+    names = set(inspect.signature(extract_network).parameters)
+    return names - {"model", "adata", "vocab", "batch_size", "device", "progress", "gene_column", "layer"}
 
 
 def _check_keys(table: dict, allowed: set[str], where: str) -> None:
@@ -128,8 +135,8 @@ class IngestConfig:
         idempotency key).
     min_cells
         Smallest group that gets a network (hashed too).
-    device, precision, batch_size
-        Runtime choices; they do not enter the idempotency key.
+    device, batch_size
+        Runtime choices (CUDA runs in bf16 autocast); they do not enter the idempotency key.
     """
 
     sources: tuple[SourceSpec, ...]
@@ -138,7 +145,6 @@ class IngestConfig:
     params: dict = field(default_factory=dict)
     min_cells: int = 20
     device: str = "auto"
-    precision: str = "auto"
     batch_size: int = 32
     validation: ValidationOptions = field(default_factory=ValidationOptions)
     executor: ExecutorSpec = field(default_factory=ExecutorSpec)
@@ -154,9 +160,6 @@ class IngestConfig:
             raise ValueError(msg)
         if self.device not in DEVICES:
             msg = f"unknown device {self.device!r}; choose from {DEVICES}"
-            raise ValueError(msg)
-        if self.precision not in PRECISIONS:
-            msg = f"unknown precision {self.precision!r}; choose from {PRECISIONS}"
             raise ValueError(msg)
         if self.batch_size < 1:
             msg = f"batch_size must be >= 1, got {self.batch_size}"
@@ -191,6 +194,10 @@ def parse_config(data: dict, *, base: Path) -> IngestConfig:
             raise ValueError(msg)
     params = dict(data.get("params", {}))
     min_cells = params.pop("min_cells", 20)
+    unknown = sorted(set(params) - extraction_options())
+    if unknown:
+        msg = f"unknown keys {unknown} in [params]; allowed are min_cells and {sorted(extraction_options())}"
+        raise ValueError(msg)
     validation = dict(data.get("validation", {}))
     _check_keys(validation, TABLE_KEYS["validation"], "validation")
     executor = dict(data.get("executor", {}))
@@ -218,7 +225,6 @@ def parse_config(data: dict, *, base: Path) -> IngestConfig:
         params=params,
         min_cells=int(min_cells),
         device=model.get("device", "auto"),
-        precision=model.get("precision", "auto"),
         batch_size=int(model.get("batch_size", 32)),
         validation=ValidationOptions(**validation),
         executor=ExecutorSpec(**executor),

@@ -96,7 +96,7 @@ class RayExecutor:
     checkpoint
         Checkpoint path, readable from every Ray worker.
     options
-        ``ModelWorker`` options (device, precision, batch_size, params).
+        ``ModelWorker`` options (device, batch_size, params).
     address
         Ray cluster address (``"auto"`` joins a running cluster); None starts a local Ray instance.
     actors

@@ -90,7 +90,6 @@ def make_executor(config: IngestConfig, worker: ModelWorker | None) -> Executor:
     if config.executor.kind == "ray":
         options = {
             "device": config.device,
-            "precision": config.precision,
             "batch_size": config.batch_size,
             "params": config.params,
         }
@@ -142,7 +141,6 @@ class Ingestion:
         self.worker = ModelWorker(
             loaded,
             device="cpu" if self.config.executor.kind == "ray" else self.config.device,
-            precision=self.config.precision,
             batch_size=self.config.batch_size,
             params=self.config.params,
         )

@@ -1,10 +1,9 @@
 """The model side of ingestion: a checkpoint loaded once on the best device, turning groups into networks.
 
 One ``ModelWorker`` lives in the ingesting process (local executor) or in each Ray actor. The device is the
-GPU when present (bf16 autocast) and the CPU otherwise (fp32), unless the config says otherwise.
+GPU when present (``extract_network`` runs it under bf16 autocast there) and the CPU otherwise (fp32).
 """
 
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ import torch
 from ingest.columns import ColumnMap
 from scprint_graph.checkpoint import Checkpoint, load_checkpoint
 from scprint_graph.genes import GeneVocabulary
-from scprint_graph.grn import GeneNetwork
+from scprint_graph.grn import GeneNetwork, extract_network
 
 logger = logging.getLogger(__name__)
 
@@ -30,15 +29,6 @@ def resolve_device(device: str = "auto") -> torch.device:
         msg = "device = 'cuda' but no CUDA device is available"
         raise ValueError(msg)
     return torch.device(device)
-
-
-def autocast(device: torch.device, precision: str = "auto") -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA (``auto`` or ``bf16``), plain fp32 otherwise."""
-    if device.type == "cuda" and precision in ("auto", "bf16"):
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    if device.type != "cuda" and precision == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def counts_layer(cmap: ColumnMap) -> str | None:
@@ -71,8 +61,8 @@ class ModelWorker:
     ----------
     loaded
         A loaded checkpoint (config, vocabulary, weights).
-    device, precision
-        See ``resolve_device`` and ``autocast``.
+    device
+        See ``resolve_device``.
     batch_size
         Cells per forward pass.
     params
@@ -84,12 +74,10 @@ class ModelWorker:
         loaded: Checkpoint,
         *,
         device: str = "auto",
-        precision: str = "auto",
         batch_size: int = 32,
         params: dict | None = None,
     ) -> None:
         self.device = resolve_device(device)
-        self.precision = precision
         self.model = loaded.model.to(self.device).eval()
         self.vocab = GeneVocabulary.from_ensembl_ids(loaded.genes)
         self.checkpoint_hash = loaded.sha256
@@ -99,7 +87,7 @@ class ModelWorker:
         logger.info(
             "model on %s (%s), %d genes in its vocabulary",
             self.device,
-            "bf16" if self.device.type == "cuda" and precision != "fp32" else "fp32",
+            "bf16 autocast" if self.device.type == "cuda" else "fp32",
             len(self.vocab),
         )
 
@@ -112,17 +100,21 @@ class ModelWorker:
         return cls(loaded, **options)
 
     def compute(self, adata: ad.AnnData, cells: np.ndarray, cmap: ColumnMap) -> GeneNetwork:
-        """The network of the given cells (row positions of ``adata``)."""
-        from scprint_graph.grn_extract import extract_network
+        """The network of the given cells (sorted row positions of ``adata``).
 
-        with torch.inference_mode(), autocast(self.device, self.precision):
+        Only the group's rows are read from a backed file (one sorted fancy index).
+        """
+        group = counts_view(adata, cmap)[cells]
+        if group.isbacked:
+            group = group.to_memory()
+        with torch.inference_mode():
             return extract_network(
                 self.model,
-                counts_view(adata, cmap),
+                group,
                 self.vocab,
-                rows=cells,
                 gene_column=cmap.gene_col,
                 layer=counts_layer(cmap),
                 batch_size=self.batch_size,
+                progress=False,
                 **self.params,
             )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ingest.columns import ColumnMap
-from ingest.config import TABLE_KEYS, load_config, parse_config
+from ingest.config import TABLE_KEYS, extraction_options, load_config, parse_config
 from ingest.sources import H5adSource
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ def test_example_config_parses_and_documents_every_option():
 def test_every_option_is_documented_in_the_example():
     text = EXAMPLE.read_text()
     options = {k for keys in TABLE_KEYS.values() for k in keys} - {"sources"}
-    options |= {f.name for f in fields(ColumnMap)}
+    options |= {f.name for f in fields(ColumnMap)} | extraction_options()
     undocumented = sorted(
         o for o in options if not re.search(rf"^#? ?{o} = |^\[{o}\]|^#   .*\b{o}\b", text, re.M)
     )
@@ -78,6 +78,10 @@ def test_sources_and_columns(tmp_path):
             "max_unmapped_fraction",
         ),
         ("", "no [[sources]]"),
+        (
+            '[params]\nn_gene = 5\n[[sources]]\nkind = "h5ad"\npath = "."\n',
+            "unknown keys ['n_gene'] in [params]",
+        ),
     ],
 )
 def test_mistakes_are_named(tmp_path, extra, message):
