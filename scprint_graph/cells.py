@@ -68,6 +68,9 @@ def encode_labels(obs: pd.DataFrame, labels: Mapping[str, Sequence[str]]) -> np.
         raise ValueError(msg)
     out = np.full((len(obs), len(labels)), -1, dtype=np.int64)
     for j, (column, names) in enumerate(labels.items()):
+        if len(set(names)) != len(names):
+            msg = f"label list of {column!r} names some labels twice: {list(names)[:10]}"
+            raise ValueError(msg)
         values = obs[column]
         unknown = _is_unknown(values)
         lookup = pd.Series(np.arange(len(names), dtype=np.int64), index=pd.Index(list(names), dtype=object))
@@ -133,7 +136,8 @@ class AnnDataCells:
     gene_column
         var column holding gene ids or symbols; None tries the index and the usual columns.
     labels
-        obs column -> ordered label names, for LABELS; None for no labels.
+        obs column -> ordered label names (e.g. a model ``LabelClass.labels``), for LABELS; or just obs
+        columns, whose sorted known values become the label lists (``label_values``); None: no labels.
     layer
         Read this layer instead of ``X``.
     organism
@@ -146,7 +150,7 @@ class AnnDataCells:
         vocab: GeneVocabulary,
         *,
         gene_column: str | None = None,
-        labels: Mapping[str, Sequence[str]] | None = None,
+        labels: Mapping[str, Sequence[str]] | Sequence[str] | None = None,
         layer: str | None = None,
         organism: str | None = None,
     ) -> None:
@@ -157,9 +161,16 @@ class AnnDataCells:
             msg = f"adata has no layer {layer!r}; layers are {list(adata.layers)}"
             raise ValueError(msg)
         self.mapping: GeneMapping = vocab.map_var(adata.var, column=gene_column, organism=organism)
-        self.labels = encode_labels(adata.obs, labels) if labels else None
-        self.label_columns = tuple(labels) if labels else ()
+        if labels and not isinstance(labels, Mapping):
+            labels = label_values(adata.obs, list(labels))
+        self.label_names: dict[str, tuple[str, ...]] = {c: tuple(v) for c, v in (labels or {}).items()}
+        self.labels = encode_labels(adata.obs, self.label_names) if labels else None
         self._checked_counts = False
+
+    @property
+    def label_columns(self) -> tuple[str, ...]:
+        """obs columns encoded in LABELS, in order."""
+        return tuple(self.label_names)
 
     @property
     def n_cells(self) -> int:

@@ -75,6 +75,9 @@ def test_all_cells_in_order_with_labels(adata, human_vocab):
     np.testing.assert_array_equal(got[keys.LABELS][:, 0], expected)
     assert (got[keys.LABELS][:, 0] == -1).sum() == 3
     np.testing.assert_array_equal(got[keys.DEPTH], np.asarray(adata.X.sum(axis=1)).ravel())
+    by_columns = AnnDataCells(adata, human_vocab, labels=["cell_type", "disease"])
+    assert by_columns.label_names["disease"] == ("COVID-19", "normal")  # sorted known values
+    np.testing.assert_array_equal(by_columns.labels[:, 0], got[keys.LABELS][:, 0])  # same sorted order
     again = _concat(list(cells.batches(batch_size=16, max_len=32, seed=0)))
     np.testing.assert_array_equal(again[keys.GENES], got[keys.GENES])
 
@@ -167,6 +170,8 @@ def test_encode_labels_unknown_and_missing(caplog):
         codes = encode_labels(obs, {"ct": ["b", "a"]})
     assert codes[:, 0].tolist() == [1, -1, -1, -1, 0, -1]
     assert "zzz" in caplog.text and "1 cells" in caplog.text
+    with pytest.raises(ValueError, match="twice"):
+        encode_labels(obs, {"ct": ["a", "a"]})
 
 
 def test_collate_rejects_mixed_context_sizes():
