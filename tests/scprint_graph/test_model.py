@@ -177,3 +177,24 @@ def test_no_classes_model_runs():
     assert out.special_embeddings.shape[1] == 2 and out.class_logits == {}
     terms = model.loss(out, batch)
     assert terms.labels == 0 and terms.dissimilarity == 0
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_bf16_sdpa_on_gpu_matches_fp32_explicit(tiny_config):
+    from scprint_graph.model import autocast_for
+
+    config = tiny_config.replace(max_len=2200)
+    torch.manual_seed(0)
+    reference = ScPrintModel(
+        config.replace(attention="explicit"), gene_locations=torch.arange(N_GENES)
+    ).eval()
+    fast = ScPrintModel(config, gene_locations=torch.arange(N_GENES)).cuda().eval()
+    fast.load_state_dict(reference.state_dict())
+    batch = make_batch(n_ctx=N_GENES)
+    with torch.no_grad():
+        expected = reference(batch)
+        with autocast_for("cuda"):
+            got = fast({k: v.cuda() for k, v in batch.items()}, capture_qk=True)
+    torch.testing.assert_close(got.zinb.mean.cpu(), expected.zinb.mean, rtol=5e-2, atol=5e-2)
+    assert got.qk[0][0].dtype == torch.bfloat16
