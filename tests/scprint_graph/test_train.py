@@ -1,0 +1,214 @@
+"""Pretraining: the loss goes down, resume replays an uninterrupted run, label hierarchy, config, CLI."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from scprint_graph import keys
+from scprint_graph.cells import collate_cells
+from scprint_graph.checkpoint import load_checkpoint
+from scprint_graph.config import ModelConfig
+from scprint_graph.losses import hierarchical_label_loss, hierarchy_matrix
+from scprint_graph.model import ScPrintModel
+from scprint_graph.pretrain_data import (
+    DataConfig,
+    build_label_classes,
+    build_pretraining_data,
+    location_tensor,
+)
+from scprint_graph.pretrain_tasks import PretrainObjective, TaskConfig
+from scprint_graph.train import TrainConfig, evaluate, export_weights, learning_rate, pretrain
+from tests.scprint_graph.synthetic import synthetic_adata
+
+MAX_LEN = 32
+LABELS = ("cell_type_ontology_term_id", "disease_ontology_term_id")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny models run fastest on one thread; two oversubscribe a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def small_run(vocab, **train):
+    """Synthetic cells -> pretraining data and a fresh tiny model."""
+    adata = synthetic_adata(n_cells=48, n_genes=120, vocab=vocab)
+    data = build_pretraining_data(
+        [adata],
+        DataConfig(label_columns=LABELS, weight_columns=LABELS, val_fraction=0.25, restrict_vocabulary=True),
+        max_len=MAX_LEN,
+        vocab=vocab,
+    )
+    torch.manual_seed(0)
+    config = ModelConfig.preset("tiny", n_genes=len(data.vocab), max_len=MAX_LEN, classes=data.classes)
+    model = ScPrintModel(config, gene_locations=location_tensor(data.vocab))
+    settings = {
+        "steps": 8,
+        "batch_size": 8,
+        "warmup_steps": 2,
+        "val_every": 4,
+        "log_every": 1,
+        "checkpoint_every": 4,
+    }
+    return data, model, TrainConfig(**{**settings, **train})
+
+
+def run(data, model, config, out, **kwargs):
+    return pretrain(
+        model,
+        list(data.vocab.ensembl_ids),
+        data.train,
+        data.val,
+        data.weights,
+        out,
+        config=config,
+        collate_fn=collate_cells,
+        device=torch.device("cpu"),
+        **kwargs,
+    )
+
+
+def held_loss(objective, data):
+    loader = torch.utils.data.DataLoader(data.train, batch_size=16, collate_fn=collate_cells)
+    return evaluate(objective, loader, torch.device("cpu"), seed=1)["loss"]
+
+
+def test_tiny_pretraining_lowers_the_loss(human_vocab, tmp_path):
+    data, model, config = small_run(human_vocab, steps=60, lr=3e-3, warmup_steps=5, val_every=30)
+    objective = PretrainObjective(model, config.tasks)
+    before = held_loss(objective, data)
+    result = run(data, model, config, tmp_path)
+    after = held_loss(objective, data)
+    assert after < before - 0.5, (before, after)
+    assert result.last_val["loss"] < before
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert [int(r["step"]) for r in rows] == list(range(1, 61))
+    assert {"train_denoise_60", "train_bottleneck", "train_labels", "val_loss", "lr"} <= set(rows[0])
+    first = np.mean([float(r["train_loss"]) for r in rows[:10]])
+    last = np.mean([float(r["train_loss"]) for r in rows[-10:]])
+    assert last < first
+
+
+def test_resume_after_interruption_gives_the_same_state(human_vocab, tmp_path):
+    data, straight, config = small_run(human_vocab)
+    run(data, straight, config, tmp_path / "straight")
+
+    data, interrupted, config = small_run(human_vocab)
+    run(data, interrupted, config, tmp_path / "resumed", stop_at=4)
+    assert load_checkpoint(tmp_path / "resumed" / "last.pt").extra["step"] == 4
+    data, resumed, config = small_run(human_vocab)  # a fresh process: new model, state from the checkpoint
+    result = run(data, resumed, config, tmp_path / "resumed")
+    assert result.steps == 8
+
+    a = load_checkpoint(tmp_path / "straight" / "last.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "last.pt")
+    for name, tensor in a.model.state_dict().items():
+        assert torch.equal(tensor, b.model.state_dict()[name]), name
+    assert a.optimizer_state["state"].keys() == b.optimizer_state["state"].keys()
+    for k, state in a.optimizer_state["state"].items():
+        assert torch.equal(state["exp_avg"], b.optimizer_state["state"][k]["exp_avg"])
+    steps = [int(r["step"]) for r in csv.DictReader((tmp_path / "resumed" / "metrics.csv").open())]
+    assert steps == list(range(1, 9))
+
+
+def test_hierarchical_labels_on_a_toy_ontology():
+    import pandas as pd
+
+    obs = pd.DataFrame({"cell_type_ontology_term_id": ["T", "B", "mono", "lymphocyte", "unknown"]})
+    (cell_type,) = build_label_classes(
+        [obs],
+        ["cell_type_ontology_term_id"],
+        {"cell_type_ontology_term_id": {"lymphocyte": ["T", "B", "NK"]}},
+    )
+    assert cell_type.name == "cell_type"
+    assert cell_type.leaves == ("B", "NK", "T", "mono")  # NK: a descendant named by the ontology only
+    assert cell_type.parents == ("lymphocyte",)
+    hierarchy = hierarchy_matrix(cell_type.n_leaves, cell_type.parent_leaves)
+    parent = torch.tensor([cell_type.labels.index("lymphocyte")])
+    b_high = torch.tensor([[4.0, -4.0, -4.0, -4.0]])  # confident "B"
+    t_high = torch.tensor([[-4.0, -4.0, 4.0, -4.0]])  # confident "T"
+    mono_high = torch.tensor([[-4.0, -4.0, -4.0, 4.0]])
+    # a lymphocyte may be any of its leaves: B and T are equally right, monocyte is wrong
+    loss_b = hierarchical_label_loss(b_high, parent, hierarchy)
+    assert loss_b == pytest.approx(float(hierarchical_label_loss(t_high, parent, hierarchy)))
+    assert hierarchical_label_loss(mono_high, parent, hierarchy) > loss_b + 1.0
+    # a leaf label still singles out its leaf
+    t_leaf = torch.tensor([cell_type.labels.index("T")])
+    assert hierarchical_label_loss(b_high, t_leaf, hierarchy) > hierarchical_label_loss(
+        t_high, t_leaf, hierarchy
+    )
+
+
+def test_tasks_can_be_switched_off(human_vocab):
+    data, model, _ = small_run(human_vocab)
+    batch = collate_cells([data.train[i] for i in range(6)])
+    all_terms = PretrainObjective(model, TaskConfig())(batch, generator=torch.Generator().manual_seed(0))
+    assert {"denoise_60", "labels", "dissimilarity", "bottleneck", "loss"} == set(all_terms)
+    plain = PretrainObjective(model, TaskConfig(denoise=False, bottleneck=False, labels=False))(batch)
+    assert set(plain) == {"expr", "labels", "dissimilarity", "loss"}
+    assert float(plain["labels"]) == 0.0
+    expected = plain["expr"] + 0.2 * plain["dissimilarity"]
+    assert float(plain["loss"].detach()) == pytest.approx(float(expected.detach()), rel=1e-5)
+    assert keys.LABELS in batch
+
+
+def test_config_validation_and_schedule():
+    with pytest.raises(ValueError, match="steps"):
+        TrainConfig(steps=0)
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="fp8")
+    with pytest.raises(ValueError, match="noise"):
+        TaskConfig(noise=())
+    with pytest.raises(ValueError, match="hierarchy"):
+        DataConfig(label_columns=("a",), hierarchy={"b": {}})
+    config = TrainConfig(steps=100, warmup_steps=10, lr=1.0, min_lr_ratio=0.1)
+    assert learning_rate(0, config) == pytest.approx(0.1)
+    assert learning_rate(9, config) == pytest.approx(1.0)
+    assert learning_rate(99, config) == pytest.approx(0.1, abs=1e-3)
+    assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_export_weights_is_small_and_loads(human_vocab, tmp_path):
+    data, model, config = small_run(human_vocab, steps=2)
+    run(data, model, config, tmp_path)
+    exported = export_weights(tmp_path / "last.pt", tmp_path / "weights.pt")
+    assert exported.stat().st_size < (tmp_path / "last.pt").stat().st_size / 4
+    ckpt = load_checkpoint(exported, genes=list(data.vocab.ensembl_ids))
+    assert ckpt.optimizer_state is None and ckpt.extra["stored_dtype"] == "float16"
+    original = load_checkpoint(tmp_path / "last.pt").model.state_dict()
+    for name, tensor in ckpt.model.state_dict().items():
+        assert tensor.dtype == original[name].dtype
+        if tensor.is_floating_point():
+            torch.testing.assert_close(tensor, original[name], atol=2e-3, rtol=1e-2)
+
+
+def test_pretrain_command(human_vocab, tmp_path):
+    from cli.main import app
+
+    adata = synthetic_adata(n_cells=30, n_genes=100, vocab=human_vocab)
+    data_path = tmp_path / "cells.h5ad"
+    adata.write_h5ad(data_path)
+    config = tmp_path / "run.toml"
+    config.write_text(
+        '[model]\npreset = "tiny"\nmax_len = 24\n'
+        "[train]\nsteps = 2\nbatch_size = 8\nwarmup_steps = 1\n"
+        '[data]\nlabel_columns = ["cell_type_ontology_term_id"]\n'
+        'weight_columns = ["cell_type_ontology_term_id"]\n'
+        "val_fraction = 0.2\nrestrict_vocabulary = true\n"
+    )
+    runner = CliRunner()
+    args = ["pretrain", "--config", str(config), "--data", str(data_path), "--out", str(tmp_path / "run")]
+    result = runner.invoke(app, [*args, "--export", str(tmp_path / "w.pt")])
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(tmp_path / "w.pt").extra["step"] == 2
+    config.write_text("[model]\n[trian]\n")
+    bad = runner.invoke(app, args)
+    assert bad.exit_code != 0 and "trian" in bad.output
+    missing = runner.invoke(app, ["pretrain", "--config", str(config), "--data", "nope.h5ad", "--out", "x"])
+    assert missing.exit_code != 0
