@@ -15,7 +15,7 @@ class Limits:
     Attributes
     ----------
     max_depth
-        Deepest nesting of selections in one operation (introspection fields excepted).
+        Deepest nesting of selections in one operation, root fields being depth 0 (introspection excepted).
     max_aliases
         Most aliased fields in one document (aliases multiply work without adding depth).
     max_tokens

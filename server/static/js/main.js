@@ -1,0 +1,97 @@
+// Entry point: hash routing (every view is a shareable URL), the header's gene search, the footer.
+//
+//   #/                              cell types, with network counts per tissue and disease
+//   #/cell-type/<term>?tissue&disease   networks of one cell type
+//   #/network/<id>?regulator&hubs&tf    one network: top regulators, drawn neighbourhood, other contexts
+//   #/gene/<name>?dir&partner           a gene's regulators or targets across cell types + heat map
+//   #/enrich?genes&cellType             regulators whose targets are enriched in a gene list
+
+import { gql } from "./api.js";
+import { currentRoute, errorBox, h, href, seg } from "./dom.js";
+import * as cellTypes from "./views/celltypes.js";
+import * as enrich from "./views/enrich.js";
+import * as gene from "./views/gene.js";
+import * as network from "./views/network.js";
+
+const ROUTES = [
+  [/^\/?$/, cellTypes.renderOverview, "cell-types"],
+  [/^\/cell-type\/([^/]+)$/, cellTypes.renderCellType, "cell-types"],
+  [/^\/network\/(\d+)$/, network.render, "cell-types"],
+  [/^\/gene(?:\/([^/]+))?$/, gene.render, "gene"],
+  [/^\/enrich$/, enrich.render, "enrich"],
+];
+
+let generation = 0;
+
+async function route() {
+  const root = document.getElementById("view");
+  const { path, params } = currentRoute();
+  const mine = ++generation;
+  const isCurrent = () => mine === generation;
+  const match = ROUTES.map(([pattern, view, nav]) => [path.match(pattern), view, nav]).find(([m]) => m);
+  for (const link of document.querySelectorAll("header nav a")) {
+    link.classList.toggle("active", match != null && link.dataset.nav === match[2]);
+  }
+  root.dataset.state = "loading";
+  root.replaceChildren();
+  if (!match) {
+    root.append(h("h1", {}, "Not found"), h("p", {}, "No view at ", h("code", {}, path), ". ",
+      h("a", { href: "#/" }, "Browse cell types")));
+    root.dataset.state = "ready";
+    return;
+  }
+  const [m, view] = match;
+  const args = m.slice(1).map((x) => (x == null ? null : decodeURIComponent(x)));
+  try {
+    await view(root, { args, params, isCurrent });
+    if (isCurrent()) root.dataset.state = "ready";
+  } catch (error) {
+    if (!isCurrent()) return;
+    console.error(error);
+    root.append(errorBox(error));
+    root.dataset.state = "error";
+  }
+}
+
+function setUpSearch() {
+  const form = document.getElementById("gene-search");
+  const input = document.getElementById("gene-search-input");
+  const list = document.getElementById("gene-suggestions");
+  let timer;
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    const text = input.value.trim();
+    if (text.length < 2) return;
+    timer = setTimeout(async () => {
+      try {
+        const data = await gql("query Suggest($q: String!) { genes(search: $q, first: 10) { symbol ensemblId } }",
+          { q: text });
+        list.replaceChildren(...data.genes.map((g) => h("option", { value: g.symbol || g.ensemblId }, g.ensemblId)));
+      } catch (error) {
+        console.warn("gene suggestions failed", error);
+      }
+    }, 150);
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (text) location.hash = href(`/gene/${seg(text)}`);
+  });
+}
+
+async function showRelease() {
+  try {
+    const { meta } = await gql("{ meta { release counts { networks edges genes } } }");
+    const c = meta.counts;
+    document.getElementById("release").textContent =
+      `release ${meta.release}: ${c.networks.toLocaleString("en")} networks, ` +
+      `${c.edges.toLocaleString("en")} edges, ${c.genes.toLocaleString("en")} genes`;
+  } catch (error) {
+    document.getElementById("release").textContent = `no release available (${error.message})`;
+  }
+}
+
+window.addEventListener("hashchange", route);
+setUpSearch();
+route();
+showRelease();

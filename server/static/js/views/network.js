@@ -1,0 +1,274 @@
+// One network: what it is and where it comes from, its exports, the top regulators with their targets,
+// the drawn neighbourhood of one regulator, and the same regulator in other tissues and diseases.
+
+import { EXPORTS, exportUrl, gql } from "../api.js";
+import { chip, errorBox, fmt, geneLink, geneName, h, href, seg, shade, table, termKey, termText } from "../dom.js";
+import { drawNeighbourhood } from "../graph.js";
+
+const HUB_COUNT = 15;
+const TARGETS_PER_HUB = 5;
+const NEIGHBOUR_TARGETS = 30;
+const NEIGHBOUR_REGULATORS = 10;
+const ELSEWHERE_PARTNERS = 50;
+const ELSEWHERE_ROWS = 15;
+const STATISTICS = [
+  ["OUT_DEGREE", "targets"],
+  ["WEIGHTED_OUT_DEGREE", "weighted targets"],
+  ["PAGERANK", "PageRank"],
+];
+const GENE = "symbol ensemblId isTranscriptionFactor";
+const TERM = "label termId";
+
+const NETWORK = `query Network($id: Int!, $by: HubStatistic!, $tf: Boolean!) {
+  network(id: $id) {
+    id nCells nGenes nEdges createdAt
+    cellType { ${TERM} } tissue { ${TERM} } disease { ${TERM} } organism { ${TERM} }
+    provenance {
+      release parameters
+      dataset { title source sourceId collection version }
+      model { name checkpointHash }
+    }
+    hubs(by: $by, transcriptionFactorsOnly: $tf, first: ${HUB_COUNT}) {
+      rank outDegree inDegree weightedOutDegree pagerank gene { ${GENE} }
+    }
+  }
+}`;
+
+const NEIGHBOURHOOD = `query Neighbourhood($id: Int!, $gene: String!) {
+  network(id: $id) {
+    targets: edges(regulator: $gene, first: ${NEIGHBOUR_TARGETS}) {
+      pageInfo { hasNextPage } nodes { weight rank target { ${GENE} } }
+    }
+    regulators: edges(target: $gene, first: ${NEIGHBOUR_REGULATORS}) {
+      pageInfo { hasNextPage } nodes { weight rank regulator { ${GENE} } }
+    }
+  }
+}`;
+
+const GROUP_FIELDS = `group { ${TERM} } networkCount
+  partners { networkCount meanWeight maxWeight bestRank gene { ${GENE} } }`;
+
+/** The gene(...) selector for a name: Ensembl ids by ensemblId, anything else by symbol. */
+export function geneArgument(name) {
+  return /^ENS[A-Z]*G\d+/.test(name) ? "ensemblId" : "symbol";
+}
+
+function elsewhereQuery(name) {
+  return `query Elsewhere($gene: String!, $cellType: [String!]) {
+  gene(${geneArgument(name)}: $gene) {
+    byTissue: targetsByGroup(groupBy: TISSUE, filter: {cellTypes: $cellType}, first: ${ELSEWHERE_PARTNERS}) { ${GROUP_FIELDS} }
+    byDisease: targetsByGroup(groupBy: DISEASE, filter: {cellTypes: $cellType}, first: ${ELSEWHERE_PARTNERS}) { ${GROUP_FIELDS} }
+  }
+}`;
+}
+
+/** One request for the top targets of every hub (one aliased field per hub). */
+function hubTargetsQuery(count) {
+  const variables = Array.from({ length: count }, (_, i) => `$r${i}: String!`).join(", ");
+  const fields = Array.from({ length: count }, (_, i) =>
+    `r${i}: edges(regulator: $r${i}, first: ${TARGETS_PER_HUB}) { nodes { weight target { ${GENE} } } }`).join("\n    ");
+  return `query HubTargets($id: Int!, ${variables}) {\n  network(id: $id) {\n    ${fields}\n  }\n}`;
+}
+
+export async function render(root, { args, params, isCurrent }) {
+  const id = Number(args[0]);
+  const by = STATISTICS.some(([s]) => s === params.get("hubs")) ? params.get("hubs") : "OUT_DEGREE";
+  const tf = params.get("tf") === "1";
+  const { network } = await gql(NETWORK, { id, by, tf });
+  if (!isCurrent()) return;
+  if (!network) {
+    root.append(h("h1", {}, `Network #${id}`), h("p", {}, "No network with this id in the release."));
+    return;
+  }
+  const here = (extra) => href(`/network/${id}`, { hubs: by === "OUT_DEGREE" ? null : by, tf: tf ? 1 : null,
+    regulator: params.get("regulator"), ...extra });
+  const regulator = params.get("regulator") || (network.hubs[0] && geneName(network.hubs[0].gene));
+  const cellKey = termKey(network.cellType);
+
+  root.append(
+    h("p", {}, h("a", { href: "#/" }, "Cell types"), " › ",
+      cellKey ? h("a", { href: href(`/cell-type/${seg(cellKey)}`) }, termText(network.cellType)) : "–", " › ", `Network #${id}`),
+    h("h1", {}, `${termText(network.cellType)} · ${termText(network.tissue)} · ${termText(network.disease)} `,
+      h("span", { class: "muted" }, `network #${id}`)),
+    h("div", { class: "cols" }, describe(network), downloads(id)),
+  );
+
+  const hubSection = h("section", { id: "hubs" });
+  const graphSection = h("section", { id: "neighbourhood" });
+  const elsewhereSection = h("section", { id: "elsewhere" });
+  root.append(hubSection, graphSection, elsewhereSection);
+  renderHubs(hubSection, network, { by, tf, regulator, here });
+  if (!regulator) {
+    graphSection.append(h("p", { class: "muted" }, "This network has no regulators to draw."));
+    return;
+  }
+  await Promise.all([
+    fillHubTargets(hubSection, id, network.hubs, isCurrent),
+    renderNeighbourhood(graphSection, id, regulator, here, isCurrent),
+    renderElsewhere(elsewhereSection, network, regulator, isCurrent),
+  ]);
+}
+
+function describe(network) {
+  const p = network.provenance;
+  const dataset = p.dataset ? `${p.dataset.title ?? p.dataset.sourceId} (${p.dataset.source})` : "–";
+  const model = p.model ? `${p.model.name} (${p.model.checkpointHash.slice(0, 12)})` : "–";
+  const entries = [
+    ["Cell type", `${termText(network.cellType)} ${network.cellType?.termId ?? ""}`],
+    ["Tissue", `${termText(network.tissue)} ${network.tissue?.termId ?? ""}`],
+    ["Disease", `${termText(network.disease)} ${network.disease?.termId ?? ""}`],
+    ["Organism", termText(network.organism)],
+    ["Cells · genes · edges", `${fmt(network.nCells)} · ${fmt(network.nGenes)} · ${fmt(network.nEdges)}`],
+    ["Dataset", dataset], ["Model", model], ["Release", p.release], ["Written", network.createdAt.slice(0, 19)],
+  ];
+  return h("div", { class: "card" }, h("dl", { class: "kv" }, entries.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)])),
+    h("details", {}, h("summary", { class: "muted" }, "Extraction parameters"),
+      h("pre", {}, JSON.stringify(p.parameters, null, 2))));
+}
+
+function downloads(id) {
+  const rank = h("input", { type: "number", min: 1, placeholder: "all", "aria-label": "Strongest edges only", style: "width:7rem" });
+  const links = EXPORTS.map(([format, label]) => h("a", { href: exportUrl(id, format), download: "", dataset: { format } }, label));
+  rank.addEventListener("input", () => {
+    for (const link of links) link.href = exportUrl(id, link.dataset.format, { max_rank: rank.value });
+  });
+  return h("div", { class: "card" }, h("h3", {}, "Download"),
+    h("p", { class: "downloads" }, links),
+    h("label", { class: "muted" }, "Strongest ", rank, " edges only"),
+    h("p", { class: "muted" }, "Also over GraphQL: ", h("code", {}, `network(id: ${id}) { edges { … } }`)));
+}
+
+function renderHubs(section, network, { by, tf, regulator, here }) {
+  const select = h("select", { "aria-label": "Rank regulators by" },
+    STATISTICS.map(([value, label]) => h("option", { value, selected: value === by }, label)));
+  select.addEventListener("change", () => { location.hash = here({ hubs: select.value === "OUT_DEGREE" ? null : select.value }); });
+  const only = h("input", { type: "checkbox", checked: tf });
+  only.addEventListener("change", () => { location.hash = here({ tf: only.checked ? 1 : null }); });
+  const rows = network.hubs.map((hub) => {
+    const name = geneName(hub.gene);
+    return h("tr", { class: name === regulator ? "selected" : null, dataset: { gene: name } },
+      h("td", { class: "num" }, hub.rank),
+      h("td", {}, h("a", { href: here({ regulator: name }), class: hub.gene.isTranscriptionFactor ? "tf" : null,
+        title: "Draw its neighbourhood" }, name)),
+      h("td", { class: "num" }, fmt(hub.outDegree)), h("td", { class: "num" }, fmt(hub.inDegree)),
+      h("td", { class: "num" }, fmt(hub.weightedOutDegree)), h("td", { class: "num" }, fmt(hub.pagerank, 4)),
+      h("td", { class: "targets" }, h("span", { class: "muted" }, "…")));
+  });
+  section.append(
+    h("h2", {}, "Top regulators"),
+    h("div", { class: "toolbar" }, h("label", {}, "Rank by ", select), h("label", {}, only, " transcription factors only"),
+      h("span", { class: "legend" }, "TFs (Lambert 2018) in ", h("span", { class: "tf" }, "orange"), "; click a regulator to draw it")),
+    network.hubs.length
+      ? table([h("th", { class: "num" }, "#"), "Regulator", h("th", { class: "num" }, "Targets"), h("th", { class: "num" }, "Regulators"),
+        h("th", { class: "num" }, "Weighted out"), h("th", { class: "num" }, "PageRank"), `Top ${TARGETS_PER_HUB} targets`], rows)
+      : h("p", { class: "muted" }, "No regulator matches."),
+  );
+}
+
+async function fillHubTargets(section, id, hubs, isCurrent) {
+  if (!hubs.length) return;
+  const variables = Object.fromEntries(hubs.map((hub, i) => [`r${i}`, geneName(hub.gene)]));
+  try {
+    const { network } = await gql(hubTargetsQuery(hubs.length), { id, ...variables });
+    if (!isCurrent()) return;
+    const cells = section.querySelectorAll("td.targets");
+    hubs.forEach((_, i) => {
+      const edges = network[`r${i}`].nodes;
+      cells[i].replaceChildren(h("div", { class: "chips" }, edges.map((e) => {
+        const c = chip(geneName(e.target), null, null);
+        c.title = `weight ${fmt(e.weight)}`;
+        return c;
+      })));
+    });
+  } catch (error) {
+    section.append(errorBox(error));
+  }
+}
+
+async function renderNeighbourhood(section, id, regulator, here, isCurrent) {
+  section.append(h("h2", {}, "Neighbourhood of ", h("a", { href: href(`/gene/${seg(regulator)}`) }, regulator)));
+  let data;
+  try {
+    data = await gql(NEIGHBOURHOOD, { id, gene: regulator });
+  } catch (error) {
+    section.append(errorBox(error));
+    return;
+  }
+  if (!isCurrent()) return;
+  const { targets, regulators } = data.network;
+  const gene = (g) => ({ name: geneName(g), tf: g.isTranscriptionFactor });
+  const more = (connection, what) => (connection.pageInfo.hasNextPage ? ` (strongest ${connection.nodes.length} ${what} shown)` : "");
+  const container = h("div", { id: "graph", role: "img", "aria-label": `Network neighbourhood of ${regulator}` });
+  section.append(
+    h("p", { class: "legend" }, `${targets.nodes.length} targets${more(targets, "targets")}, `,
+      `${regulators.nodes.length} regulators${more(regulators, "regulators")}.`,
+      h("i", { style: "background:#2761c4" }), regulator, h("i", { style: "background:#8fb2ee" }), "target",
+      h("i", { style: "background:#e39a63" }), "regulator", h("i", { style: "background:#b48ad8" }), "both",
+      " · squares are transcription factors · edge width = weight · click a gene to draw its neighbourhood"),
+    container,
+  );
+  const center = { name: regulator, tf: false };
+  const found = [...targets.nodes.map((e) => e.target), ...regulators.nodes.map((e) => e.regulator)];
+  if (!found.length) {
+    container.replaceWith(h("p", { class: "muted" }, `${regulator} has no edge in this network.`));
+    return;
+  }
+  await drawNeighbourhood(container, {
+    center,
+    targets: targets.nodes.map((e) => ({ gene: gene(e.target), weight: e.weight })),
+    regulators: regulators.nodes.map((e) => ({ gene: gene(e.regulator), weight: e.weight })),
+    onSelect: (name) => { if (name !== regulator) location.hash = here({ regulator: name }); },
+  });
+}
+
+async function renderElsewhere(section, network, regulator, isCurrent) {
+  const cellKey = termKey(network.cellType);
+  section.append(h("h2", {}, `${regulator} in other tissues and diseases`),
+    h("p", { class: "muted" }, `Mean weight of ${regulator}'s strongest targets over the ${termText(network.cellType)} `,
+      "networks of each tissue (left) and disease (right); the column of this network is marked ●."));
+  let data;
+  try {
+    data = await gql(elsewhereQuery(regulator), { gene: regulator, cellType: cellKey ? [cellKey] : null });
+  } catch (error) {
+    section.append(errorBox(error));
+    return;
+  }
+  if (!isCurrent()) return;
+  if (!data.gene) {
+    section.append(h("p", { class: "muted" }, `${regulator} is not a gene of this release.`));
+    return;
+  }
+  section.append(h("div", { class: "cols" },
+    h("div", {}, h("h3", {}, "By tissue"), matrix(data.gene.byTissue, termKey(network.tissue))),
+    h("div", {}, h("h3", {}, "By disease"), matrix(data.gene.byDisease, termKey(network.disease)))));
+}
+
+/** Targets x groups table of mean weights, the targets strongest in the current group first. */
+function matrix(groups, currentKey) {
+  if (!groups.length) return h("p", { class: "muted" }, "No targets.");
+  const current = groups.find((g) => termKey(g.group) === currentKey);
+  const ordered = current ? [current, ...groups.filter((g) => g !== current)] : groups;
+  const score = new Map();
+  const genes = new Map();
+  for (const group of ordered) {
+    for (const p of group.partners) {
+      const name = geneName(p.gene);
+      genes.set(name, p.gene);
+      const bonus = group === current ? 1e6 : 0; // this network's own strongest targets come first
+      score.set(name, Math.max(score.get(name) ?? 0, p.meanWeight + bonus));
+    }
+  }
+  const rows = [...score.entries()].sort((a, b) => b[1] - a[1]).slice(0, ELSEWHERE_ROWS).map(([name]) => name);
+  const high = Math.max(...ordered.flatMap((g) => g.partners.map((p) => p.meanWeight)), 1e-9);
+  const header = h("tr", {}, h("th", {}, "Target"), ordered.map((g) =>
+    h("th", { class: "num", title: g.group?.termId ?? "" }, g === current ? "● " : "", termText(g.group),
+      h("div", { class: "muted" }, `${g.networkCount} net.`))));
+  const body = rows.map((name) => h("tr", {}, h("td", {}, geneLink(genes.get(name))), ordered.map((g) => {
+    const p = g.partners.find((x) => geneName(x.gene) === name);
+    if (!p) return h("td", { class: "cell empty", title: `not among the ${ELSEWHERE_PARTNERS} strongest targets here` }, "·");
+    return h("td", { class: "cell", style: shade(p.meanWeight / high),
+      title: `mean ${fmt(p.meanWeight)}, max ${fmt(p.maxWeight)}, best rank ${p.bestRank}, in ${p.networkCount} network(s)` },
+    fmt(p.meanWeight, 2));
+  })));
+  return h("div", { class: "overflow heatmap" }, h("table", {}, h("thead", {}, header), h("tbody", {}, body)));
+}
