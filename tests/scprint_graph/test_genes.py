@@ -55,14 +55,16 @@ def test_map_symbols_and_ids_with_unknowns_reported(human, caplog):
 
 
 def test_ambiguous_symbol_prefers_protein_coding(human):
-    frame = pd.DataFrame({"symbol": human.symbols, "biotype": human.biotype})
+    frame = pd.DataFrame({"symbol": human.symbols, "coding": human.biotype == "protein_coding"})
     frame = frame[human.symbols != human.ensembl_ids]
-    groups = frame.groupby("symbol")["biotype"].agg(lambda b: (b == "protein_coding").sum())
-    sizes = frame.groupby("symbol").size()
-    symbol = groups[(groups == 1) & (sizes > 1)].index[0]
+    stats = frame.groupby("symbol")["coding"].agg(["sum", "size"])
+    # a symbol naming one protein-coding gene and at least one other gene, the coding one not first
+    candidates = stats[(stats["sum"] == 1) & (stats["size"] > 1)].index
+    first_is_coding = frame.drop_duplicates("symbol").set_index("symbol")["coding"]
+    symbol = next(s for s in candidates if not first_is_coding[s])
     mapping = human.map_genes([symbol])
     assert symbol in mapping.ambiguous
-    assert len(mapping.ambiguous[symbol]) == sizes[symbol]
+    assert len(mapping.ambiguous[symbol]) == stats.loc[symbol, "size"]
     assert human.biotype[mapping.indices[0]] == "protein_coding"
 
 
