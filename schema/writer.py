@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import shutil
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from schema.edgeload import EdgeBuffer, map_edges
 from schema.genesets import GeneSetLoad, GmtSet, load_gene_sets, read_gmt
 from schema.nodestats import write_node_stats
 from schema.reference import BUNDLED_GENE_SETS, BUNDLED_SOURCE, MSIGDB_LICENSE, lambert_tfs
@@ -101,6 +103,7 @@ class ReleaseWriter:
         self._lock = store.writer_lock()
         self._new_networks: list[int] = []
         self._with_edges: set[int] = set()
+        self._edges = EdgeBuffer()
         self._parent: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -143,6 +146,9 @@ class ReleaseWriter:
             self._set_meta(schema_version=str(SCHEMA_VERSION), edges_by_target_runs="0")
         else:
             check_schema_version(self.con, self.partial_path)
+        # One transaction for the whole release: nothing is durable before the publish anyway (a failed
+        # release is deleted), and autocommit would sync the WAL after every small statement.
+        self.con.execute("BEGIN TRANSACTION")
         log.info("writing release %s (parent %s)", self.release_id, self._parent)
 
     def _discard(self) -> None:
@@ -156,23 +162,35 @@ class ReleaseWriter:
 
     def _finish(self) -> None:
         con = self.con
+        steps = [("edges", lambda: self._edges.flush(con))]
         if self._new_networks:
-            self._append_target_layout()
-            write_node_stats(con, self._new_networks)
+            steps += [
+                ("edges_by_target", self._append_target_layout),
+                ("node statistics", lambda: write_node_stats(con, self._new_networks)),
+            ]
+        steps += [
+            ("meta", self._write_release_meta),
+            ("commit", lambda: con.execute("COMMIT")),
+            ("checkpoint", lambda: con.execute("CHECKPOINT")),
+        ]
+        for name, step in steps:
+            start = time.perf_counter()
+            step()
+            log.info("release %s: %s took %.2f s", self.release_id, name, time.perf_counter() - start)
+        con.close()
+        self.con = None
+        self.partial_path.rename(self.store.release_path(self.release_id))
+        self.store.publish(self.release_id)
+        self.store.prune()
+        self._lock.release()
+
+    def _write_release_meta(self) -> None:
         self._set_meta(
             release_id=self.release_id,
             parent_release=self._parent or "",
             created_at=datetime.now(UTC).isoformat(),
             note=self.note or "",
         )
-        con.execute("CHECKPOINT")
-        con.close()
-        self.con = None
-        final = self.store.release_path(self.release_id)
-        self.partial_path.rename(final)
-        self.store.publish(self.release_id)
-        self.store.prune()
-        self._lock.release()
 
     def _set_meta(self, **values: str) -> None:
         rows = pa.table({"key": list(values), "value": [str(v) for v in values.values()]})
@@ -321,6 +339,7 @@ class ReleaseWriter:
         ids = sorted(set(int(i) for i in network_ids))
         if not ids:
             return 0
+        self._edges.flush(self.con)
         self.con.register("_doomed", pa.table({"id": pa.array(ids, pa.int32())}))
         n = self.con.execute("SELECT count(*) FROM networks WHERE id IN (SELECT id FROM _doomed)").fetchone()[
             0
@@ -377,6 +396,7 @@ class ReleaseWriter:
         ``edges`` has columns regulator and target (Ensembl id strings) and weight (float), one row per
         (regulator, target). Genes are mapped to ids by a join in DuckDB; rows naming unknown genes are
         dropped and counted. Rank 1 is the largest weight (ties broken by regulator id, then target id).
+        Edges are buffered and appended in batches (see ``schema.edgeload``).
         """
         if network_id not in self._new_networks:
             msg = f"network {network_id} was not added in this release; call add_network first"
@@ -384,38 +404,10 @@ class ReleaseWriter:
         if network_id in self._with_edges:
             msg = f"network {network_id} already has edges; give all edges of a network in one call"
             raise ValueError(msg)
-        missing = {"regulator", "target", "weight"} - set(edges.column_names)
-        if missing:
-            msg = f"edges table lacks columns {sorted(missing)}; it has {edges.column_names}"
-            raise ValueError(msg)
-        weights = edges["weight"].cast(pa.float32())
-        if edges.num_rows and not pc.all(pc.is_finite(weights)).as_py():
-            msg = f"edges of network {network_id} have non-finite weights"
-            raise ValueError(msg)
-        arrow = pa.table(
-            {
-                "regulator": edges["regulator"].cast(pa.string()),
-                "target": edges["target"].cast(pa.string()),
-                "weight": weights,
-            }
-        )
-        self.con.register("_edges_in", arrow)
-        n_stored = self.con.execute(
-            """
-            INSERT INTO edges
-            SELECT ?, regulator_id, target_id, weight,
-                   row_number() OVER (ORDER BY weight DESC, regulator_id, target_id)
-            FROM (SELECT r.id AS regulator_id, t.id AS target_id, e.weight
-                  FROM _edges_in e
-                  JOIN genes r ON r.ensembl_id = e.regulator
-                  JOIN genes t ON t.ensembl_id = e.target)
-            ORDER BY regulator_id, target_id
-            """,
-            [network_id],
-        ).fetchone()[0]
-        self.con.unregister("_edges_in")
+        mapped = map_edges(self.con, network_id, edges)
+        self._edges.add(self.con, mapped)
         self._with_edges.add(network_id)
-        n_unmapped = edges.num_rows - n_stored
+        n_stored, n_unmapped = mapped.regulator_id.size, mapped.n_unmapped
         if n_unmapped:
             log.warning(
                 "network %d: %d of %d edges name unknown genes", network_id, n_unmapped, edges.num_rows
