@@ -212,3 +212,46 @@ def test_pretrain_command(human_vocab, tmp_path):
     assert bad.exit_code != 0 and "trian" in bad.output
     missing = runner.invoke(app, ["pretrain", "--config", str(config), "--data", "nope.h5ad", "--out", "x"])
     assert missing.exit_code != 0
+
+
+def _ddp_worker(rank: int, world_size: int, port: int, out: str) -> None:
+    import os
+
+    import torch.distributed as dist
+
+    from scprint_graph.genes import GeneVocabulary
+
+    os.environ.update(
+        {
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+            "RANK": str(rank),
+            "WORLD_SIZE": str(world_size),
+        }
+    )
+    torch.set_num_threads(1)
+    data, model, config = small_run(GeneVocabulary.load(organisms=("human",)), steps=3, val_every=3)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    run(data, model, config, out)
+    torch.save({"final": model.state_dict(), "initial": initial}, f"{out}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_data_parallel_ranks_stay_in_sync(tmp_path):
+    """Two CPU processes with torch DDP (gloo): replicas start equal and stay equal after updates."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt") for r in range(2))
+    changed = 0
+    for name, tensor in r0["final"].items():
+        assert torch.equal(tensor, r1["final"][name]), name
+        changed += not torch.equal(tensor, r0["initial"][name])
+    assert changed > 10
+    assert load_checkpoint(tmp_path / "last.pt").extra["step"] == 3
