@@ -109,9 +109,9 @@ def write_node_stats(con: duckdb.DuckDBPyConnection, network_ids: list[int]) -> 
 
 def _write_chunk(con: duckdb.DuckDBPyConnection, network_ids: list[int]) -> None:
     con.register("_chunk", pa.table({"id": pa.array(network_ids, pa.int32())}))
-    edges = con.execute(
-        "SELECT network_id, regulator_id, target_id, weight FROM edges "
-        "WHERE network_id IN (SELECT id FROM _chunk)"
+    edges = con.sql(
+        "SELECT network_id, regulator_id, target_id, weight FROM edges"
+        " WHERE network_id IN (SELECT id FROM _chunk)"
     ).to_arrow_table()
     net, gene, rank = pagerank_blocks(*(edges[c].to_numpy() for c in edges.column_names))
     con.register(
