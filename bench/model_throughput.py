@@ -4,8 +4,10 @@ Prints one row per (preset, mode): cells/s, ms per batch, peak memory above the 
 capture/plain time and memory ratios and, on GPU, the model FLOP utilisation (achieved FLOP/s over the
 device's dense bf16 peak; FLOPs counted analytically, see :func:`forward_flops_per_cell`).
 
-CPU: fp32, peak = max RSS sampled every 2 ms by a thread (psutil) minus RSS before the run.
-GPU: bf16 autocast, peak = torch.cuda.max_memory_allocated minus memory allocated before the run.
+Times: plain and capture runs alternate in one process (both see the same background load); the best of
+``--iters`` is reported. Memory: CPU fp32, max RSS of one forward sampled every 2 ms by a thread (psutil) in
+a fresh process, minus the RSS before it; GPU bf16 autocast, torch.cuda.max_memory_allocated minus the
+memory allocated before the run.
 
     python bench/model_throughput.py                      # tiny, small on CPU
     python bench/model_throughput.py --device cuda        # all presets on GPU, bf16
@@ -118,45 +120,45 @@ def run_once(
         torch.cuda.synchronize(device)
 
 
-def timed_runs(
-    model: ScPrintModel, batch: dict[str, torch.Tensor], capture: bool, iters: int, device: torch.device
-) -> float:
-    """Best (minimum) seconds per batch over ``iters`` runs: robust to other load on a shared machine."""
-    times = []
+def interleaved_times(
+    model: ScPrintModel, batch: dict[str, torch.Tensor], iters: int, device: torch.device
+) -> dict[bool, float]:
+    """Best seconds per batch for plain (False) and capture (True) runs, alternated so that both modes see
+    the same background load; the minimum is robust to other work on a shared machine."""
+    for capture in (False, True):
+        run_once(model, batch, capture, device)  # warm-up (kernel selection, allocator)
+    times: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(iters):
-        start = time.perf_counter()
-        run_once(model, batch, capture, device)
-        times.append(time.perf_counter() - start)
-    return min(times)
+        for capture in (False, True):
+            start = time.perf_counter()
+            run_once(model, batch, capture, device)
+            times[capture].append(time.perf_counter() - start)
+    return {capture: min(t) for capture, t in times.items()}
 
 
-def measure_cuda(
-    model: ScPrintModel, batch: dict[str, torch.Tensor], capture: bool, iters: int, device: torch.device
-) -> tuple[float, float]:
-    """(seconds per batch, peak bytes allocated above the pre-run level)."""
-    run_once(model, batch, capture, device)  # warm-up (kernel selection, allocator)
+def peak_cuda(
+    model: ScPrintModel, batch: dict[str, torch.Tensor], capture: bool, device: torch.device
+) -> int:
+    """Peak bytes allocated by one forward above the pre-run level."""
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
     base = torch.cuda.memory_allocated(device)
-    seconds = timed_runs(model, batch, capture, iters, device)
-    return seconds, torch.cuda.max_memory_allocated(device) - base
+    run_once(model, batch, capture, device)
+    return torch.cuda.max_memory_allocated(device) - base
 
 
-def _cpu_child(name: str, n_ctx: int, batch_size: int, capture: bool, iters: int, queue) -> None:
+def _cpu_child(name: str, n_ctx: int, batch_size: int, capture: bool, queue) -> None:
     model, batch = build(name, n_ctx, batch_size, torch.device("cpu"))
-    with RssSampler() as sampler:  # the first run is inside: the allocator starts empty of activations
+    with RssSampler() as sampler:  # a fresh process: the allocator holds no earlier activations
         run_once(model, batch, capture, torch.device("cpu"))
-        seconds = timed_runs(model, batch, capture, iters, torch.device("cpu"))
-    queue.put((seconds, sampler.above_baseline))
+    queue.put(sampler.above_baseline)
 
 
-def measure_cpu(name: str, args: argparse.Namespace, capture: bool) -> tuple[float, float]:
-    """Run in a fresh process so that the RSS peak is not hidden by memory the allocator kept earlier."""
+def peak_cpu(name: str, args: argparse.Namespace, capture: bool) -> int:
+    """Peak RSS of one forward above the pre-run RSS, measured in a fresh process."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    child = context.Process(
-        target=_cpu_child, args=(name, args.n_ctx, args.batch_size, capture, args.iters, queue)
-    )
+    child = context.Process(target=_cpu_child, args=(name, args.n_ctx, args.batch_size, capture, queue))
     child.start()
     result = queue.get()
     child.join()
@@ -175,16 +177,24 @@ def bench_preset(name: str, args: argparse.Namespace, device: torch.device) -> l
     model, batch = build(name, args.n_ctx, args.batch_size, device)
     peak = device_peak(device)
     flops = forward_flops_per_cell(model.config, args.n_ctx) * args.batch_size
+    seconds = interleaved_times(model, batch, args.iters, device)
     results = []
     for mode, capture in (("plain", False), ("capture_qk", True)):
         if device.type == "cuda":
-            seconds, peak_bytes = measure_cuda(model, batch, capture, args.iters, device)
+            peak_bytes = peak_cuda(model, batch, capture, device)
         else:
-            seconds, peak_bytes = measure_cpu(name, args, capture)
-        mfu = flops / seconds / peak if peak else None
-        gflops = flops / seconds / 1e9
+            peak_bytes = peak_cpu(name, args, capture)
+        mfu = flops / seconds[capture] / peak if peak else None
         results.append(
-            Result(name, mode, args.batch_size / seconds, 1e3 * seconds, peak_bytes / 2**20, gflops, mfu)
+            Result(
+                preset=name,
+                mode=mode,
+                cells_per_s=args.batch_size / seconds[capture],
+                ms_per_batch=1e3 * seconds[capture],
+                peak_mib=peak_bytes / 2**20,
+                gflops=flops / seconds[capture] / 1e9,
+                mfu=mfu,
+            )
         )
     return results
 
