@@ -19,6 +19,7 @@ def main(
 # Command modules are added here as they land (one import per module).
 import cli.train  # noqa: F401,E402
 import cli.model  # noqa: F401,E402
+import cli.serve  # noqa: F401,E402
 
 if __name__ == "__main__":
     app()

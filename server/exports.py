@@ -67,11 +67,9 @@ async def _edges(request: Request) -> tuple[int, pa.Table]:
 
 def _tsv(table: pa.Table) -> bytes:
     sink = io.BytesIO()
-    pacsv.write_csv(
-        table.select(TSV_COLUMNS),
-        sink,
-        write_options=pacsv.WriteOptions(delimiter="\t", quoting_style="none"),
-    )
+    sink.write(("\t".join(TSV_COLUMNS) + "\n").encode())
+    options = pacsv.WriteOptions(delimiter="\t", quoting_style="none", include_header=False)
+    pacsv.write_csv(table.select(TSV_COLUMNS), sink, write_options=options)
     return sink.getvalue()
 
 

@@ -43,7 +43,7 @@ def network_edges_table(con, network_id: int, *, min_weight: float | None, max_r
     For the plain-HTTP exports (TSV, GraphML, GMT): one bulk read instead of pages of rows.
     Columns: regulator_ensembl_id, regulator_symbol, target_ensembl_id, target_symbol, weight, rank.
     """
-    return con.execute(
+    return con.sql(
         """
         SELECT r.ensembl_id AS regulator_ensembl_id, r.symbol AS regulator_symbol,
                t.ensembl_id AS target_ensembl_id, t.symbol AS target_symbol, e.weight, e.rank
@@ -51,5 +51,5 @@ def network_edges_table(con, network_id: int, *, min_weight: float | None, max_r
         WHERE e.network_id = ? AND (?::REAL IS NULL OR e.weight >= ?) AND (?::INTEGER IS NULL OR e.rank <= ?)
         ORDER BY e.rank LIMIT ?
         """,
-        [network_id, min_weight, min_weight, max_rank, max_rank, limit],
+        params=[network_id, min_weight, min_weight, max_rank, max_rank, limit],
     ).to_arrow_table()

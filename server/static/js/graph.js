@@ -4,6 +4,8 @@
 const LIBRARY = "/static/vendor/cytoscape.min.js";
 const COLOURS = { center: "#2761c4", target: "#8fb2ee", regulator: "#e39a63", both: "#b48ad8" };
 
+const MAX_FIT_ZOOM = 1.6;
+
 let loading = null;
 let current = null;
 
@@ -56,9 +58,9 @@ export async function drawNeighbourhood(container, { center, targets, regulators
   current = cytoscape({
     container,
     elements,
-    layout: { name: "concentric", concentric: (n) => ring[n.data("role")], levelWidth: () => 1, minNodeSpacing: 14, animate: false },
+    layout: { name: "concentric", concentric: (n) => ring[n.data("role")], levelWidth: () => 1, minNodeSpacing: 30, spacingFactor: 1.3, animate: false, padding: 24 },
     minZoom: 0.2,
-    maxZoom: 4,
+    maxZoom: 3,
     style: [
       { selector: "node", style: {
         label: "data(label)", "background-color": "data(colour)", shape: "data(shape)", width: 26, height: 26,
@@ -70,6 +72,10 @@ export async function drawNeighbourhood(container, { center, targets, regulators
       { selector: "node:selected", style: { "border-width": 3, "border-color": "#182338" } },
     ],
   });
+  if (current.zoom() > MAX_FIT_ZOOM) { // a few nodes: keep them at a readable size, centred
+    current.zoom(MAX_FIT_ZOOM);
+    current.center();
+  }
   current.on("tap", "node", (event) => onSelect?.(event.target.id()));
   container.dataset.nodes = String(current.nodes().length);
   container.dataset.edges = String(current.edges().length);

@@ -61,7 +61,7 @@ export async function render(root, { args, params, isCurrent }) {
     heatmap(chosen),
     h("h2", {}, `${d.title} across cell types`),
     h("p", { class: "muted" }, "Click a partner to draw its edge in the heat map."),
-    partnerTable(edges, partner, here),
+    ...partnerTable(edges, partner, here),
   );
 }
 
@@ -116,9 +116,9 @@ function partnerTable(edges, selected, here) {
     h("td", { class: "num" }, p.networks.size),
     h("td", {}, h("div", { class: "chips" }, [...p.cellTypes.entries()].map(([ct, n]) => chip(ct, n, null)))),
     h("td", { class: "num" }, fmt(p.max)), h("td", { class: "num" }, p.rank)));
-  const note = sorted.length > TABLE_ROWS ? h("p", { class: "muted" }, `${TABLE_ROWS} of ${sorted.length} partners shown.`) : null;
-  return [table(["Gene", h("th", { class: "num" }, "Networks"), "Cell types (networks)", h("th", { class: "num" }, "Max weight"),
-    h("th", { class: "num" }, "Best rank")], rows), note];
+  const note = sorted.length > TABLE_ROWS ? h("p", { class: "muted" }, `${TABLE_ROWS} of ${sorted.length} partners shown.`) : "";
+  return [h("div", { id: "partners" }, table(["Gene", h("th", { class: "num" }, "Networks"), "Cell types (networks)", h("th", { class: "num" }, "Max weight"),
+    h("th", { class: "num" }, "Best rank")], rows)), note];
 }
 
 async function renderSearch(root, text, isCurrent) {

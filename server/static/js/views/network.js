@@ -42,6 +42,7 @@ const NEIGHBOURHOOD = `query Neighbourhood($id: Int!, $gene: String!) {
     regulators: edges(target: $gene, first: ${NEIGHBOUR_REGULATORS}) {
       pageInfo { hasNextPage } nodes { weight rank regulator { ${GENE} } }
     }
+    self: nodeStatistics(genes: [$gene]) { outDegree inDegree gene { ${GENE} } }
   }
 }`;
 
@@ -195,19 +196,20 @@ async function renderNeighbourhood(section, id, regulator, here, isCurrent) {
     return;
   }
   if (!isCurrent()) return;
-  const { targets, regulators } = data.network;
+  const { targets, regulators, self: [stats] } = data.network;
   const gene = (g) => ({ name: geneName(g), tf: g.isTranscriptionFactor });
-  const more = (connection, what) => (connection.pageInfo.hasNextPage ? ` (strongest ${connection.nodes.length} ${what} shown)` : "");
+  const shown = (connection, total, what) => (connection.pageInfo.hasNextPage
+    ? `the strongest ${connection.nodes.length} of ${fmt(total)} ${what}` : `${connection.nodes.length} ${what}`);
   const container = h("div", { id: "graph", role: "img", "aria-label": `Network neighbourhood of ${regulator}` });
   section.append(
-    h("p", { class: "legend" }, `${targets.nodes.length} targets${more(targets, "targets")}, `,
-      `${regulators.nodes.length} regulators${more(regulators, "regulators")}.`,
+    h("p", { class: "legend" }, `Drawn: ${shown(targets, stats?.outDegree, "targets")}, `,
+      `${shown(regulators, stats?.inDegree, "regulators")}.`,
       h("i", { style: "background:#2761c4" }), regulator, h("i", { style: "background:#8fb2ee" }), "target",
       h("i", { style: "background:#e39a63" }), "regulator", h("i", { style: "background:#b48ad8" }), "both",
       " · squares are transcription factors · edge width = weight · click a gene to draw its neighbourhood"),
     container,
   );
-  const center = { name: regulator, tf: false };
+  const center = { name: regulator, tf: Boolean(stats?.gene.isTranscriptionFactor) };
   const found = [...targets.nodes.map((e) => e.target), ...regulators.nodes.map((e) => e.regulator)];
   if (!found.length) {
     container.replaceWith(h("p", { class: "muted" }, `${regulator} has no edge in this network.`));

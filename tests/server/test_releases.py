@@ -1,0 +1,123 @@
+"""Following publishes: one snapshot per request, new requests see the new release, no failures."""
+
+import socket
+import threading
+import time
+
+import anyio
+import httpx
+import pytest
+import uvicorn
+
+from schema.release import Store
+from server.app import create_app
+from server.config import ServerConfig
+from server.releases import Releases
+from tests.server.conftest import make_client, write_store
+
+SNAPSHOT = "{ meta { release counts { networks } } networks { totalCount } }"
+
+
+def test_lease_keeps_its_release_until_it_ends(tmp_path):
+    store = write_store(tmp_path)
+    releases = Releases(store, pool_size=2, check_s=0.0)
+
+    async def scenario():
+        async with releases.lease() as old:
+            write_store(tmp_path, note="second")  # publish while a request holds the old release
+            async with releases.lease() as new:
+                assert new.release_id != old.release_id
+                assert new.release_id == store.current_release()
+            assert old.retired
+            # the old release still answers inside its lease
+            (count,) = await old.run(lambda con: con.execute("SELECT count(*) FROM networks").fetchone())
+            assert count == 3
+        assert old._closed
+
+    anyio.run(scenario)
+    releases.close()
+
+
+def test_new_requests_see_a_new_publish_without_restart(tmp_path):
+    write_store(tmp_path)
+    with make_client(tmp_path) as client:
+        first = client.post("/graphql", json={"query": SNAPSHOT}).json()["data"]
+        assert first["networks"]["totalCount"] == 3
+        write_store(tmp_path, note="second")
+        second = client.post("/graphql", json={"query": SNAPSHOT}).json()["data"]
+        assert second["networks"]["totalCount"] == 6
+        assert second["meta"]["release"] == Store(tmp_path).current_release() != first["meta"]["release"]
+        assert client.get("/healthz").json() == {"status": "ok", "release": second["meta"]["release"]}
+
+
+def test_healthz_is_503_before_the_first_publish(tmp_path):
+    with make_client(tmp_path) as client:
+        response = client.get("/healthz")
+        assert response.status_code == 503 and "no published release" in response.json()["reason"]
+        graphql = client.post("/graphql", json={"query": "{ meta { release } }"})
+        assert graphql.status_code == 503 and "no published release" in graphql.json()["errors"][0]["message"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """A real uvicorn server on loopback over a fresh store; yields (base url, store root)."""
+    write_store(tmp_path)
+    port = free_port()
+    app = create_app(ServerConfig(db=tmp_path, release_check_s=0.05))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", tmp_path
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_publish_during_traffic(live_server):
+    url, root = live_server
+    stop = threading.Event()
+    failures: list[str] = []
+    seen: list[tuple[str, int]] = []
+
+    def client_loop():
+        with httpx.Client(base_url=url, timeout=10) as client:
+            while not stop.is_set():
+                response = client.post("/graphql", json={"query": SNAPSHOT})
+                body = response.json()
+                if response.status_code != 200 or "errors" in body:
+                    failures.append(response.text)
+                    continue
+                data = body["data"]
+                # one response reads one release: its counts agree with each other
+                if data["meta"]["counts"]["networks"] != data["networks"]["totalCount"]:
+                    failures.append(f"mixed snapshot: {data}")
+                seen.append((data["meta"]["release"], data["networks"]["totalCount"]))
+
+    threads = [threading.Thread(target=client_loop) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)
+    write_store(root, note="second")
+    new_release = Store(root).current_release()
+    time.sleep(1.0)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert not failures, failures[:3]
+    assert {count for _, count in seen} == {3, 6}
+    last = seen[-1]
+    assert last == (new_release, 6)
+    with httpx.Client(base_url=url) as client:
+        assert (
+            client.post("/graphql", json={"query": SNAPSHOT}).json()["data"]["meta"]["release"] == new_release
+        )
