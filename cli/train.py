@@ -70,19 +70,22 @@ def read_datasets(sources: list[str]) -> list[ad.AnnData]:
 
 
 def read_lamindb_collection(key: str) -> list[ad.AnnData]:
-    """The artifacts of a lamindb collection (by key or uid, latest version) as AnnData objects."""
-    import lamindb as ln  # imported here: connecting to an instance is slow and optional
+    """The ``.h5ad`` artifacts of a lamindb collection (key or uid, latest version), opened backed.
 
-    collection = ln.Collection.filter(uid=key).one_or_none() or ln.Collection.filter(key=key).first()
-    if collection is None:
-        msg = f"no lamindb collection with key or uid {key!r} in the current instance"
-        raise typer.BadParameter(msg)
+    Uses the ingest package's lamindb source (``ingest.lamin.LaminSource``) on the default instance.
+    """
+    from ingest.lamin import LaminSource
+
+    try:
+        datasets = list(LaminSource(collection=key).datasets())
+    except ValueError as err:
+        raise typer.BadParameter(str(err)) from err
     adatas = []
-    for artifact in collection.ordered_artifacts.all():
-        adata = artifact.load()
-        adata.uns.setdefault("dataset_id", artifact.uid)
+    for dataset in datasets:
+        adata = dataset.opener()
+        adata.uns["dataset_id"] = dataset.source_id
         adatas.append(adata)
-    logger.info("lamindb collection %s: %d artifacts", key, len(adatas))
+    logger.info("lamindb collection %s: %d h5ad artifacts", key, len(adatas))
     return adatas
 
 

@@ -25,6 +25,20 @@ from tests.scprint_graph.synthetic import synthetic_adata
 
 MAX_LEN = 32
 LABELS = ("cell_type_ontology_term_id", "disease_ontology_term_id")
+RUN_TOML = """
+[model]
+preset = "tiny"
+max_len = 24
+[train]
+steps = 2
+batch_size = 8
+warmup_steps = 1
+[data]
+label_columns = ["cell_type_ontology_term_id"]
+weight_columns = ["cell_type_ontology_term_id"]
+val_fraction = 0.2
+restrict_vocabulary = true
+"""
 
 
 @pytest.fixture(autouse=True)
@@ -195,13 +209,7 @@ def test_pretrain_command(human_vocab, tmp_path):
     data_path = tmp_path / "cells.h5ad"
     adata.write_h5ad(data_path)
     config = tmp_path / "run.toml"
-    config.write_text(
-        '[model]\npreset = "tiny"\nmax_len = 24\n'
-        "[train]\nsteps = 2\nbatch_size = 8\nwarmup_steps = 1\n"
-        '[data]\nlabel_columns = ["cell_type_ontology_term_id"]\n'
-        'weight_columns = ["cell_type_ontology_term_id"]\n'
-        "val_fraction = 0.2\nrestrict_vocabulary = true\n"
-    )
+    config.write_text(RUN_TOML)
     runner = CliRunner()
     args = ["pretrain", "--config", str(config), "--data", str(data_path), "--out", str(tmp_path / "run")]
     result = runner.invoke(app, [*args, "--export", str(tmp_path / "w.pt")])
@@ -255,3 +263,35 @@ def test_data_parallel_ranks_stay_in_sync(tmp_path):
         changed += not torch.equal(tensor, r0["initial"][name])
     assert changed > 10
     assert load_checkpoint(tmp_path / "last.pt").extra["step"] == 3
+
+
+@pytest.mark.slow
+def test_pretrain_from_a_lamindb_collection(human_vocab, tmp_path, monkeypatch):
+    """`--data lamindb:<collection>` reads the collection's artifacts from a real local instance."""
+    monkeypatch.setenv("LAMIN_SETTINGS_DIR", str(tmp_path / "settings"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    import lamindb_setup
+
+    lamindb_setup.init(storage=str(tmp_path / "storage"))
+    import lamindb as ln
+
+    from cli.main import app
+
+    artifacts = []
+    for seed in (0, 1):
+        path = tmp_path / "storage" / f"cells{seed}.h5ad"
+        synthetic_adata(n_cells=30, n_genes=100, seed=seed, vocab=human_vocab).write_h5ad(path)
+        artifacts.append(ln.Artifact(str(path), key=f"train/cells{seed}.h5ad").save())
+    ln.Collection(artifacts, key="train").save()
+    config = tmp_path / "run.toml"
+    config.write_text(RUN_TOML)
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app, ["pretrain", "--config", str(config), "--data", "lamindb:train", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    datasets = load_checkpoint(out / "last.pt").extra["datasets"]
+    assert [d["cells"] for d in datasets] == [30, 30]
