@@ -175,12 +175,12 @@ def _to_device(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tens
     return {k: torch.as_tensor(v).to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def _seed_step(seed: int, step: int, rank: int) -> torch.Generator:
-    """Reseed torch and numpy for this step; return a generator for the task noise."""
+def _seed_step(seed: int, step: int, rank: int, device: torch.device) -> torch.Generator:
+    """Reseed torch and numpy for this step; return a generator (on ``device``) for the task noise."""
     value = (seed * 1_000_003 + step) * 1_009 + rank
     torch.manual_seed(value)
     np.random.seed(value % 2**32)
-    return torch.Generator().manual_seed(value + 1)
+    return torch.Generator(device=device).manual_seed(value + 1)
 
 
 class MetricsLog:
@@ -189,6 +189,7 @@ class MetricsLog:
     def __init__(self, path: Path, *, truncate_after: int | None = None):
         self.path = path
         self.rows: list[dict[str, Any]] = []
+        self._columns: list[str] = []
         if path.exists():
             with path.open(newline="") as f:
                 self.rows = [
@@ -198,6 +199,11 @@ class MetricsLog:
     def append(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
         columns = list(dict.fromkeys(k for r in self.rows for k in r))
+        if self.path.exists() and len(self.rows) > 1 and columns == self._columns:
+            with self.path.open("a", newline="") as f:  # same header: append one line
+                csv.DictWriter(f, fieldnames=columns).writerow(row)
+            return
+        self._columns = columns
         tmp = self.path.with_name(self.path.name + ".tmp")
         with tmp.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=columns)
@@ -231,7 +237,7 @@ def evaluate(
     objective.eval()
     sums: dict[str, float] = {}
     n = 0
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator(device=device).manual_seed(seed)
     with torch.no_grad():
         for i, batch in enumerate(loader):
             if max_batches is not None and i >= max_batches:
@@ -369,7 +375,9 @@ def pretrain(
     stream = _batches(loader, sampler, start_step)
     end = config.steps if stop_at is None else min(stop_at, config.steps)
     for step in range(start_step, end):
-        generator = _seed_step(config.seed, step, ctx.rank)  # before loading: tokenisation draws reproduce
+        generator = _seed_step(
+            config.seed, step, ctx.rank, device
+        )  # before loading: tokenisation draws reproduce
         epoch, batch = next(stream)
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
