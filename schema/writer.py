@@ -241,16 +241,24 @@ class ReleaseWriter:
             for name, kind in GENE_COLUMNS.items()
         }
         self.con.register("_genes_in", pa.table(columns))
+        # Update known genes, then insert new ones: ON CONFLICT would burn a sequence value per known gene.
+        self.con.execute(
+            """
+            UPDATE genes SET
+                symbol = coalesce(n.symbol, genes.symbol),
+                organism = n.organism,
+                chromosome = coalesce(n.chromosome, genes.chromosome),
+                start = coalesce(n.start, genes.start),
+                is_tf = coalesce(n.is_tf, false) OR genes.is_tf
+            FROM _genes_in n WHERE genes.ensembl_id = n.ensembl_id
+            """
+        )
         self.con.execute(
             """
             INSERT INTO genes (ensembl_id, symbol, organism, chromosome, start, is_tf)
             SELECT ensembl_id, symbol, organism, chromosome, start, coalesce(is_tf, false) FROM _genes_in
-            ON CONFLICT (ensembl_id) DO UPDATE SET
-                symbol = coalesce(excluded.symbol, genes.symbol),
-                organism = excluded.organism,
-                chromosome = coalesce(excluded.chromosome, genes.chromosome),
-                start = coalesce(excluded.start, genes.start),
-                is_tf = excluded.is_tf OR genes.is_tf
+            WHERE ensembl_id NOT IN (SELECT ensembl_id FROM genes)
+            ORDER BY ensembl_id
             """
         )
         self.con.unregister("_genes_in")

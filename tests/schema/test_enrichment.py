@@ -1,0 +1,131 @@
+"""Enrichment statistics against scipy and brute-force counts."""
+
+import numpy as np
+import pytest
+from scipy.stats import hypergeom
+
+from schema import queries
+from schema.queries import NetworkFilter
+from schema.stats import bh_fdr, haldane_odds_ratio, hypergeom_pvalues
+
+
+def brute_bh(p):
+    p = np.asarray(p, dtype=float)
+    order = np.argsort(p)
+    ranked = p[order] * len(p) / np.arange(1, len(p) + 1)
+    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty_like(p)
+    out[order] = np.minimum(adjusted, 1)
+    return out
+
+
+def test_statistics_match_their_definitions():
+    overlap, query, size, universe = np.array([0, 3, 10]), 40, np.array([5, 20, 30]), 1000
+    p = hypergeom_pvalues(overlap, query, size, universe)
+    for i in range(3):
+        expected = sum(hypergeom.pmf(k, universe, size[i], query) for k in range(overlap[i], size[i] + 1))
+        assert p[i] == pytest.approx(expected, rel=1e-9)
+    a, b, c = overlap, query - overlap, size - overlap
+    d = universe - a - b - c
+    np.testing.assert_allclose(
+        haldane_odds_ratio(overlap, query, size, universe), (a + 0.5) * (d + 0.5) / ((b + 0.5) * (c + 0.5))
+    )
+    rng = np.random.default_rng(0)
+    pv = rng.random(50) ** 3
+    np.testing.assert_allclose(bh_fdr(pv), brute_bh(pv))
+    # Tests left out with p = 1 count as if passed.
+    np.testing.assert_allclose(bh_fdr(pv[:10], n_tests=50), brute_bh(np.r_[pv[:10], np.ones(40)])[:10])
+    with pytest.raises(ValueError, match="n_tests"):
+        bh_fdr(pv, n_tests=3)
+
+
+def _sets(frames):
+    members = frames["gene_set_members"].groupby("gene_set_id").gene_id.apply(set)
+    return frames["gene_sets"].set_index("id").name, members
+
+
+def test_gene_set_enrichment_of_a_gene_list(reader, frames):
+    names, members = _sets(frames)
+    stats = frames["node_stats"]
+    universe = set(stats.gene_id[stats.network_id == 5])
+    set_id = int(members.index[5])
+    query = (
+        sorted(members[set_id] & universe)[:6]
+        + [g for g in sorted(universe, reverse=True) if g not in members[set_id]][:10]
+    )
+    rows = queries.enrich_genes(reader.con, query, network_id=5, min_set_size=1, min_overlap=0, limit=100)
+    tested = [s for s in members.index if len(members[s] & universe) >= 1]
+    assert len(rows) == len(tested)
+    q = set(query) & universe
+    p_all = []
+    for row in rows:
+        in_set = members[row.gene_set_id] & universe
+        assert row.set_size == len(in_set) and row.universe_size == len(universe) and row.query_size == len(q)
+        assert row.overlap == len(in_set & q) and row.overlap_gene_ids == sorted(in_set & q)
+        expected = hypergeom.sf(row.overlap - 1, len(universe), len(in_set), len(q))
+        assert row.p_value == pytest.approx(expected, rel=1e-9)
+        assert row.gene_set == names[row.gene_set_id]
+        p_all.append(row.p_value)
+    assert rows[0].gene_set_id == set_id
+    assert [r.p_value for r in rows] == sorted(p_all)
+    np.testing.assert_allclose([r.fdr for r in rows], brute_bh(p_all))
+
+
+def test_enrichment_of_targets_and_hubs_and_given_universe(reader, frames):
+    e = frames["edges"]
+    reg = int(e[e.network_id == 2].regulator_id.value_counts().index[0])
+    targets = sorted(e.target_id[(e.network_id == 2) & (e.regulator_id == reg)])
+    assert queries.enrich_targets(reader.con, 2, reg, min_set_size=1) == queries.enrich_genes(
+        reader.con, targets, network_id=2, min_set_size=1
+    )
+    hub_ids = [h.gene_id for h in queries.hubs(reader.con, 2, k=20)]
+    assert queries.enrich_hubs(reader.con, 2, k=20, min_set_size=1) == queries.enrich_genes(
+        reader.con, hub_ids, network_id=2, min_set_size=1
+    )
+    universe = list(range(1, 61))
+    rows = queries.enrich_genes(reader.con, list(range(1, 30)), universe_ids=universe, min_set_size=1)
+    assert rows and all(r.universe_size == 60 and r.query_size == 29 for r in rows)
+    assert all(set(r.overlap_gene_ids) <= set(range(1, 30)) for r in rows)
+    only = queries.enrich_genes(reader.con, targets, network_id=2, collections=["other"], min_set_size=1)
+    assert only == []
+
+
+def test_regulators_enriched_in_a_gene_list(reader, frames):
+    e = frames["edges"]
+    stats = frames["node_stats"]
+    lung = frames["networks"].id[frames["networks"].tissue == "lung"].tolist()
+    # A query made of one regulator's targets must put that regulator first.
+    counts = e[e.network_id == lung[0]].regulator_id.value_counts()
+    reg = int((counts - 15).abs().idxmin())  # a regulator of about 15 of the ~120 genes
+    query = sorted(e.target_id[(e.network_id == lung[0]) & (e.regulator_id == reg)])
+    rows = queries.enriched_regulators(reader.con, query, where=NetworkFilter(tissues=("lung",)), limit=1000)
+    assert (rows[0].network_id, rows[0].regulator_id) == (lung[0], reg)
+    assert {r.network_id for r in rows} <= set(lung)
+    n_tests = 0
+    for network_id in lung:
+        s = stats[stats.network_id == network_id]
+        n_tests += int((s.out_degree >= 5).sum())
+    for row in rows[:20]:
+        ee = e[(e.network_id == row.network_id) & (e.regulator_id == row.regulator_id)]
+        universe = set(stats.gene_id[stats.network_id == row.network_id])
+        q = set(query) & universe
+        hits = set(ee.target_id) & q
+        assert (row.n_targets, row.overlap, row.query_size, row.universe_size) == (
+            len(ee),
+            len(hits),
+            len(q),
+            len(universe),
+        )
+        assert row.p_value == pytest.approx(
+            hypergeom.sf(len(hits) - 1, len(universe), len(ee), len(q)), rel=1e-9
+        )
+        assert row.overlap_gene_ids == sorted(hits)
+    # The FDR counts every (network, regulator) with enough targets, returned or not.
+    p = [r.p_value for r in rows]
+    np.testing.assert_allclose([r.fdr for r in rows], bh_fdr(p, n_tests=n_tests))
+    cut = queries.enriched_regulators(
+        reader.con, query, max_rank=200, min_targets=1, min_overlap=1, limit=1000
+    )
+    for row in cut[:10]:
+        ee = e[(e.network_id == row.network_id) & (e.regulator_id == row.regulator_id) & (e["rank"] <= 200)]
+        assert row.n_targets == len(ee)

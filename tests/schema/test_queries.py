@@ -1,0 +1,190 @@
+"""Query functions against brute-force answers computed with pandas from the same atlas."""
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from schema import queries
+from schema.queries import NetworkFilter
+from tests.schema.conftest import N_NETWORKS, edges_with_context
+
+
+def test_find_networks_by_facets_labels_term_ids_and_text(reader, frames):
+    nets = frames["networks"]
+    lung = queries.find_networks(reader.con, NetworkFilter(tissues=("LUNG",)))
+    assert [n.id for n in lung.items] == sorted(nets.id[nets.tissue == "lung"])
+    assert lung.total == len(lung.items)
+    by_term = queries.find_networks(reader.con, NetworkFilter(tissues=("UBERON:0002048",)))
+    assert by_term.items == lung.items
+    both = queries.find_networks(reader.con, NetworkFilter(tissues=("lung", "liver"), diseases=("normal",)))
+    expected = nets[nets.tissue.isin(["lung", "liver"]) & (nets.disease == "normal")].id
+    assert [n.id for n in both.items] == sorted(expected)
+    text = queries.find_networks(reader.con, NetworkFilter(text="macroph"))
+    assert [n.id for n in text.items] == sorted(nets.id[nets.cell_type == "macrophage"])
+    assert queries.find_networks(reader.con, NetworkFilter(text="Synthetic dataset 2")).total == 4
+    assert queries.find_networks(reader.con, NetworkFilter(tissues=("nowhere",))).items == []
+
+
+def test_find_networks_pages_cover_everything_once(reader):
+    ids, after = [], None
+    while True:
+        page = queries.find_networks(reader.con, first=4, after=after)
+        ids += [n.id for n in page.items]
+        after = page.next_cursor
+        if after is None:
+            break
+    assert ids == list(range(1, N_NETWORKS + 1))
+    with pytest.raises(ValueError, match="first"):
+        queries.find_networks(reader.con, first=queries.MAX_PAGE + 1)
+    with pytest.raises(ValueError, match="invalid cursor"):
+        queries.find_networks(reader.con, after="abc")
+
+
+def test_batched_lookups_align_with_the_ids(reader):
+    rows = queries.networks_by_ids(reader.con, [3, 999, 1])
+    assert [r and r.id for r in rows] == [3, None, 1]
+    genes = queries.genes_by_ids(reader.con, [5, 10_000, 5])
+    assert genes[0].symbol == "G4" and genes[1] is None and genes[2] == genes[0]
+    with pytest.raises(ValueError, match="at most"):
+        queries.genes_by_ids(reader.con, range(queries.MAX_IDS + 1))
+
+
+def test_facet_counts(reader, frames):
+    nets = frames["networks"]
+    counts = queries.facet_counts(reader.con, NetworkFilter(diseases=("normal",)))
+    normal = nets[nets.disease == "normal"]
+    assert {c.value: c.count for c in counts["tissue"]} == normal.tissue.value_counts().to_dict()
+    assert {c.value: c.count for c in counts["cell_type"]} == normal.cell_type.value_counts().to_dict()
+    lung = next(c for c in counts["tissue"] if c.value == "lung")
+    assert lung.term_id == "UBERON:0002048"
+    with pytest.raises(ValueError, match="unknown facet"):
+        queries.facet_counts(reader.con, facets=("colour",))
+
+
+def test_network_edges_top_k_cursor_and_filters(reader, frames):
+    e = frames["edges"]
+    e3 = e[e.network_id == 3].sort_values("rank")
+    top = queries.network_edges(reader.con, 3, first=10)
+    assert [x.rank for x in top.items] == list(range(1, 11))
+    assert [x.weight for x in top.items] == pytest.approx(e3.weight.iloc[:10].tolist())
+    rest = queries.network_edges(reader.con, 3, first=1000, after=top.next_cursor)
+    assert len(top.items) + len(rest.items) == len(e3) and rest.next_cursor is None
+    strong = queries.network_edges(reader.con, 3, min_weight=0.9, first=1000)
+    assert len(strong.items) == (e3.weight >= np.float32(0.9)).sum()
+    reg = int(e3.regulator_id.iloc[0])
+    targets = queries.network_edges(reader.con, 3, regulator_id=reg, first=1000)
+    assert sorted(x.target_id for x in targets.items) == sorted(e3.target_id[e3.regulator_id == reg])
+
+
+def test_regulators_and_targets_across_networks(reader, frames):
+    ctx = edges_with_context(frames)
+    gene = int(ctx.target_id.value_counts().index[0])
+    expected = ctx[(ctx.target_id == gene) & (ctx.tissue == "lung")].sort_values(["network_id", "rank"])
+    got, after = [], None
+    while True:
+        page = queries.regulators_of(
+            reader.con, gene, where=NetworkFilter(tissues=("lung",)), first=3, after=after
+        )
+        got += page.items
+        after = page.next_cursor
+        if after is None:
+            break
+    assert [(r.network_id, r.regulator_id, r.rank) for r in got] == list(
+        zip(expected.network_id, expected.regulator_id, expected["rank"], strict=True)
+    )
+    assert all(r.tissue == "lung" and r.target_id == gene for r in got)
+    reg = int(ctx.regulator_id.value_counts().index[0])
+    out = queries.targets_of(reader.con, reg, max_rank=100, first=1000)
+    exp = ctx[(ctx.regulator_id == reg) & (ctx["rank"] <= 100)]
+    assert sorted((r.network_id, r.target_id) for r in out.items) == sorted(
+        zip(exp.network_id, exp.target_id, strict=True)
+    )
+
+
+@pytest.mark.parametrize("by", ["tissue", "disease", "cell_type"])
+def test_regulator_summary_groups(reader, frames, by):
+    ctx = edges_with_context(frames)
+    gene = int(ctx.target_id.value_counts().index[1])
+    rows = queries.regulator_summary(reader.con, gene, by=by, top=1000)
+    hits = ctx[ctx.target_id == gene]
+    expected = hits.groupby([by, "regulator_id"]).agg(n=("network_id", "nunique"), mean=("weight", "mean"))
+    assert len(rows) == len(expected)
+    sizes = frames["networks"][by].value_counts()
+    for row in rows:
+        ref = expected.loc[(row.group, row.partner_id)]
+        assert row.n_networks == ref.n and row.mean_weight == pytest.approx(ref["mean"], rel=1e-5)
+        assert row.n_group_networks == sizes[row.group]
+    top2 = queries.regulator_summary(reader.con, gene, by=by, top=2)
+    for group in {r.group for r in top2}:
+        best = sorted((-r.n_networks, -r.mean_weight) for r in rows if r.group == group)[:2]
+        assert [(-r.n_networks, -r.mean_weight) for r in top2 if r.group == group] == best
+    with pytest.raises(ValueError, match="unknown grouping"):
+        queries.regulator_summary(reader.con, gene, by="colour")
+
+
+def test_target_summary_counts_networks(reader, frames):
+    ctx = edges_with_context(frames)
+    reg = int(ctx.regulator_id.value_counts().index[0])
+    rows = queries.target_summary(reader.con, reg, by="disease", top=1000)
+    hits = ctx[ctx.regulator_id == reg]
+    assert sum(r.n_networks for r in rows) == len(hits)
+
+
+@pytest.mark.parametrize("by", queries.HUB_STATISTICS)
+def test_hubs(reader, frames, by):
+    stats = frames["node_stats"]
+    s = stats[stats.network_id == 2]
+    hubs = queries.hubs(reader.con, 2, by=by, k=5)
+    assert [h.rank for h in hubs] == [1, 2, 3, 4, 5]
+    assert [getattr(h, by) for h in hubs] == pytest.approx(sorted(s[by], reverse=True)[:5])
+    batched = queries.hubs_for_networks(reader.con, [4, 2, 999], by=by, k=5)
+    assert batched[1] == hubs and batched[2] == [] and all(h.network_id == 4 for h in batched[0])
+
+
+def test_hubs_can_keep_transcription_factors_only(reader):
+    hubs = queries.hubs(reader.con, 1, k=50, tfs_only=True)
+    genes = queries.genes_by_ids(reader.con, [h.gene_id for h in hubs])
+    assert hubs and all(g.is_tf for g in genes)
+    with pytest.raises(ValueError, match="unknown hub statistic"):
+        queries.hubs(reader.con, 1, by="size")
+
+
+def test_node_stats_lookup(reader, frames):
+    stats = frames["node_stats"]
+    s = stats[stats.network_id == 1].set_index("gene_id")
+    gene = int(s.index[0])
+    row, missing = queries.node_stats(reader.con, 1, [gene, 10_000])
+    assert missing is None and row.out_degree == s.loc[gene].out_degree
+
+
+def test_compare_networks(reader, frames):
+    e = frames["edges"]
+    a = e[(e.network_id == 1) & (e["rank"] <= 300)].set_index(["regulator_id", "target_id"])
+    b = e[(e.network_id == 2) & (e["rank"] <= 300)].set_index(["regulator_id", "target_id"])
+    shared = a.index.intersection(b.index)
+    c = queries.compare_networks(reader.con, 1, 2, max_rank=300, limit=5)
+    assert (c.n_edges_a, c.n_edges_b, c.n_shared) == (300, 300, len(shared))
+    assert c.n_gained == 300 - len(shared) == c.n_lost
+    assert c.jaccard == pytest.approx(len(shared) / (600 - len(shared)))
+    if len(shared) >= 3:
+        assert c.spearman == pytest.approx(spearmanr(a.loc[shared].weight, b.loc[shared].weight).statistic)
+    assert [s.rank_a for s in c.shared] == sorted(a.loc[shared]["rank"])[:5]
+    assert all((g.regulator_id, g.target_id) not in a.index for g in c.gained)
+    assert [x.rank for x in c.lost] == sorted(a.drop(shared)["rank"])[:5]
+    same = queries.compare_networks(reader.con, 3, 3)
+    assert same.jaccard == 1.0 and same.n_gained == same.n_lost == 0 and same.spearman == pytest.approx(1.0)
+
+
+def test_genes_resolve_and_search(reader):
+    g5, by_id, unknown = queries.resolve_genes(reader.con, ["g5", "ENSG00000000007", "nope"])
+    assert g5.symbol == "G5" and by_id.symbol == "G7" and unknown is None
+    assert queries.resolve_genes(reader.con, ["G5"], organism="NCBITaxon:10090") == [None]
+    found = queries.search_genes(reader.con, "g1", limit=3)
+    assert found[0].symbol == "G1" and all(g.symbol.startswith("G1") for g in found)
+
+
+def test_store_info_counts(reader, frames):
+    info = queries.store_info(reader.con)
+    assert info.schema_version == 1 and info.release_id == reader.release_id
+    assert info.n_networks == N_NETWORKS == len(frames["networks"])
+    assert info.n_edges == len(frames["edges"]) and info.n_gene_sets == 13
