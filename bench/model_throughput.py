@@ -5,8 +5,9 @@ capture/plain time and memory ratios and, on GPU, the model FLOP utilisation (ac
 device's dense bf16 peak; FLOPs counted analytically, see :func:`forward_flops_per_cell`).
 
 Times: plain and capture runs alternate in one process (both see the same background load); the best of
-``--iters`` is reported. Memory: CPU fp32, max RSS of one forward sampled every 2 ms by a thread (psutil) in
-a fresh process, minus the RSS before it; GPU bf16 autocast, torch.cuda.max_memory_allocated minus the
+``--iters`` is reported, as wall time and as this process's CPU time (steadier than wall time on a machine
+shared with other work). Memory: CPU fp32, max RSS of one forward sampled every 2 ms by a thread (psutil)
+in a fresh process, minus the RSS before it; GPU bf16 autocast, torch.cuda.max_memory_allocated minus the
 memory allocated before the run.
 
     python bench/model_throughput.py                      # tiny, small on CPU
@@ -96,6 +97,7 @@ class Result:
     mode: str
     cells_per_s: float
     ms_per_batch: float
+    cpu_ms_per_batch: float
     peak_mib: float
     gflops: float
     mfu: float | None
@@ -122,18 +124,21 @@ def run_once(
 
 def interleaved_times(
     model: ScPrintModel, batch: dict[str, torch.Tensor], iters: int, device: torch.device
-) -> dict[bool, float]:
-    """Best seconds per batch for plain (False) and capture (True) runs, alternated so that both modes see
-    the same background load; the minimum is robust to other work on a shared machine."""
+) -> dict[bool, tuple[float, float]]:
+    """Best (wall, process CPU) seconds per batch for plain (False) and capture (True) runs.
+
+    The modes alternate so that both see the same background load, and the minimum is kept: on a shared
+    machine the wall time mostly measures the others' work; the CPU time of this process is steadier.
+    """
     for capture in (False, True):
         run_once(model, batch, capture, device)  # warm-up (kernel selection, allocator)
-    times: dict[bool, list[float]] = {False: [], True: []}
+    times: dict[bool, list[tuple[float, float]]] = {False: [], True: []}
     for _ in range(iters):
         for capture in (False, True):
-            start = time.perf_counter()
+            wall, cpu = time.perf_counter(), time.process_time()
             run_once(model, batch, capture, device)
-            times[capture].append(time.perf_counter() - start)
-    return {capture: min(t) for capture, t in times.items()}
+            times[capture].append((time.perf_counter() - wall, time.process_time() - cpu))
+    return {capture: (min(w for w, _ in t), min(c for _, c in t)) for capture, t in times.items()}
 
 
 def peak_cuda(
@@ -184,16 +189,17 @@ def bench_preset(name: str, args: argparse.Namespace, device: torch.device) -> l
             peak_bytes = peak_cuda(model, batch, capture, device)
         else:
             peak_bytes = peak_cpu(name, args, capture)
-        mfu = flops / seconds[capture] / peak if peak else None
+        wall, cpu = seconds[capture]
         results.append(
             Result(
                 preset=name,
                 mode=mode,
-                cells_per_s=args.batch_size / seconds[capture],
-                ms_per_batch=1e3 * seconds[capture],
+                cells_per_s=args.batch_size / wall,
+                ms_per_batch=1e3 * wall,
+                cpu_ms_per_batch=1e3 * cpu,
                 peak_mib=peak_bytes / 2**20,
-                gflops=flops / seconds[capture] / 1e9,
-                mfu=mfu,
+                gflops=flops / wall / 1e9,
+                mfu=flops / wall / peak if peak else None,
             )
         )
     return results
@@ -209,7 +215,7 @@ def main() -> None:
     )
     parser.add_argument("--batch-size", type=int, default=None, help="default: 4 on CPU, 16 on GPU")
     parser.add_argument("--n-ctx", type=int, default=2200, help="context genes per cell")
-    parser.add_argument("--iters", type=int, default=3)
+    parser.add_argument("--iters", type=int, default=10)
     args = parser.parse_args()
     device = torch.device(args.device)
     presets = (
@@ -225,17 +231,20 @@ def main() -> None:
     )
     dtype = "bf16 autocast" if device.type == "cuda" else "fp32"
     print(f"device: {label}, {dtype}; batch {args.batch_size} cells x {args.n_ctx} genes; {args.iters} iters")
-    header = f"{'preset':<8} {'mode':<11} {'cells/s':>9} {'ms/batch':>9} {'GFLOP/s':>8} {'peak MiB':>9}"
-    header += f" {'t ratio':>8} {'mem ratio':>9}" + (f" {'MFU':>6}" if device.type == "cuda" else "")
+    header = f"{'preset':<8} {'mode':<11} {'cells/s':>9} {'ms/batch':>9} {'cpu ms':>9} {'GFLOP/s':>8}"
+    header += f" {'peak MiB':>9} {'t ratio':>8} {'cpu ratio':>9} {'mem ratio':>9}"
+    header += f" {'MFU':>6}" if device.type == "cuda" else ""
     print(header)
     for name in presets:
         plain, capture = bench_preset(name, args, device)
         for row in (plain, capture):
             t_ratio = row.ms_per_batch / plain.ms_per_batch
+            cpu_ratio = row.cpu_ms_per_batch / plain.cpu_ms_per_batch
             m_ratio = row.peak_mib / plain.peak_mib if plain.peak_mib > 0 else float("nan")
             line = (
                 f"{row.preset:<8} {row.mode:<11} {row.cells_per_s:>9.2f} {row.ms_per_batch:>9.1f} "
-                f"{row.gflops:>8.1f} {row.peak_mib:>9.1f} {t_ratio:>8.3f} {m_ratio:>9.3f}"
+                f"{row.cpu_ms_per_batch:>9.1f} {row.gflops:>8.1f} {row.peak_mib:>9.1f} {t_ratio:>8.3f} "
+                f"{cpu_ratio:>9.3f} {m_ratio:>9.3f}"
             )
             if device.type == "cuda":
                 line += f" {row.mfu:>6.1%}" if row.mfu is not None else "    n/a"
