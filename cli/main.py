@@ -20,6 +20,7 @@ def main(
 import cli.train  # noqa: F401,E402
 import cli.model  # noqa: F401,E402
 import cli.serve  # noqa: F401,E402
+import cli.store  # noqa: F401,E402
 
 if __name__ == "__main__":
     app()
