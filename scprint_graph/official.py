@@ -207,32 +207,60 @@ def official_genes(hparams: Mapping[str, Any]) -> list[str]:
     return [str(g) for g in genes]
 
 
-def _label_classes(hparams: Mapping[str, Any]) -> tuple[LabelClass, ...]:
+def _label_classes(
+    hparams: Mapping[str, Any], state_dict: Mapping[str, Tensor] | None = None
+) -> tuple[LabelClass, ...]:
+    """Label classes from ``classes`` (name -> leaf count), ``label_decoders`` and ``labels_hierarchy``.
+
+    scPRINT numbers parent labels from the hparams leaf count (``classes[name]``) upwards. When the saved
+    classifier has another size than ``classes`` says (scPRINT resizes it in ``on_load_checkpoint``), the
+    weights win; a hierarchy that no longer fits them is dropped, with a warning.
+    """
     decoders = hparams.get("label_decoders") or {}
     hierarchy = hparams.get("labels_hierarchy") or {}
     out = []
-    for name, n_leaves in (hparams.get("classes") or {}).items():
+    for name, n_declared in (hparams.get("classes") or {}).items():
+        n_declared = int(n_declared)
+        bias = (state_dict or {}).get(f"cls_decoders.{name}.out_layer.bias")
+        n_leaves = int(bias.shape[0]) if bias is not None else n_declared
         names = {int(k): str(v) for k, v in (decoders.get(name) or {}).items()}
-        leaves = tuple(names.get(i, f"{name}_{i}") for i in range(int(n_leaves)))
-        parent_ids = sorted(int(p) for p in (hierarchy.get(name) or {}))
-        expected = list(range(int(n_leaves), int(n_leaves) + len(parent_ids)))
-        if parent_ids != expected:
-            msg = f"class {name!r}: parent label ids {parent_ids[:5]}... do not follow the {n_leaves} leaves"
+        by_id = {int(k): [int(i) for i in v] for k, v in (hierarchy.get(name) or {}).items()}
+        parent_ids = sorted(by_id)
+        if parent_ids != list(range(n_declared, n_declared + len(parent_ids))):
+            msg = (
+                f"class {name!r}: parent label ids {parent_ids[:5]}... do not follow the {n_declared} leaves"
+            )
             raise ValueError(msg)
-        by_id = {int(k): v for k, v in (hierarchy.get(name) or {}).items()}
+        if n_leaves != n_declared:
+            logger.warning(
+                "class %r: the checkpoint's classifier has %d outputs, hparams say %d",
+                name,
+                n_leaves,
+                n_declared,
+            )
+            if any(i >= n_leaves for leaves in by_id.values() for i in leaves):
+                logger.warning(
+                    "class %r: label hierarchy dropped (it names leaves beyond the classifier)", name
+                )
+                parent_ids = []
         out.append(
             LabelClass(
                 name=name,
-                leaves=leaves,
+                leaves=tuple(names.get(i, f"{name}_{i}") for i in range(n_leaves)),
                 parents=tuple(names.get(p, f"{name}_{p}") for p in parent_ids),
-                parent_leaves=tuple(tuple(int(i) for i in by_id[p]) for p in parent_ids),
+                parent_leaves=tuple(tuple(by_id[p]) for p in parent_ids),
             )
         )
     return tuple(out)
 
 
-def config_from_hparams(hparams: Mapping[str, Any], **overrides: Any) -> ModelConfig:
-    """Our :class:`ModelConfig` for an official checkpoint; unsupported variants are refused by name."""
+def config_from_hparams(
+    hparams: Mapping[str, Any], state_dict: Mapping[str, Tensor] | None = None, **overrides: Any
+) -> ModelConfig:
+    """Our :class:`ModelConfig` for an official checkpoint; unsupported variants are refused by name.
+
+    ``state_dict`` (official names), when given, decides the classifier sizes (see ``_label_classes``).
+    """
     checks = {
         "expr_emb_style": ("continuous", hparams.get("expr_emb_style", "continuous")),
         "cell_emb_style": ("cls", hparams.get("cell_emb_style", "cls")),
@@ -253,7 +281,7 @@ def config_from_hparams(hparams: Mapping[str, Any], **overrides: Any) -> ModelCo
         "mlp_ratio": int(hparams.get("mlp_ratio", 4)),
         "dropout": float(hparams.get("dropout", 0.2)),
         "normalization": str(hparams.get("normalization", "sum")),
-        "classes": _label_classes(hparams),
+        "classes": _label_classes(hparams, state_dict),
         "classifier_hidden": tuple(int(h) for h in hparams.get("layers_cls") or ()),
         "use_locations": hparams.get("gene_pos_enc") is not None,
         "frozen_gene_embeddings": hparams.get("precpt_gene_emb") is not None
@@ -286,7 +314,7 @@ def _official_from_payload(payload: Any, path: Path, **config_overrides: Any) ->
         msg = f"{path}: not a Lightning checkpoint with hyper_parameters and state_dict (found {found})"
         raise ValueError(msg)
     hparams = dict(payload["hyper_parameters"])
-    config = config_from_hparams(hparams, **config_overrides)
+    config = config_from_hparams(hparams, payload["state_dict"], **config_overrides)
     state = map_official_state_dict(payload["state_dict"], str(path))
     model = build_empty_model(config)
     load_weights_checked(model, state, str(path), describe=lambda key: f"{official_name(key)} (ours: {key})")

@@ -257,3 +257,17 @@ def test_convert_official_command_writes_our_format(tmp_path):
     for name, tensor in direct.model.state_dict().items():
         torch.testing.assert_close(converted.model.state_dict()[name], tensor)
     assert load_any_checkpoint(out).genes == GENES
+
+
+def test_classifier_size_follows_the_weights(tmp_path, caplog):
+    state = official_state_dict()
+    state["cls_decoders.sex_ontology_term_id.out_layer.weight"] = torch.randn(3, D)
+    state["cls_decoders.sex_ontology_term_id.out_layer.bias"] = torch.randn(3)
+    state["cls_decoders.cell_type_ontology_term_id.out_layer.weight"] = torch.randn(1, D)
+    state["cls_decoders.cell_type_ontology_term_id.out_layer.bias"] = torch.randn(1)
+    with caplog.at_level("WARNING"):
+        config = load_official_checkpoint(write_official(tmp_path / "resized.ckpt", state)).model.config
+    sex, cell_type = config.classes[1], config.classes[0]
+    assert sex.leaves == ("PATO:0000383", "PATO:0000384", "sex_ontology_term_id_2")
+    assert cell_type.leaves == ("CL:0000084",) and cell_type.parents == ()
+    assert "hierarchy dropped" in caplog.text
