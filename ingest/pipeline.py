@@ -151,10 +151,10 @@ class Ingestion:
         if self.writer is None:
             note = f"ingest run started {self.report.started_at.isoformat()}"
             self.writer = self.stack.enter_context(self.store.new_release(note=note))
+            self.writer.upsert_genes(vocabulary_table(self.worker.vocab))
             self.model_id = self.writer.add_model(
                 self.checkpoint_hash, self.config.checkpoint.name, self.worker.config.to_dict()
             )
-            self.writer.upsert_genes(vocabulary_table(self.worker.vocab))
         return self.writer
 
     def compute(self, ds: Dataset, outcome: DatasetOutcome) -> tuple[Plan, list[NetworkResult], str] | None:

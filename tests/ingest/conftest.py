@@ -21,6 +21,15 @@ from tests.scprint_graph.synthetic import synthetic_adata
 N_CELLS = 240  # 12 labelled groups of ~20 cells, plus 3 "unknown" cells
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """The tiny model's ops are microseconds: on a shared 2-core machine, intra-op threads only contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def vocab() -> GeneVocabulary:
     return GeneVocabulary.load(organisms=("human",))

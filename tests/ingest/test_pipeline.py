@@ -1,0 +1,185 @@
+"""End to end: sources -> validation -> groups -> tiny model -> a published release; reruns are idempotent,
+changed datasets replace their networks, failures never change what is published."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.config import IngestConfig, SourceSpec, ValidationOptions
+from ingest.executor import LocalExecutor
+from ingest.pipeline import run_ingest
+from ingest.worker import NetworkResult
+from schema import Store
+
+PARAMS = {"genes": "most expressed", "n_genes": 24, "max_cells": 16, "edge_filter": "top_k", "top_k": 3}
+
+
+def make_config(tmp_path: Path, checkpoint: Path, *sources: SourceSpec, **params) -> IngestConfig:
+    return IngestConfig(
+        sources=sources,
+        store=tmp_path / "atlas",
+        checkpoint=checkpoint,
+        params={**PARAMS, **params},
+        min_cells=15,
+        device="cpu",
+        batch_size=16,
+        validation=ValidationOptions(max_unmapped_fraction=0.2),
+        base=tmp_path,
+    )
+
+
+def h5ad_source(folder: Path) -> SourceSpec:
+    return SourceSpec(kind="h5ad", options={"path": str(folder), "name": "lab"})
+
+
+def query(store: Store, sql: str, params=()):
+    with store.open_reader() as reader:
+        return reader.con.execute(sql, params).fetchall()
+
+
+def networks_of(store: Store) -> dict[str, list[tuple]]:
+    rows = query(
+        store,
+        "SELECT d.source_id, n.id, n.tissue, n.disease, n.cell_type, n.cell_type_ontology_term_id, n.n_cells,"
+        " n.idempotency_key FROM networks n JOIN datasets d ON d.id = n.dataset_id ORDER BY n.id",
+    )
+    out: dict[str, list[tuple]] = {}
+    for row in rows:
+        out.setdefault(row[0], []).append(row[1:])
+    return out
+
+
+@pytest.fixture
+def folder(tmp_path, make_adata):
+    data = tmp_path / "data"
+    data.mkdir()
+    make_adata(seed=0).write_h5ad(data / "a.h5ad")
+    make_adata(seed=1).write_h5ad(data / "b.h5ad")
+    bad = make_adata(seed=2)
+    bad.X.data = np.log1p(bad.X.data)  # normalised, not counts
+    bad.write_h5ad(data / "bad.h5ad")
+    return data
+
+
+def test_ingest_publishes_and_reruns_only_process_changes(tmp_path, checkpoint, folder, make_adata):
+    config = make_config(tmp_path, checkpoint, h5ad_source(folder))
+    store = Store(config.store)
+    first = run_ingest(config, progress=False)
+    status = {o.key: o.status for o in first.outcomes}
+    assert status == {"h5ad:lab/a.h5ad": "added", "h5ad:lab/b.h5ad": "added", "h5ad:lab/bad.h5ad": "failed"}
+    bad = next(o for o in first.outcomes if o.status == "failed")
+    assert "non-integer values in the counts" in bad.error
+    assert first.release_id == store.current_release()
+    nets = networks_of(store)
+    assert sorted(nets) == ["lab/a.h5ad", "lab/b.h5ad"]
+    a = next(o for o in first.outcomes if o.key == "h5ad:lab/a.h5ad")
+    # 12 labelled groups of 19-20 cells; the 3 "unknown" cells fall under min_cells and are reported
+    assert a.n_groups == len(nets["lab/a.h5ad"]) == 12 and a.n_networks == 12
+    assert {g["n_cells"] for g in a.skipped_groups} <= {1, 2} and a.skipped_groups
+    assert all(n[5] == 16 for n in nets["lab/a.h5ad"])  # max_cells deepest cells per group
+    assert {n[3] for n in nets["lab/a.h5ad"]} == {"T cell", "B cell", "monocyte"}
+    assert all(n[4].startswith("CL:") for n in nets["lab/a.h5ad"])
+    n_edges = query(store, "SELECT count(*) FROM edges")[0][0]
+    assert n_edges == a.n_edges + next(o.n_edges for o in first.outcomes if o.key == "h5ad:lab/b.h5ad") > 0
+    assert n_edges <= 24 * 24 * 3  # top_k=3 regulators per target, 24 genes
+    (run,) = query(store, "SELECT status, n_networks, n_edges FROM ingest_runs")
+    assert run == ("partial", 24, n_edges)
+    summary = first.summary_table()
+    assert "FAILED h5ad:lab/bad.h5ad" in summary and "2 added, 1 failed" in summary
+
+    # nothing changed: nothing is computed or published
+    second = run_ingest(config, progress=False)
+    assert {o.key: o.status for o in second.outcomes}["h5ad:lab/a.h5ad"] == "unchanged"
+    assert second.counts()["unchanged"] == 2 and second.release_id is None
+    assert store.current_release() == first.release_id
+
+    # b changes: only b is recomputed, and its networks are replaced, not added
+    make_adata(seed=9).write_h5ad(folder / "b.h5ad")
+    third = run_ingest(config, progress=False)
+    status = {o.key: o.status for o in third.outcomes}
+    assert status["h5ad:lab/a.h5ad"] == "unchanged" and status["h5ad:lab/b.h5ad"] == "replaced"
+    b = next(o for o in third.outcomes if o.key == "h5ad:lab/b.h5ad")
+    assert b.n_replaced == 12
+    after = networks_of(store)
+    assert after["lab/a.h5ad"] == nets["lab/a.h5ad"]
+    assert len(after["lab/b.h5ad"]) == 12 and not {n[0] for n in after["lab/b.h5ad"]} & {
+        n[0] for n in nets["lab/b.h5ad"]
+    }
+    assert len(query(store, "SELECT * FROM ingest_runs")) == 2
+
+    # new parameters: every valid dataset is redone
+    fourth = run_ingest(make_config(tmp_path, checkpoint, h5ad_source(folder), top_k=4), progress=False)
+    assert fourth.counts()["replaced"] == 2
+
+
+class FailingExecutor(LocalExecutor):
+    """Fails one group of datasets whose key contains ``marker``."""
+
+    def __init__(self, worker, marker: str) -> None:
+        super().__init__(worker)
+        self.marker = marker
+
+    def map_groups(self, dataset, adata, groups):
+        for result in super().map_groups(dataset, adata, groups):
+            if self.marker in dataset.key and result.index == 3:
+                yield NetworkResult(result.index, None, result.seconds, "RuntimeError: out of memory")
+            else:
+                yield result
+
+
+def test_a_failing_dataset_leaves_published_networks_alone(tmp_path, checkpoint, folder, make_adata):
+    config = make_config(tmp_path, checkpoint, h5ad_source(folder))
+    store = Store(config.store)
+    run_ingest(config, progress=False)
+    before = networks_of(store)
+    make_adata(seed=11).write_h5ad(folder / "a.h5ad")
+    make_adata(seed=12).write_h5ad(folder / "b.h5ad")
+    report = run_ingest(
+        config, progress=False, executor_factory=lambda cfg, worker: FailingExecutor(worker, "a.h5ad")
+    )
+    outcome = {o.key: o for o in report.outcomes}
+    assert (
+        outcome["h5ad:lab/a.h5ad"].status == "failed"
+        and "1 of 12 groups failed" in outcome["h5ad:lab/a.h5ad"].error
+    )
+    assert outcome["h5ad:lab/b.h5ad"].status == "replaced"  # the others still ingest
+    after = networks_of(store)
+    assert after["lab/a.h5ad"] == before["lab/a.h5ad"]  # untouched, same keys: retried next run
+    (version,) = query(store, "SELECT version FROM datasets WHERE source_id = 'lab/a.h5ad'")[0]
+    assert version != outcome["h5ad:lab/a.h5ad"].version
+    retry = run_ingest(config, progress=False)
+    assert {o.key: o.status for o in retry.outcomes}["h5ad:lab/a.h5ad"] == "replaced"
+
+
+def test_an_error_while_writing_publishes_nothing(tmp_path, checkpoint, folder, monkeypatch):
+    config = make_config(tmp_path, checkpoint, h5ad_source(folder))
+    store = Store(config.store)
+    store.init()
+    empty = store.current_release()
+    from schema.writer import ReleaseWriter
+
+    def broken(self, network_id, edges):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(ReleaseWriter, "add_edges", broken)
+    with pytest.raises(OSError, match="disk full"):
+        run_ingest(config, progress=False)
+    assert store.current_release() == empty and query(store, "SELECT count(*) FROM networks")[0][0] == 0
+    assert not list((config.store / "releases").glob("*.partial"))
+
+
+def test_lamindb_and_census_sources_end_to_end(tmp_path, checkpoint, lamin_instance, fake_census):
+    config = make_config(
+        tmp_path,
+        checkpoint,
+        SourceSpec(kind="lamindb", options={"collection": "demo"}),
+        SourceSpec(kind="lamindb", options={"collection": "missing"}),
+        SourceSpec(kind="census", options={"obs_filter": "tissue == 'lung'", "census_version": "2025-01-30"}),
+    )
+    report = run_ingest(config, census_module=fake_census, progress=False)
+    assert report.counts()["added"] == 4
+    assert list(report.source_errors) == ["lamindb:default:missing"]
+    nets = networks_of(Store(config.store))
+    assert len(nets["ds-a"]) == 6 and {n[1] for n in nets["ds-a"]} == {"lung"}
+    assert sum(len(v) for v in nets.values()) == 6 + 6 + 12 + 12
