@@ -8,31 +8,15 @@ Screenshots go to SCREENSHOT_DIR when set (e.g. out/screenshots), else to a temp
 
 import os
 import re
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 
 from server.app import create_app
 from server.config import ServerConfig
 from server.web import STATIC_DIR
+from tests.server.live import CHROMIUM, chromium, live_server
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 READY = "main#view[data-state='ready']"
 TIMEOUT_MS = 10_000
 
@@ -71,68 +55,24 @@ def test_page_fetches_nothing_from_the_internet():
 # --- a live server and a browser ------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def live_url(store_root) -> Iterator[str]:
+def live_url(store_root):
     """A uvicorn server on a free loopback port, in a thread, serving the hand-made store."""
-    config = uvicorn.Config(
-        create_app(ServerConfig(db=store_root, release_check_s=0.0)),
-        host="127.0.0.1",
-        port=_free_port(),
-        log_level="warning",
-        lifespan="on",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            msg = "uvicorn did not start"
-            raise RuntimeError(msg)
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{config.port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with live_server(create_app(ServerConfig(db=store_root, release_check_s=0.0))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    """Headless Chromium with a fresh user-data dir; every request off loopback is aborted and recorded."""
+    """Headless Chromium with a fresh user-data dir (requests off loopback are aborted and recorded)."""
     if not Path(CHROMIUM).exists():
         reason = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
             pytest.fail(f"{reason}: the browser tests must run in CI")
         pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            tmp_path_factory.mktemp("chromium-profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 900},
-        )
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as context:
         context.set_default_timeout(TIMEOUT_MS)
-        context.outside = []
-
-        def guard(route):
-            host = urlsplit(route.request.url).hostname
-            if route.request.url.startswith(("data:", "blob:")) or host == "127.0.0.1":
-                route.continue_()
-            else:
-                context.outside.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", guard)
         yield context
-        context.close()
 
 
 @pytest.fixture(scope="module")
@@ -242,7 +182,7 @@ def test_gene_search_shows_regulators_across_cell_types_and_a_heat_map(page, scr
     page.wait_for_url(re.compile(r"#/gene/g3$"))
     page.wait_for_selector(READY)
     assert page.locator("h1").inner_text().startswith("G3")
-    partners = page.locator("main > .overflow:not(.heatmap)")
+    partners = page.locator("#partners")
     assert [r[0] for r in rows(partners)] == ["G7 ↗"]  # G3 -> G7 in network 1
     page.click("text=Regulators ←")
     page.wait_for_url(re.compile(r"dir=regulators"))

@@ -58,14 +58,14 @@ export async function drawNeighbourhood(container, { center, targets, regulators
   current = cytoscape({
     container,
     elements,
-    layout: { name: "concentric", concentric: (n) => ring[n.data("role")], levelWidth: () => 1, minNodeSpacing: 30, spacingFactor: 1.3, animate: false, padding: 24 },
+    layout: { name: "concentric", concentric: (n) => ring[n.data("role")], levelWidth: () => 1, minNodeSpacing: 12, animate: false, padding: 24 },
     minZoom: 0.2,
     maxZoom: 3,
     style: [
       { selector: "node", style: {
-        label: "data(label)", "background-color": "data(colour)", shape: "data(shape)", width: 26, height: 26,
-        "font-size": 10, "text-valign": "bottom", "text-margin-y": 3, color: "#1d2430" } },
-      { selector: 'node[role = "center"]', style: { width: 44, height: 44, "font-size": 13, "font-weight": "bold" } },
+        label: "data(label)", "background-color": "data(colour)", shape: "data(shape)", width: 30, height: 30,
+        "font-size": 15, "text-valign": "bottom", "text-margin-y": 3, color: "#1d2430" } },
+      { selector: 'node[role = "center"]', style: { width: 48, height: 48, "font-size": 18, "font-weight": "bold" } },
       { selector: "edge", style: {
         width: `mapData(weight, ${low}, ${high}, 0.8, 6)`, "line-color": "#9aa6b8", "target-arrow-color": "#9aa6b8",
         "target-arrow-shape": "triangle", "curve-style": "bezier", opacity: 0.85 } },

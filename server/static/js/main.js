@@ -93,5 +93,4 @@ async function showRelease() {
 
 window.addEventListener("hashchange", route);
 setUpSearch();
-route();
-showRelease();
+route().finally(showRelease); // the footer waits for the first view: it must not slow the view's own queries

@@ -1,0 +1,145 @@
+"""The web page on a demo-sized store: first paint, time until each view is drawn, and every GraphQL request
+the page makes timed in the browser against the same request sent straight to the API.
+
+Builds a synthetic atlas (48 networks x 20,000 edges over 5,000 genes by default: the size of the demo atlas
+and more), serves it with uvicorn on loopback and drives Debian's Chromium with Playwright. Prints, per view:
+first-contentful-paint (Performance API) and time to the view's ready state on a first visit, the same on a
+second visit, and each GraphQL request of the second visit as the page saw it (Resource Timing) beside the
+same request replayed alone with httpx (median of 5): the page adds no query of its own and no slower one.
+
+    .venv/bin/python bench/bench_page.py [--networks 48] [--edges 20000] [--genes 5000]
+                                         [--screenshots out/screenshots]
+"""
+
+import argparse
+import json
+import logging
+import re
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(
+    0, str(Path(__file__).resolve().parents[1])
+)  # tests.server.live, shared with the browser tests
+
+from schema.synthetic import build_synthetic_atlas
+from server.app import create_app
+from server.config import ServerConfig
+from tests.server.live import chromium, live_server
+
+log = logging.getLogger("bench_page")
+READY = "main#view[data-state='ready']"
+VIEWS = [
+    ("cell types", "/"),
+    ("one cell type", "/cell-type/CL%3A0000084"),
+    ("network", "/network/1"),
+    ("network, other regulator", "/network/1?regulator=G10"),
+    ("gene (targets)", "/gene/G0"),
+    ("gene (regulators)", "/gene/G17?dir=regulators"),
+    ("enrichment", "/enrich?genes=" + ",".join(f"G{i}" for i in range(100, 160))),
+]
+PAINT = "performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null"
+RESOURCES = """() => performance.getEntriesByType('resource').filter(e => e.name.endsWith('/graphql'))
+    .map(e => e.duration)"""
+
+
+def replay(client: httpx.Client, body: str, repeats: int = 5) -> float:
+    """Median wall time (ms) of one GraphQL request sent straight to the API, one at a time."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        response = client.post("/graphql", content=body, headers={"content-type": "application/json"})
+        times.append((time.perf_counter() - start) * 1000)
+        if response.status_code != 200 or "errors" in response.json():
+            msg = f"replayed request failed: {response.text[:300]}"
+            raise RuntimeError(msg)
+    return statistics.median(times)
+
+
+def visit(context, url: str, shot: Path | None = None) -> dict:
+    """Open a fresh tab at `url`; FCP, time to ready, and each GraphQL request (operation, ms in page)."""
+    page = context.new_page()
+    bodies: list[str] = []
+    page.on("request", lambda r: bodies.append(r.post_data) if r.url.endswith("/graphql") else None)
+    start = time.perf_counter()
+    page.goto(url)
+    page.wait_for_selector(READY, timeout=60_000)
+    ready_ms = (time.perf_counter() - start) * 1000
+    paint = page.evaluate(PAINT)
+    durations = page.evaluate(RESOURCES)
+    if shot is not None:
+        page.screenshot(path=shot, full_page=True)
+    page.close()
+    return {"fcp_ms": paint, "ready_ms": ready_ms, "bodies": bodies, "in_page_ms": durations}
+
+
+def measure(context, base: str, client: httpx.Client, route: str, shot: Path | None) -> dict:
+    """First visit (FCP, ready), a second visit (warm store) and its requests replayed straight to the API."""
+    first = visit(context, f"{base}/#{route}", shot)
+    second = visit(context, f"{base}/#{route}")
+    direct = [replay(client, body) for body in second["bodies"]]
+    names = [
+        json.loads(body).get("query", "").split("(")[0].split("{")[0].strip() for body in second["bodies"]
+    ]
+    return {
+        "fcp_ms": first["fcp_ms"],
+        "ready_ms": first["ready_ms"],
+        "ready_warm_ms": second["ready_ms"],
+        "requests": [
+            {"operation": name, "in_page_ms": round(page_ms, 1), "direct_ms": round(api_ms, 1)}
+            for name, page_ms, api_ms in zip(names, second["in_page_ms"], direct, strict=False)
+        ],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--networks", type=int, default=48)
+    parser.add_argument("--edges", type=int, default=20_000)
+    parser.add_argument("--genes", type=int, default=5_000)
+    parser.add_argument("--screenshots", type=Path, default=None)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "atlas"
+        stats = build_synthetic_atlas(root, n_networks=args.networks, n_edges=args.edges, n_genes=args.genes)
+        log.info("store: %d networks, %d edges", stats.n_networks, stats.n_edges)
+        if args.screenshots is not None:
+            args.screenshots.mkdir(parents=True, exist_ok=True)
+        app = create_app(ServerConfig(db=root))
+        with (
+            live_server(app) as base,
+            chromium(Path(tmp) / "profile") as context,
+            httpx.Client(base_url=base) as client,
+        ):
+            visit(context, f"{base}/#/")  # warm-up: the first launch compiles and caches
+            results = {}
+            for name, route in VIEWS:
+                shot = (
+                    args.screenshots / f"demo-{re.sub(r'[^a-z]+', '-', name).strip('-')}.png"
+                    if args.screenshots
+                    else None
+                )
+                results[name] = measure(context, base, client, route, shot)
+            if context.outside:
+                msg = f"the page tried to reach other hosts: {context.outside}"
+                raise RuntimeError(msg)
+    print(f"page benchmark: {stats.n_networks} networks, {stats.n_edges:,} edges, {args.genes:,} genes")
+    print(f"{'view':<26}{'FCP ms':>8}{'ready ms':>10}{'warm':>7}   requests: operation in-page ms / API ms")
+    for name, r in results.items():
+        fcp = f"{r['fcp_ms']:.0f}" if r["fcp_ms"] is not None else "-"
+        calls = ", ".join(
+            f"{q['operation'] or 'query'} {q['in_page_ms']:.0f}/{q['direct_ms']:.0f}" for q in r["requests"]
+        )
+        print(f"{name:<26}{fcp:>8}{r['ready_ms']:>10.0f}{r['ready_warm_ms']:>7.0f}   {calls}")
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
