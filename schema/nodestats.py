@@ -85,16 +85,16 @@ def pagerank_blocks(
 
 
 def write_node_stats(con: duckdb.DuckDBPyConnection, network_ids: list[int]) -> None:
-    """Compute and insert node statistics of ``network_ids``; set their n_genes and n_edges."""
+    """Compute and insert node statistics of ``network_ids``, the networks added by this release (they hold
+    the highest ids); set their n_genes and n_edges."""
     ids = sorted(set(network_ids))
-    con.register("_stat_networks", pa.table({"id": pa.array(ids, pa.int32())}))
+    if not ids:
+        return
     sizes = dict(
         con.execute(
-            "SELECT network_id, count(*) FROM edges WHERE network_id IN (SELECT id FROM _stat_networks) "
-            "GROUP BY network_id"
+            "SELECT network_id, count(*) FROM edges WHERE network_id >= ? GROUP BY network_id", [ids[0]]
         ).fetchall()
     )
-    con.unregister("_stat_networks")
     chunk: list[int] = []
     total = 0
     for network_id in ids:
@@ -108,10 +108,12 @@ def write_node_stats(con: duckdb.DuckDBPyConnection, network_ids: list[int]) -> 
 
 
 def _write_chunk(con: duckdb.DuckDBPyConnection, network_ids: list[int]) -> None:
-    con.register("_chunk", pa.table({"id": pa.array(network_ids, pa.int32())}))
+    # New networks hold the highest ids, so the id range of a chunk holds no other network; a range (unlike
+    # an IN list) lets DuckDB skip the row groups of other networks.
+    lo, hi = min(network_ids), max(network_ids)
     edges = con.sql(
-        "SELECT network_id, regulator_id, target_id, weight FROM edges"
-        " WHERE network_id IN (SELECT id FROM _chunk)"
+        "SELECT network_id, regulator_id, target_id, weight FROM edges WHERE network_id BETWEEN ? AND ?",
+        params=[lo, hi],
     ).to_arrow_table()
     net, gene, rank = pagerank_blocks(*(edges[c].to_numpy() for c in edges.column_names))
     con.register(
@@ -127,7 +129,7 @@ def _write_chunk(con: duckdb.DuckDBPyConnection, network_ids: list[int]) -> None
     con.execute(
         """
         INSERT INTO node_stats
-        WITH e AS (SELECT * FROM edges WHERE network_id IN (SELECT id FROM _chunk)),
+        WITH e AS (SELECT * FROM edges WHERE network_id BETWEEN ? AND ?),
         outs AS (SELECT network_id, regulator_id AS gene_id, count(*) AS n, sum(weight) AS w
                  FROM e GROUP BY ALL),
         ins AS (SELECT network_id, target_id AS gene_id, count(*) AS n, sum(weight) AS w FROM e GROUP BY ALL),
@@ -142,15 +144,16 @@ def _write_chunk(con: duckdb.DuckDBPyConnection, network_ids: list[int]) -> None
         LEFT JOIN outs USING (network_id, gene_id)
         LEFT JOIN ins USING (network_id, gene_id)
         ORDER BY p.network_id, p.gene_id
-        """
+        """,
+        [lo, hi],
     )
     con.execute(
         """
         UPDATE networks SET n_genes = s.n_genes, n_edges = s.n_edges
         FROM (SELECT network_id, count(*) AS n_genes, sum(out_degree) AS n_edges FROM node_stats
-              WHERE network_id IN (SELECT id FROM _chunk) GROUP BY ALL) s
+              WHERE network_id BETWEEN ? AND ? GROUP BY ALL) s
         WHERE networks.id = s.network_id
-        """
+        """,
+        [lo, hi],
     )
     con.unregister("_pagerank")
-    con.unregister("_chunk")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from schema.genesets import GmtSet
 from schema.release import Store
 from schema.writer import NetworkMeta, make_idempotency_key
 
@@ -52,6 +53,7 @@ class AtlasStats:
     n_edges: int
     add_seconds: float  # time inside add_edges calls
     publish_seconds: float  # node statistics, target layout, checkpoint, publish
+    publish_steps: dict[str, float]  # seconds per publish step
     total_seconds: float  # add + publish, excluding the generation of random data
 
     @property
@@ -97,6 +99,17 @@ def random_edges(rng: np.random.Generator, names: np.ndarray, n_edges: int) -> p
     )
 
 
+def random_gene_sets(rng: np.random.Generator, n_genes: int, n_sets: int) -> list[GmtSet]:
+    """Random gene sets of 10 to 300 synthetic symbols (``G<i>``)."""
+    sizes = rng.integers(10, min(300, n_genes) + 1, n_sets)
+    return [
+        GmtSet(
+            f"SYNTHETIC_SET_{i}", "random", tuple(f"G{g}" for g in rng.choice(n_genes, size, replace=False))
+        )
+        for i, size in enumerate(sizes)
+    ]
+
+
 def build_synthetic_atlas(
     root: str | Path,
     *,
@@ -106,13 +119,15 @@ def build_synthetic_atlas(
     networks_per_dataset: int = 10,
     seed: int = 0,
     store_options: dict | None = None,
+    n_gene_sets: int = 0,
     on_network: Callable[[int], None] | None = None,
 ) -> AtlasStats:
     """Publish one release holding ``n_networks`` random networks of ``n_edges`` edges each.
 
     Facets cycle through small lists of real tissues, diseases and cell types with their ontology term ids,
-    so facet and grouping queries have something to find. ``on_network(i)`` is called after each network
-    (e.g. to advance a progress bar). Returns timings of the store calls alone.
+    so facet and grouping queries have something to find. ``n_gene_sets`` random gene sets (10 to 300 genes)
+    form the collection "synthetic sets", for enrichment queries. ``on_network(i)`` is called after each
+    network (e.g. to advance a progress bar). Returns timings of the store calls alone.
     """
     rng = np.random.default_rng(seed)
     store = Store(root, **(store_options or {}))
@@ -122,6 +137,8 @@ def build_synthetic_atlas(
     total_edges = 0
     with store.new_release(note=f"synthetic atlas {n_networks} x {n_edges}") as w:
         w.upsert_genes(gene_table(n_genes))
+        if n_gene_sets:
+            w.load_gene_sets("synthetic sets", random_gene_sets(rng, n_genes, n_gene_sets), license="CC0")
         model_id = w.add_model("synthetic-checkpoint", "synthetic", {"seed": seed})
         dataset_id = None
         for i in range(n_networks):
@@ -168,6 +185,7 @@ def build_synthetic_atlas(
         add_seconds=add_seconds,
         publish_seconds=publish_seconds,
         total_seconds=add_seconds + publish_seconds,
+        publish_steps=dict(w.timings),
     )
     log.info("synthetic atlas: %s", stats)
     return stats

@@ -104,6 +104,7 @@ class ReleaseWriter:
         self._new_networks: list[int] = []
         self._with_edges: set[int] = set()
         self._edges = EdgeBuffer()
+        self.timings: dict[str, float] = {}  # seconds per publish step, filled when the block exits
         self._parent: str | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -176,7 +177,8 @@ class ReleaseWriter:
         for name, step in steps:
             start = time.perf_counter()
             step()
-            log.info("release %s: %s took %.2f s", self.release_id, name, time.perf_counter() - start)
+            self.timings[name] = time.perf_counter() - start
+            log.info("release %s: %s took %.2f s", self.release_id, name, self.timings[name])
         con.close()
         self.con = None
         self.partial_path.rename(self.store.release_path(self.release_id))

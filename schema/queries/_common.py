@@ -27,6 +27,11 @@ def check_ids(name: str, ids, cap: int = MAX_IDS) -> list[int]:
     return ids
 
 
+def in_list(ids: list[int]) -> str:
+    """``(?, ?, ...)`` for ``ids``: DuckDB prunes row groups with a constant IN list, not a list parameter."""
+    return "(" + ", ".join("?" * len(ids)) + ")" if ids else "(NULL)"
+
+
 def parse_cursor(after: str | None, parts: int) -> tuple[int, ...] | None:
     """Cursors are the sort key of the last row seen, as integers joined by ':'."""
     if after is None:

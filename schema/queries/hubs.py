@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import duckdb
 
-from schema.queries._common import MAX_HUBS, check_ids, check_limit, rows_as
+from schema.queries._common import MAX_HUBS, check_ids, check_limit, in_list, rows_as
 from schema.rows import HubRow
 
 HUB_STATISTICS = (
@@ -53,12 +53,12 @@ def hubs_for_networks(
         SELECT {STAT_COLUMNS}, row_number() OVER (
             PARTITION BY network_id ORDER BY {by} DESC, {weighted} DESC, gene_id) AS rank
         FROM node_stats s
-        WHERE network_id IN (SELECT unnest(?::INTEGER[]))
+        WHERE network_id IN {in_list(ids)}
           AND (NOT ? OR gene_id IN (SELECT id FROM genes WHERE is_tf))
         QUALIFY rank <= ?
         ORDER BY network_id, rank
         """,
-        [ids, tfs_only, k],
+        [*ids, tfs_only, k],
     )
     by_network: dict[int, list[HubRow]] = {i: [] for i in ids}
     for row in rows:
@@ -94,9 +94,9 @@ def node_stats(
             SELECT {STAT_COLUMNS}, row_number() OVER (
                 ORDER BY out_degree DESC, weighted_out_degree DESC, gene_id) AS rank
             FROM node_stats WHERE network_id = ?)
-        WHERE gene_id IN (SELECT unnest(?::INTEGER[]))
+        WHERE gene_id IN {in_list(ids)}
         """,
-        [network_id, ids],
+        [network_id, *ids],
     )
     by_gene = {r.gene_id: r for r in rows}
     return [by_gene.get(i) for i in ids]

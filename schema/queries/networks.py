@@ -9,6 +9,7 @@ from schema.queries._common import (
     NetworkFilter,
     check_ids,
     check_limit,
+    in_list,
     make_cursor,
     parse_cursor,
     rows_as,
@@ -53,8 +54,8 @@ def networks_by_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[
     rows = rows_as(
         con,
         NetworkRow,
-        f"SELECT {NETWORK_COLUMNS} FROM networks n WHERE n.id IN (SELECT unnest(?::INTEGER[]))",
-        [ids],
+        f"SELECT {NETWORK_COLUMNS} FROM networks n WHERE n.id IN {in_list(ids)}",
+        ids,
     )
     by_id = {r.id: r for r in rows}
     return [by_id.get(i) for i in ids]
@@ -100,8 +101,8 @@ def datasets_by_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[
         con,
         DatasetRow,
         "SELECT id, source, source_id, version, title, collection, content_hash, updated_at FROM datasets"
-        " WHERE id IN (SELECT unnest(?::INTEGER[]))",
-        [ids],
+        f" WHERE id IN {in_list(ids)}",
+        ids,
     )
     by_id = {r.id: r for r in rows}
     return [by_id.get(i) for i in ids]

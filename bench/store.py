@@ -1,0 +1,165 @@
+"""Benchmark of the network store: bulk load rate and latency of each query on a synthetic atlas.
+
+Builds (or reuses, with --reuse) an atlas of --networks x --edges random edges with ``build_synthetic_atlas``,
+then times every query function on random arguments and prints p50 / p99 latencies. DuckDB runs with
+--threads threads (2 by default: the target machine). Targets: load >= 2 M edges/s; top-k edges of a network
+and targets of a regulator in one network < 10 ms p50; regulators of a gene across all networks < 150 ms p50.
+
+    python bench/store.py                                  # 200 networks x 50,000 edges (10 M)
+    python bench/store.py --networks 2000 --edges 50000    # the full 100 M-edge atlas (about 4 GB of disk)
+"""
+
+import argparse
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from schema import Store, queries
+from schema.queries import NetworkFilter
+from schema.synthetic import DISEASES, TISSUES, build_synthetic_atlas
+
+log = logging.getLogger("bench.store")
+
+
+def timed(fn: Callable[[int], object], reps: int, warmup: int = 3) -> tuple[float, float]:
+    """p50 and p99 in milliseconds of ``fn(i)`` over ``reps`` calls (after ``warmup`` untimed calls)."""
+    for i in range(warmup):
+        fn(10_000 + i)
+    times = []
+    for i in range(reps):
+        start = time.perf_counter()
+        fn(i)
+        times.append(time.perf_counter() - start)
+    ms = np.array(times) * 1000
+    return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
+
+
+def query_suite(con, n_networks: int, n_genes: int, seed: int = 0) -> dict[str, Callable[[int], object]]:
+    """The queries to time, each a function of the repetition index drawing its own random arguments."""
+    rng = np.random.default_rng(seed)
+    nets = rng.integers(1, n_networks + 1, 100_000)
+    genes = rng.integers(1, n_genes + 1, 100_000)
+    hubs_of = [h.gene_id for h in queries.hubs(con, 1, k=200)]  # regulators that have targets
+    gene_list = list(rng.choice(np.arange(1, n_genes + 1), 200, replace=False))
+    has_sets = bool(queries.gene_set_collections(con))
+    suite = {
+        "top-100 edges of a network": lambda i: queries.network_edges(con, int(nets[i]), first=100),
+        "edges page 2 (cursor)": lambda i: queries.network_edges(con, int(nets[i]), first=100, after="100"),
+        "targets of a regulator in one network": lambda i: queries.network_edges(
+            con, int(nets[i]), regulator_id=hubs_of[i % len(hubs_of)], first=1000
+        ),
+        "regulators of a gene in one network": lambda i: queries.network_edges(
+            con, int(nets[i]), target_id=int(genes[i]), first=1000
+        ),
+        "regulators of a gene across networks": lambda i: queries.regulators_of(
+            con, int(genes[i]), first=1000
+        ),
+        "targets of a regulator across networks": lambda i: queries.targets_of(
+            con, hubs_of[i % len(hubs_of)], first=1000
+        ),
+        "regulators of a gene by tissue": lambda i: queries.regulator_summary(
+            con, int(genes[i]), by="tissue"
+        ),
+        "targets of a regulator by disease": lambda i: queries.target_summary(
+            con, hubs_of[i % len(hubs_of)], by="disease"
+        ),
+        "hubs of a network": lambda i: queries.hubs(con, int(nets[i]), k=20),
+        "hubs of 50 networks (batched)": lambda i: queries.hubs_for_networks(
+            con, nets[i : i + 50].tolist(), k=10
+        ),
+        "networks by facets": lambda i: queries.find_networks(
+            con, NetworkFilter(tissues=(TISSUES[i % 6][0],), diseases=(DISEASES[i % 4][1],)), first=50
+        ),
+        "networks by free text": lambda i: queries.find_networks(con, NetworkFilter(text="macro"), first=50),
+        "facet counts": lambda i: queries.facet_counts(con, NetworkFilter(diseases=(DISEASES[i % 4][0],))),
+        "networks by ids (batched 100)": lambda i: queries.networks_by_ids(con, nets[i : i + 100].tolist()),
+        "genes by ids (batched 1000)": lambda i: queries.genes_by_ids(con, genes[i : i + 1000].tolist()),
+        "compare two networks": lambda i: queries.compare_networks(con, int(nets[i]), int(nets[i + 1])),
+        "regulators enriched in 200 genes, one network": lambda i: queries.enriched_regulators(
+            con, gene_list, where=NetworkFilter(network_ids=(int(nets[i]),))
+        ),
+        "regulators enriched in 200 genes, all networks": lambda i: queries.enriched_regulators(
+            con, gene_list
+        ),
+        "meta": lambda i: queries.store_info(con),
+    }
+    if has_sets:
+        suite["gene sets enriched in a regulator's targets"] = lambda i: queries.enrich_targets(
+            con, int(nets[i]), hubs_of[i % len(hubs_of)]
+        )
+        suite["gene sets enriched in a network's hubs"] = lambda i: queries.enrich_hubs(
+            con, int(nets[i]), k=100
+        )
+    return suite
+
+
+SLOW = {"regulators enriched in 200 genes, all networks", "compare two networks"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--networks", type=int, default=200)
+    parser.add_argument("--edges", type=int, default=50_000, help="edges per network")
+    parser.add_argument("--genes", type=int, default=20_000)
+    parser.add_argument("--gene-sets", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=2, help="DuckDB threads")
+    parser.add_argument("--memory-limit", default="8GB", help="DuckDB memory limit")
+    parser.add_argument("--reps", type=int, default=50, help="timed calls per query")
+    parser.add_argument("--root", type=Path, default=None, help="store folder (default: a temporary one)")
+    parser.add_argument("--reuse", action="store_true", help="time the queries on an existing --root")
+    parser.add_argument("--keep", action="store_true", help="keep the store folder afterwards")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    options = {"threads": args.threads, "memory_limit": args.memory_limit}
+    root = args.root or Path(tempfile.mkdtemp(prefix="bench-store-"))
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; DuckDB threads {args.threads}"
+    )
+    try:
+        if not args.reuse:
+            cpu = time.process_time()
+            with tqdm(total=args.networks, desc="networks", unit="net") as bar:
+                stats = build_synthetic_atlas(
+                    root,
+                    n_networks=args.networks,
+                    n_edges=args.edges,
+                    n_genes=args.genes,
+                    n_gene_sets=args.gene_sets,
+                    store_options=options,
+                    on_network=lambda _: bar.update(),
+                )
+            cpu = time.process_time() - cpu  # includes generating the random edges
+            print(f"\nload: {stats.n_edges:,} edges in {stats.n_networks:,} networks")
+            print(
+                f"  add_edges      {stats.add_seconds:8.1f} s  ({stats.n_edges / stats.add_seconds / 1e6:.2f} M edges/s)"
+            )
+            for step, seconds in stats.publish_steps.items():
+                print(f"  {step:<14} {seconds:8.1f} s")
+            print(
+                f"  total          {stats.total_seconds:8.1f} s  ({stats.edges_per_second / 1e6:.2f} M edges/s)"
+            )
+        store = Store(root, **options)
+        size = store.release_path(store.current_release()).stat().st_size
+        print(f"release file: {size / 2**30:.2f} GiB")
+        with store.open_reader() as reader:
+            info = queries.store_info(reader.con)
+            suite = query_suite(reader.con, info.n_networks, info.n_genes)
+            print(f"\n{'query':<50} {'p50 ms':>9} {'p99 ms':>9}")
+            for name, fn in suite.items():
+                reps = max(5, args.reps // 5) if name in SLOW else args.reps
+                p50, p99 = timed(fn, reps)
+                print(f"{name:<50} {p50:9.1f} {p99:9.1f}", flush=True)
+    finally:
+        if args.root is None and not args.keep:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
