@@ -213,7 +213,10 @@ def test_enrichment_finds_regulators_per_cell_type(page, screenshots):
 
 
 @pytest.mark.browser
-def test_unknown_things_say_so(page):
+def test_genes_by_ensembl_id_and_unknown_things(page):
+    open_view(page, "/gene/ENSG00000000001")
+    assert page.locator("h1").inner_text().startswith("TF1 ENSG00000000001")
+    assert [r[0] for r in rows(page.locator("#partners"))] == ["G3 ↗", "G4 ↗", "G5 ↗"]
     open_view(page, "/network/999")
     assert "No network with this id" in page.locator("main").inner_text()
     open_view(page, "/gene/NOSUCHGENE")

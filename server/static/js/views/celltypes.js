@@ -1,7 +1,7 @@
 // Cell types: the overview (each cell type with its networks per tissue and disease) and one cell type's
 // networks, narrowed by tissue and disease.
 
-import { gql } from "../api.js";
+import { exportUrl, gql } from "../api.js";
 import { chip, fmt, h, href, seg, table, termKey, termText } from "../dom.js";
 
 const PAGE = 1000; // networks per request of the overview (cost-limited by the API)
@@ -121,7 +121,9 @@ export async function renderCellType(root, { args, params, isCurrent }) {
     h("td", {}, h("a", { href: href(`/network/${n.id}`) }, `#${n.id}`)),
     h("td", {}, termText(n.tissue)), h("td", {}, termText(n.disease)),
     h("td", { class: "num" }, fmt(n.nCells)), h("td", { class: "num" }, fmt(n.nGenes)),
-    h("td", { class: "num" }, fmt(n.nEdges)), h("td", {}, n.provenance.dataset?.title ?? "–")));
+    h("td", { class: "num" }, fmt(n.nEdges)), h("td", {}, n.provenance.dataset?.title ?? "–"),
+    h("td", {}, h("a", { href: exportUrl(n.id, "edges.tsv"), download: "" }, "TSV"), " ",
+      h("a", { href: exportUrl(n.id, "network.graphml"), download: "" }, "GraphML"))));
   root.append(
     h("h1", {}, name, " ", h("span", { class: "muted" }, term?.termId ?? "")),
     h("p", { class: "muted" }, `${fmt(all.totalCount)} networks; click a tissue or disease to narrow the list.`),
@@ -130,7 +132,7 @@ export async function renderCellType(root, { args, params, isCurrent }) {
       h("div", { class: "card" }, h("div", { class: "label" }, "Diseases"), h("div", { class: "chips", id: "diseases" }, facetChips(all.facets.disease, disease, "disease")))),
     h("h2", {}, `Networks (${fmt(list.totalCount)})`),
     table(["Network", "Tissue", "Disease", h("th", { class: "num" }, "Cells"), h("th", { class: "num" }, "Genes"),
-      h("th", { class: "num" }, "Edges"), "Dataset"], rows),
+      h("th", { class: "num" }, "Edges"), "Dataset", "Download"], rows),
     list.pageInfo.hasNextPage
       ? h("p", {}, h("a", { href: here({ after: list.pageInfo.endCursor }) }, "Next page ›"))
       : null,
