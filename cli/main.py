@@ -21,6 +21,8 @@ import cli.train  # noqa: F401,E402
 import cli.model  # noqa: F401,E402
 import cli.serve  # noqa: F401,E402
 import cli.store  # noqa: F401,E402
+import cli.ingest  # noqa: F401,E402
+import cli.grn  # noqa: F401,E402
 
 if __name__ == "__main__":
     app()

@@ -230,3 +230,30 @@ def test_extract_network_random_expressed_and_given_genes(grn_setup):
     assert set(given.genes) == expressed
     with pytest.raises(ValueError, match="genes must be one of"):
         extract_network(model, adata, vocab, genes="most var", progress=False)
+
+
+def test_cli_grn_writes_one_network_per_group(grn_setup, tmp_path):
+    import json
+
+    import pyarrow.parquet as pq
+    from typer.testing import CliRunner
+
+    from cli.main import app
+    from scprint_graph.checkpoint import save_checkpoint
+
+    model, adata, vocab = grn_setup
+    ckpt = save_checkpoint(tmp_path / "tiny.pt", model, list(vocab.ensembl_ids))
+    h5ad = tmp_path / "cells.h5ad"
+    adata.write_h5ad(h5ad)
+    out = tmp_path / "edges.parquet"
+    args = ["grn", "--ckpt", str(ckpt), "--h5ad", str(h5ad), "--group-by", "cell_type", "--out", str(out)]
+    result = CliRunner().invoke(app, [*args, "--n-genes", "20", "--filter", "top_k", "--top-k", "2"])
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    groups = set(adata.obs["cell_type"].astype(str))
+    assert set(table.column("group").to_pylist()) == groups - {"unknown"}  # 3 "unknown" cells < --min-cells
+    params = json.loads(table.schema.metadata[b"scprint_graph.grn"])
+    assert {p["group"] for p in params} == groups - {"unknown"} and params[0]["top_k"] == 2
+    assert table.num_rows == sum(p["n_network_genes"] * 2 for p in params)
+    bad = CliRunner().invoke(app, [*args, "--filter", "top_k"])
+    assert bad.exit_code != 0 and "--top-k" in bad.output
