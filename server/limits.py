@@ -26,10 +26,13 @@ from graphql import (
     get_operation_ast,
 )
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 
 from server.config import Limits
@@ -153,10 +156,22 @@ class CostLimiter(SchemaExtension):
 
 
 def limit_extensions(limits: Limits) -> list[Callable[[], SchemaExtension]]:
-    """Factories of the strawberry extensions enforcing `limits` (one instance per request)."""
+    """Factories of the strawberry extensions enforcing `limits` (one instance per request).
+
+    The depth and alias rules are built once so that their classes stay the same from request to request:
+    `ValidationCache` keys on the rules, and a fresh class per request would defeat it.
+    """
+    rules = [
+        *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
+    ]
     return [
         partial(MaxTokensLimiter, max_token_count=limits.max_tokens),
-        partial(QueryDepthLimiter, max_depth=limits.max_depth),
-        partial(MaxAliasesLimiter, max_alias_count=limits.max_aliases),
+        partial(AddValidationRules, rules),
         partial(CostLimiter, limits),
     ]
+
+
+def cache_extensions(size: int = 256) -> list[Callable[[], SchemaExtension]]:
+    """Parsed and validated documents, kept per query text (LRU): analysis scripts repeat their queries."""
+    return [partial(ParserCache, maxsize=size), partial(ValidationCache, maxsize=size)]

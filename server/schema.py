@@ -9,10 +9,11 @@ from schema.queries.enrichment import enrich_genes, enrich_hubs, enrich_targets,
 from schema.queries.genes import search_genes
 from schema.queries.meta import store_info
 from schema.queries.networks import find_networks
+from server import prefetch
 from server.config import Limits
 from server.context import Info
 from server.errors import LoggingSchema, UserError, mask_errors
-from server.limits import limit_extensions, page_size
+from server.limits import cache_extensions, limit_extensions, page_size
 from server.lookup import gene_name_or_none, gene_row, gene_rows
 from server.types.comparison import NetworkComparison
 from server.types.enrichment import (
@@ -132,7 +133,11 @@ class Query:
         row = await info.context.run(
             compare_networks, a, b, max_rank=max_rank, min_weight=min_weight, limit=size
         )
-        return NetworkComparison.from_row(row)
+        edges = [*row.shared, *row.gained, *row.lost]
+        wanted = any(prefetch.selects(info, part, side) for part in ("shared", "gained", "lost")
+                     for side in ("regulator", "target"))  # fmt: skip
+        ids = [i for e in edges for i in (e.regulator_id, e.target_id)] if wanted else []
+        return NetworkComparison.from_row(row, await prefetch.genes(info, ids))
 
     @strawberry.field(
         description=(
@@ -256,5 +261,7 @@ class Query:
 
 
 def build_schema(limits: Limits) -> strawberry.Schema:
-    """The schema with its limits and error masking (masking runs last, over every other error)."""
-    return LoggingSchema(query=Query, extensions=[*limit_extensions(limits), mask_errors])
+    """The schema with its limits, document caches and error masking (last, over every other error)."""
+    return LoggingSchema(
+        query=Query, extensions=[*limit_extensions(limits), *cache_extensions(), mask_errors]
+    )

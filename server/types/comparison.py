@@ -1,48 +1,32 @@
 """Two networks compared edge by edge."""
 
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Mapping
 
 import strawberry
 
-from schema.rows import Comparison, SharedEdgeRow
-from server.context import Info
-from server.types.edge import Edge
-
-if TYPE_CHECKING:
-    from server.types.gene import Gene
+from schema.rows import Comparison, GeneRow, SharedEdgeRow
+from server.types.edge import Edge, GeneType, gene_or_none
 
 
 @strawberry.type(description="An edge present in both networks, with its weight and rank in each.")
 class SharedEdge:
-    regulator_id: strawberry.Private[int]
-    target_id: strawberry.Private[int]
+    regulator: GeneType = strawberry.field(description="The regulating gene.")
+    target: GeneType = strawberry.field(description="The regulated gene.")
     weight_a: float = strawberry.field(description="Weight in network a.")
     weight_b: float = strawberry.field(description="Weight in network b.")
     rank_a: int = strawberry.field(description="Rank in network a (1 = strongest).")
     rank_b: int = strawberry.field(description="Rank in network b (1 = strongest).")
 
     @classmethod
-    def from_row(cls, row: SharedEdgeRow) -> "SharedEdge":
+    def from_row(cls, row: SharedEdgeRow, genes: Mapping[int, GeneRow]) -> "SharedEdge":
         return cls(
-            regulator_id=row.regulator_id,
-            target_id=row.target_id,
+            regulator=gene_or_none(genes, row.regulator_id),
+            target=gene_or_none(genes, row.target_id),
             weight_a=row.weight_a,
             weight_b=row.weight_b,
             rank_a=row.rank_a,
             rank_b=row.rank_b,
         )
-
-    @strawberry.field(description="The regulating gene.")
-    async def regulator(self, info: Info) -> Annotated["Gene", strawberry.lazy("server.types.gene")]:
-        from server.types.gene import Gene
-
-        return Gene.from_row(await info.context.loaders.gene.load(self.regulator_id))
-
-    @strawberry.field(description="The regulated gene.")
-    async def target(self, info: Info) -> Annotated["Gene", strawberry.lazy("server.types.gene")]:
-        from server.types.gene import Gene
-
-        return Gene.from_row(await info.context.loaders.gene.load(self.target_id))
 
 
 @strawberry.type(
@@ -68,7 +52,8 @@ class NetworkComparison:
     lost: list[Edge] = strawberry.field(description="The strongest edges only in a.")
 
     @classmethod
-    def from_row(cls, row: Comparison) -> "NetworkComparison":
+    def from_row(cls, row: Comparison, genes: Mapping[int, GeneRow]) -> "NetworkComparison":
+        """The comparison, with the genes of its edge lists taken from `genes` (prefetched)."""
         return cls(
             network_a=row.network_a,
             network_b=row.network_b,
@@ -79,7 +64,7 @@ class NetworkComparison:
             lost_count=row.n_lost,
             jaccard=row.jaccard,
             rank_correlation=row.spearman,
-            shared=[SharedEdge.from_row(r) for r in row.shared],
-            gained=[Edge.from_row(r) for r in row.gained],
-            lost=[Edge.from_row(r) for r in row.lost],
+            shared=[SharedEdge.from_row(r, genes) for r in row.shared],
+            gained=[Edge.from_row(r, genes) for r in row.gained],
+            lost=[Edge.from_row(r, genes) for r in row.lost],
         )

@@ -68,7 +68,7 @@ class Gene:
             first=size,
             after=after,
         )
-        return RegulationConnection.from_row(page)
+        return await RegulationConnection.build(info, page)
 
     @strawberry.field(
         description="Edges out of this gene in every matching network, by network id then rank."
@@ -92,7 +92,7 @@ class Gene:
             first=size,
             after=after,
         )
-        return RegulationConnection.from_row(page)
+        return await RegulationConnection.build(info, page)
 
     @strawberry.field(
         description="Regulators of this gene summarised per tissue, disease, cell type or organism."
@@ -115,7 +115,7 @@ class Gene:
             max_rank=max_rank,
             top=page_size(first, info.context.limits),
         )
-        return RegulationGroup.from_rows(rows)
+        return await RegulationGroup.build(info, rows)
 
     @strawberry.field(
         description="Targets of this gene summarised per tissue, disease, cell type or organism."
@@ -138,4 +138,4 @@ class Gene:
             max_rank=max_rank,
             top=page_size(first, info.context.limits),
         )
-        return RegulationGroup.from_rows(rows)
+        return await RegulationGroup.build(info, rows)

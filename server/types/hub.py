@@ -1,20 +1,17 @@
 """Node statistics of one gene in one network (hubs are the genes ranking highest)."""
 
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Mapping
 
 import strawberry
 
-from schema.rows import HubRow
-from server.context import Info
-
-if TYPE_CHECKING:
-    from server.types.gene import Gene
+from schema.rows import GeneRow, HubRow
+from server.types.edge import GeneType, gene_or_none
 
 
 @strawberry.type(description="Degree, weighted degree and PageRank of one gene in one network.")
 class NodeStatistics:
     network_id: int = strawberry.field(description="The network.")
-    gene_id: strawberry.Private[int]
+    gene: GeneType = strawberry.field(description="The gene.")
     in_degree: int = strawberry.field(description="Number of regulators of the gene.")
     out_degree: int = strawberry.field(description="Number of targets of the gene.")
     weighted_in_degree: float = strawberry.field(description="Sum of the weights of incoming edges.")
@@ -26,10 +23,10 @@ class NodeStatistics:
     )
 
     @classmethod
-    def from_row(cls, row: HubRow) -> "NodeStatistics":
+    def from_row(cls, row: HubRow, genes: Mapping[int, GeneRow]) -> "NodeStatistics":
         return cls(
             network_id=row.network_id,
-            gene_id=row.gene_id,
+            gene=gene_or_none(genes, row.gene_id),
             in_degree=row.in_degree,
             out_degree=row.out_degree,
             weighted_in_degree=row.weighted_in_degree,
@@ -38,9 +35,3 @@ class NodeStatistics:
             pagerank=row.pagerank,
             rank=row.rank,
         )
-
-    @strawberry.field(description="The gene.")
-    async def gene(self, info: Info) -> Annotated["Gene", strawberry.lazy("server.types.gene")]:
-        from server.types.gene import Gene
-
-        return Gene.from_row(await info.context.loaders.gene.load(self.gene_id))

@@ -10,6 +10,7 @@ from schema.queries.genes import resolve_genes
 from schema.queries.hubs import node_stats
 from schema.queries.networks import facet_counts
 from schema.rows import FacetCount, NetworkRow, Page
+from server import prefetch
 from server.context import Info
 from server.errors import UserError
 from server.limits import page_size
@@ -107,7 +108,7 @@ class Network:
                 first=size,
                 after=after,
             )
-            return EdgeConnection.from_row(page)
+            return EdgeConnection.from_row(page, await _edge_genes(info, page.items))
         regulator_id = (await gene_row(context, regulator)).id if regulator else None
         target_id = (await gene_row(context, target)).id if target else None
         page = await context.run(
@@ -119,7 +120,7 @@ class Network:
             first=size,
             after=after,
         )
-        return EdgeConnection.from_row(page)
+        return EdgeConnection.from_row(page, await _edge_genes(info, page.items))
 
     @strawberry.field(description="The genes ranking highest by a node statistic (out-degree by default).")
     async def hubs(
@@ -135,7 +136,10 @@ class Network:
     ) -> list[NodeStatistics]:
         size = page_size(first, info.context.limits)
         rows = await info.context.loaders.hubs.load((self.id, by.value, size, transcription_factors_only))
-        return [NodeStatistics.from_row(r) for r in rows]
+        genes = (
+            await prefetch.genes(info, (r.gene_id for r in rows)) if prefetch.selects(info, "gene") else {}
+        )
+        return [NodeStatistics.from_row(r, genes) for r in rows]
 
     @strawberry.field(
         description="Statistics of given genes in this network (null where a gene has no edge)."
@@ -153,7 +157,18 @@ class Network:
             msg = f"unknown genes: {', '.join(map(repr, unknown[:MAX_SHOWN]))}"
             raise UserError(msg)
         stats = await info.context.run(node_stats, self.id, [r.id for r in rows if r is not None])
-        return [NodeStatistics.from_row(s) if s else None for s in stats]
+        genes = {r.id: r for r in rows if r is not None}
+        return [NodeStatistics.from_row(s, genes) if s else None for s in stats]
+
+
+async def _edge_genes(info: Info, edges: list) -> dict:
+    """Genes of a page of edges, loaded in one batch when the client selects them."""
+    ids: list[int] = []
+    if prefetch.selects(info, "nodes", "regulator"):
+        ids += [e.regulator_id for e in edges]
+    if prefetch.selects(info, "nodes", "target"):
+        ids += [e.target_id for e in edges]
+    return await prefetch.genes(info, ids) if ids else {}
 
 
 @strawberry.type(description="How many matching networks share one value of a facet.")

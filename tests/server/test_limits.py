@@ -24,7 +24,8 @@ def test_depth_limit(limited):
     gql = limited(max_depth=3)
     assert gql.data("{ network(id: 1) { edges { nodes { rank } } } }")["network"]["edges"]["nodes"]
     deep = "{ network(id: 1) { edges { nodes { regulator { symbol } } } } }"
-    assert "exceeds maximum operation depth of 3" in message(gql(deep))
+    for _ in range(2):  # the second time the document comes from the parse and validation caches
+        assert "exceeds maximum operation depth of 3" in message(gql(deep))
 
 
 def test_depth_limit_follows_fragments(limited):
@@ -47,7 +48,8 @@ def test_token_limit(limited):
     gql = limited(max_tokens=30)
     assert gql.data("{ network(id: 1) { id } }")["network"] == {"id": 1}
     long_query = "{ " + " ".join(f"n{i}: network(id: {i}) {{ id }}" for i in range(10)) + " }"
-    assert "more than 30 tokens" in message(gql(long_query))
+    for _ in range(2):
+        assert "more than 30 tokens" in message(gql(long_query))
 
 
 @pytest.mark.parametrize(

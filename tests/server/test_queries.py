@@ -183,3 +183,17 @@ def test_hub_statistics_and_tf_only(gql):
     assert network["tfs"][0]["weightedOutDegree"] == pytest.approx(1.25)
     pageranks = [h["pagerank"] for h in network["pr"]]
     assert pageranks == sorted(pageranks, reverse=True)
+
+
+def test_genes_selected_through_fragments_are_loaded(gql):
+    query = """{ network(id: 1) { edges(first: 2) { nodes { ...Ends } } hubs(first: 1) { ... on NodeStatistics { gene { symbol } } } }
+        gene(symbol: "G3") { regulators(first: 1) { ...Reg } } }
+        fragment Ends on Edge { regulator { symbol } ... { target { symbol } } }
+        fragment Reg on RegulationConnection { nodes { regulator { symbol } network { id } } }"""
+    data = gql.data(query)
+    assert data["network"]["edges"]["nodes"] == [
+        {"regulator": {"symbol": "TF1"}, "target": {"symbol": "G3"}},
+        {"regulator": {"symbol": "TF1"}, "target": {"symbol": "G4"}},
+    ]
+    assert data["network"]["hubs"] == [{"gene": {"symbol": "TF1"}}]
+    assert data["gene"]["regulators"]["nodes"] == [{"regulator": {"symbol": "TF1"}, "network": {"id": 1}}]

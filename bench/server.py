@@ -1,0 +1,237 @@
+"""Benchmark of the GraphQL API on a synthetic atlas: latency against raw SQL, then a load run.
+
+    python bench/server.py [--networks 1000 --edges 100000 --genes 20000] [--root DIR] [--load-seconds 60]
+
+1. Builds (or reuses, when --root already holds a release) a synthetic atlas with the store's builder
+   (`schema.synthetic.build_synthetic_atlas`, the one bench/store.py uses); the default is 100 M edges.
+2. Starts `scprint-graph serve` on loopback in a subprocess.
+3. For each query, p50 / p99 over GraphQL (HTTP on loopback, one request at a time) and of the same answer
+   computed by hand-written SQL on a read-only DuckDB connection in this process, in the same run, with
+   the same parameters; prints the ratio and the target GraphQL p50 <= 1.5 x SQL p50 + 2 ms.
+4. A load run: `--clients` concurrent clients (default 32) for `--load-seconds` (default 60) mixing the
+   queries; prints requests/s, latency percentiles and the number of errors.
+Figures are printed, never asserted.
+"""
+
+import argparse
+import asyncio
+import logging
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import httpx
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from schema.release import Store  # noqa: E402
+from schema.synthetic import build_synthetic_atlas, gene_names  # noqa: E402
+
+log = logging.getLogger("bench.server")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One question asked both ways: a GraphQL document and the SQL that answers it directly."""
+
+    name: str
+    graphql: str
+    sql: str
+
+    def variables(self, rng: random.Random, n_networks: int, n_genes: int) -> dict:
+        return {
+            "network": rng.randint(1, n_networks),
+            "gene": str(gene_names(n_genes)[rng.randrange(n_genes // 20)]),
+        }
+
+
+CASES = [
+    Case(
+        "gene regulators (first 50)",
+        """query($gene: String) { gene(ensemblId: $gene) { symbol
+            regulators(first: 50) { nodes { networkId weight rank tissue regulator { ensemblId symbol } } } } }""",
+        """WITH g AS (SELECT id, symbol FROM genes WHERE ensembl_id = $gene)
+        SELECT e.network_id, e.weight, e.rank, n.tissue, r.ensembl_id, r.symbol
+        FROM edges_by_target e JOIN g ON e.target_id = g.id JOIN networks n ON n.id = e.network_id
+        JOIN genes r ON r.id = e.regulator_id ORDER BY e.network_id, e.rank LIMIT 50""",
+    ),
+    Case(
+        "network top edges (first 100)",
+        """query($network: Int!) { network(id: $network) { id
+            edges(first: 100) { nodes { weight rank regulator { symbol } target { symbol } } } } }""",
+        """SELECT e.weight, e.rank, r.symbol, t.symbol FROM edges e
+        JOIN genes r ON r.id = e.regulator_id JOIN genes t ON t.id = e.target_id
+        WHERE e.network_id = $network ORDER BY e.rank LIMIT 100""",
+    ),
+    Case(
+        "network hubs (first 20)",
+        """query($network: Int!) { network(id: $network) { hubs(first: 20) { outDegree pagerank gene { symbol } } } }""",
+        """SELECT s.out_degree, s.pagerank, g.symbol FROM node_stats s JOIN genes g ON g.id = s.gene_id
+        WHERE s.network_id = $network ORDER BY s.out_degree DESC, s.weighted_out_degree DESC, s.gene_id LIMIT 20""",
+    ),
+    Case(
+        "networks of a tissue with facets",
+        """{ networks(filter: {tissues: ["lung"]}, first: 20) { totalCount nodes { id cellType { label termId } }
+            facets { disease { term { label } count } cellType { term { label } count } } } }""",
+        """SELECT (SELECT count(*) FROM networks WHERE lower(tissue) = 'lung'),
+               (SELECT list(id ORDER BY id)[1:20] FROM networks WHERE lower(tissue) = 'lung'),
+               (SELECT list(c) FROM (SELECT disease, count(*) c FROM networks WHERE lower(tissue) = 'lung' GROUP BY 1)),
+               (SELECT list(c) FROM (SELECT cell_type, count(*) c FROM networks WHERE lower(tissue) = 'lung' GROUP BY 1))""",
+    ),
+]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ensure_atlas(root: Path, networks: int, edges: int, genes: int) -> None:
+    if Store(root).current_release() is not None:
+        log.info("reusing the atlas in %s", root)
+        return
+    log.info(
+        "building a synthetic atlas: %d networks x %d edges (%d genes) in %s", networks, edges, genes, root
+    )
+    with tqdm(total=networks, desc="atlas", unit="network") as bar:
+        stats = build_synthetic_atlas(
+            root, n_networks=networks, n_edges=edges, n_genes=genes, on_network=lambda i: bar.update()
+        )
+    print(
+        f"atlas: {stats.n_edges:,} edges in {stats.total_seconds:.0f} s ({stats.edges_per_second:,.0f} edges/s)"
+    )
+
+
+def start_server(root: Path, port: int) -> subprocess.Popen:
+    command = [sys.executable, "-m", "cli.main", "serve", "--db", str(root), "--port", str(port)]
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.2)
+    server.terminate()
+    msg = "the server did not become healthy within 120 s"
+    raise RuntimeError(msg)
+
+
+def latency(url: str, root: Path, n_networks: int, n_genes: int, repeats: int) -> None:
+    con = duckdb.connect(str(Store(root).release_path(Store(root).current_release())), read_only=True)
+    client = httpx.Client(base_url=url, timeout=60)
+    print(f"\nlatency over {repeats} requests each (GraphQL: HTTP on loopback; SQL: DuckDB in-process)")
+    print(
+        f"{'query':36s} {'GQL p50':>9s} {'GQL p99':>9s} {'SQL p50':>9s} {'SQL p99':>9s} {'ratio':>6s}  target"
+    )
+    for case in CASES:
+        rng = random.Random(0)
+        params = [case.variables(rng, n_networks, n_genes) for _ in range(repeats)]
+        sql_params = [{k: v for k, v in p.items() if f"${k}" in case.sql} for p in params]
+        gql_params = [{k: v for k, v in p.items() if f"${k}" in case.graphql} for p in params]
+        for warm in range(3):  # warm both paths
+            con.execute(case.sql, sql_params[warm]).fetchall()
+            client.post("/graphql", json={"query": case.graphql, "variables": gql_params[warm]})
+        sql_ms, gql_ms = [], []
+        for sql_p, gql_p in zip(sql_params, gql_params, strict=True):
+            start = time.perf_counter()
+            con.execute(case.sql, sql_p).fetchall()
+            sql_ms.append((time.perf_counter() - start) * 1000)
+            start = time.perf_counter()
+            body = client.post("/graphql", json={"query": case.graphql, "variables": gql_p}).json()
+            gql_ms.append((time.perf_counter() - start) * 1000)
+            if "errors" in body:
+                msg = f"{case.name}: {body['errors']}"
+                raise RuntimeError(msg)
+        g50, g99, s50, s99 = (percentile(gql_ms, 50), percentile(gql_ms, 99), percentile(sql_ms, 50),
+                              percentile(sql_ms, 99))  # fmt: skip
+        met = "met" if g50 <= 1.5 * s50 + 2 else "MISSED"
+        print(f"{case.name:36s} {g50:8.2f}m {g99:8.2f}m {s50:8.2f}m {s99:8.2f}m {g50 / s50:6.2f}  {met}")
+    client.close()
+    con.close()
+
+
+async def load(url: str, n_networks: int, n_genes: int, clients: int, seconds: float) -> None:
+    latencies: list[float] = []
+    errors: list[str] = []
+    deadline = time.monotonic() + seconds
+
+    async def worker(index: int) -> None:
+        rng = random.Random(index)
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            while time.monotonic() < deadline:
+                case = rng.choice(CASES)
+                variables = {
+                    k: v
+                    for k, v in case.variables(rng, n_networks, n_genes).items()
+                    if f"${k}" in case.graphql
+                }
+                start = time.perf_counter()
+                try:
+                    response = await client.post(
+                        "/graphql", json={"query": case.graphql, "variables": variables}
+                    )
+                    if response.status_code != 200 or "errors" in response.json():
+                        errors.append(response.text[:200])
+                except httpx.HTTPError as error:
+                    errors.append(repr(error))
+                latencies.append((time.perf_counter() - start) * 1000)
+
+    start = time.monotonic()
+    await asyncio.gather(*(worker(i) for i in range(clients)))
+    elapsed = time.monotonic() - start
+    print(f"\nload: {clients} concurrent clients for {elapsed:.0f} s on loopback (mixed queries)")
+    print(
+        f"  requests: {len(latencies):,}  errors: {len(errors)}  throughput: {len(latencies) / elapsed:,.1f} req/s"
+    )
+    print(f"  latency p50 {percentile(latencies, 50):.1f} ms  p99 {percentile(latencies, 99):.1f} ms")
+    if errors:
+        print(f"  first error: {errors[0]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--root", type=Path, help="Atlas folder (reused if it holds a release).")
+    parser.add_argument("--networks", type=int, default=1000)
+    parser.add_argument("--edges", type=int, default=100_000, help="Edges per network.")
+    parser.add_argument("--genes", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--load-seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = args.root or Path(tempfile.mkdtemp(prefix="scprint-graph-bench-"))
+    ensure_atlas(root, args.networks, args.edges, args.genes)
+    n_networks = Store(root).open_reader().con.execute("SELECT max(id) FROM networks").fetchone()[0]
+    print(f"atlas: {root}, {n_networks} networks, {args.genes} genes, machine: {os.cpu_count()} CPU cores")
+    port = free_port()
+    server = start_server(root, port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        latency(url, root, n_networks, args.genes, args.repeats)
+        asyncio.run(load(url, n_networks, args.genes, args.clients, args.load_seconds))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
