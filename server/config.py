@@ -75,7 +75,7 @@ class ServerConfig:
     Attributes
     ----------
     db
-        The store root (the folder holding release files and the pointer file) or a single release file.
+        The store root: the folder holding releases/ and the pointer file CURRENT.
     limits
         Request limits, see `Limits`.
     pool_size

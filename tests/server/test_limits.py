@@ -105,3 +105,11 @@ def test_limits_validate_their_values():
         Limits(max_depth=0)
     with pytest.raises(ValueError, match="default_page_size"):
         Limits(default_page_size=5000)
+
+
+def test_graphiql_introspection_passes_the_default_limits(gql):
+    from graphql import get_introspection_query
+
+    data = gql.data(get_introspection_query(descriptions=True, input_value_deprecation=True))
+    names = {t["name"] for t in data["__schema"]["types"]}
+    assert {"Query", "Network", "Gene", "NetworkComparison", "GeneSetEnrichment"} <= names
