@@ -194,6 +194,12 @@ def test_gene_search_shows_regulators_across_cell_types_and_a_heat_map(page, scr
     page.wait_for_selector(READY)
     assert rows(page.locator("#heatmap")) == [["T cell", "0.60"]]
     page.screenshot(path=screenshots / "gene.png", full_page=True)
+    page.fill("input[aria-label='Minimum edge weight']", "0.7")
+    page.press("input[aria-label='Minimum edge weight']", "Enter")
+    page.wait_for_url(re.compile(r"minWeight=0.7"))
+    page.wait_for_selector(READY)
+    assert [r[0] for r in rows(page.locator("#partners"))] == ["TF1 ↗"]  # TF2 -> G3 weighs .6
+    assert page.locator("#edge-count").inner_text().startswith("2 edges into G3 across 2 networks")
 
 
 @pytest.mark.browser

@@ -87,3 +87,8 @@ export function shade(x) {
   const mix = (a, b) => Math.round(a + (b - a) * t);
   return `background: rgb(${mix(240, 39)}, ${mix(244, 97)}, ${mix(252, 196)}); color: ${t > 0.55 ? "#fff" : "#1d2430"}`;
 }
+
+/** parent.append(...) that flattens arrays and skips null / false (optional parts of a view). */
+export function put(parent, ...children) {
+  parent.append(...children.flat(Infinity).filter((c) => c != null && c !== false));
+}

@@ -2,7 +2,7 @@
 // networks, narrowed by tissue and disease.
 
 import { exportUrl, gql } from "../api.js";
-import { chip, fmt, h, href, seg, table, termKey, termText } from "../dom.js";
+import { chip, fmt, h, href, seg, table, termKey, termText, put } from "../dom.js";
 
 const PAGE = 1000; // networks per request of the overview (cost-limited by the API)
 const MAX_PAGES = 20;
@@ -67,7 +67,7 @@ export async function renderOverview(root, { isCurrent }) {
     for (const card of cards) card.hidden = text !== "" && !card.dataset.name.includes(text);
   });
   const shown = nodes.length < total ? ` (counts over the first ${fmt(nodes.length)})` : "";
-  root.append(
+  put(root,
     h("h1", {}, "Cell types"),
     h("p", { class: "muted" }, `${fmt(total)} networks across ${fmt(groups.length)} cell types${shown}. `,
       "Pick a cell type to see its networks."),
@@ -105,9 +105,9 @@ export async function renderCellType(root, { args, params, isCurrent }) {
   if (!isCurrent()) return;
   const { all, list } = data;
   const name = termText(all.facets.cellType[0]?.term) || key;
-  root.append(h("p", {}, h("a", { href: "#/" }, "Cell types"), " › ", name));
+  put(root, h("p", {}, h("a", { href: "#/" }, "Cell types"), " › ", name));
   if (all.totalCount === 0) {
-    root.append(h("h1", {}, key), h("p", {}, "No network of this cell type in the release."));
+    put(root, h("h1", {}, key), h("p", {}, "No network of this cell type in the release."));
     return;
   }
   const term = all.facets.cellType[0]?.term;
@@ -124,7 +124,7 @@ export async function renderCellType(root, { args, params, isCurrent }) {
     h("td", { class: "num" }, fmt(n.nEdges)), h("td", {}, n.provenance.dataset?.title ?? "–"),
     h("td", {}, h("a", { href: exportUrl(n.id, "edges.tsv"), download: "" }, "TSV"), " ",
       h("a", { href: exportUrl(n.id, "network.graphml"), download: "" }, "GraphML"))));
-  root.append(
+  put(root,
     h("h1", {}, name, " ", h("span", { class: "muted" }, term?.termId ?? "")),
     h("p", { class: "muted" }, `${fmt(all.totalCount)} networks; click a tissue or disease to narrow the list.`),
     h("div", { class: "cols" },

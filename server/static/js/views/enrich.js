@@ -2,7 +2,7 @@
 // (one hypergeometric test per network and regulator, done by the API).
 
 import { gql } from "../api.js";
-import { fmt, geneLink, h, href, seg, table, termKey, termText } from "../dom.js";
+import { fmt, geneLink, h, href, seg, table, termKey, termText, put } from "../dom.js";
 
 const RESULTS = 200;
 const DEFAULTS = { minOverlap: 2, minTargets: 5 }; // the API's own defaults
@@ -53,7 +53,7 @@ export async function render(root, { params, isCurrent }) {
       minOverlap: Number(overlap.value) === DEFAULTS.minOverlap ? null : overlap.value,
       minTargets: Number(targets.value) === DEFAULTS.minTargets ? null : targets.value });
   });
-  root.append(h("h1", {}, "Enriched regulators"),
+  put(root, h("h1", {}, "Enriched regulators"),
     h("p", { class: "muted" }, "Regulators whose targets are over-represented in your gene list (hypergeometric test ",
       "per network and regulator, Benjamini-Hochberg FDR over all tests), grouped by cell type."), form);
   if (!genes.length) return;
@@ -61,11 +61,11 @@ export async function render(root, { params, isCurrent }) {
   const { enrichedRegulators: result } = await gql(ENRICH, { genes, filter, minOverlap, minTargets });
   if (!isCurrent()) return;
   const section = h("section", { id: "enrichment" });
-  root.append(section);
-  section.append(h("p", {}, `${result.queryGeneCount} of ${genes.length} genes known to the release.`,
+  put(root, section);
+  put(section, h("p", {}, `${result.queryGeneCount} of ${genes.length} genes known to the release.`,
     result.unknownGenes.length ? ` Unknown: ${result.unknownGenes.join(", ")}.` : ""));
   if (!result.results.length) {
-    section.append(h("p", { class: "muted" }, "No regulator's targets overlap the list enough."));
+    put(section, h("p", { class: "muted" }, "No regulator's targets overlap the list enough."));
     return;
   }
   const groups = new Map();
@@ -76,9 +76,9 @@ export async function render(root, { params, isCurrent }) {
   }
   for (const [label, group] of groups) {
     const key = termKey(group.term);
-    section.append(h("h2", {}, key ? h("a", { href: href(`/cell-type/${seg(key)}`) }, label) : label,
+    put(section, h("h2", {}, key ? h("a", { href: href(`/cell-type/${seg(key)}`) }, label) : label,
       h("span", { class: "muted" }, ` · ${group.rows.length} result${group.rows.length === 1 ? "" : "s"}`)));
-    section.append(table(["Regulator", "Network", h("th", { class: "num" }, "Overlap"), h("th", { class: "num" }, "Targets"),
+    put(section, table(["Regulator", "Network", h("th", { class: "num" }, "Overlap"), h("th", { class: "num" }, "Targets"),
       h("th", { class: "num" }, "Odds ratio"), h("th", { class: "num" }, "p"), h("th", { class: "num" }, "FDR"), "Genes in common"],
     group.rows.map((r) => h("tr", {},
       h("td", {}, geneLink(r.regulator)),

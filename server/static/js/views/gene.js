@@ -2,11 +2,12 @@
 // (cell types x tissues) of edge weight, for all partners or one chosen partner.
 
 import { gql } from "../api.js";
-import { chip, fmt, geneLink, geneName, h, href, seg, shade, table } from "../dom.js";
+import { chip, fmt, geneLink, geneName, h, href, seg, shade, table, put } from "../dom.js";
 import { geneArgument } from "./network.js";
 
-const EDGES = 1000; // edges read per direction (one page of the API, at its page-size cap)
-const TABLE_ROWS = 100;
+const PAGE = 1000; // edges per request (the API's page-size cap)
+const MAX_PAGES = 5; // past 5,000 edges the view says it is partial and offers a weight cut
+const TABLE_ROWS = 50;
 const GENE = "symbol ensemblId isTranscriptionFactor";
 const DIRECTIONS = {
   targets: { field: "targets", partner: "target", title: "Targets", arrow: "→" },
@@ -15,11 +16,11 @@ const DIRECTIONS = {
 
 function geneQuery(name, dir) {
   const d = DIRECTIONS[dir];
-  return `query Gene($name: String!) {
+  return `query Gene($name: String!, $after: String, $minWeight: Float) {
   gene(${geneArgument(name)}: $name) {
     ${GENE} organism chromosome start
-    edges: ${d.field}(first: ${EDGES}) {
-      pageInfo { hasNextPage }
+    edges: ${d.field}(first: ${PAGE}, after: $after, minWeight: $minWeight) {
+      pageInfo { hasNextPage endCursor }
       nodes { networkId weight rank cellType tissue disease partner: ${d.partner} { ${GENE} } }
     }
   }
@@ -33,28 +34,33 @@ export async function render(root, { args, params, isCurrent }) {
   if (!name) return renderSearch(root, params.get("q") ?? "", isCurrent);
   const dir = params.get("dir") === "regulators" ? "regulators" : "targets";
   const partner = params.get("partner");
-  const { gene } = await gql(geneQuery(name, dir), { name });
+  const minWeight = Number.parseFloat(params.get("minWeight")) || null;
+  const { gene, edges, partial } = await readEdges(name, dir, minWeight);
   if (!isCurrent()) return;
   if (!gene) {
-    root.append(h("h1", {}, name), h("p", {}, `No gene “${name}” in this release.`));
+    put(root, h("h1", {}, name), h("p", {}, `No gene “${name}” in this release.`));
     return renderMatches(root, name, isCurrent);
   }
   const d = DIRECTIONS[dir];
-  const here = (extra) => href(`/gene/${seg(name)}`, { dir: dir === "targets" ? null : dir, partner, ...extra });
-  const edges = gene.edges.nodes;
-  root.append(
-    h("h1", {}, geneName(gene), " ", h("span", { class: "muted" }, gene.ensemblId),
+  const here = (extra) => href(`/gene/${seg(name)}`, { dir: dir === "targets" ? null : dir, partner, minWeight, ...extra });
+  const cut = h("input", { type: "number", min: 0, step: 0.05, value: minWeight ?? "", placeholder: "any",
+    style: "width:5rem", "aria-label": "Minimum edge weight" });
+  cut.addEventListener("change", () => { location.hash = here({ minWeight: cut.value }); });
+  const networks = new Set(edges.map((e) => e.networkId)).size;
+  put(root,
+    h("h1", {}, geneName(gene), " ", h("span", { class: "muted" }, gene.ensemblId), " ",
       gene.isTranscriptionFactor ? h("span", { class: "chip" }, "transcription factor") : null),
     h("p", { class: "muted" }, `${gene.organism}${gene.chromosome ? ` · ${gene.chromosome}:${fmt(gene.start)}` : ""}`),
     h("div", { class: "toolbar" }, Object.entries(DIRECTIONS).map(([key, x]) =>
-      chip(`${x.title} ${x.arrow}`, null, here({ dir: key === "targets" ? null : key, partner: null }), key === dir))),
-    h("p", { class: "muted" }, `${fmt(edges.length)} edges ${dir === "targets" ? "out of" : "into"} ${geneName(gene)}`,
-      gene.edges.pageInfo.hasNextPage ? ` (the first ${fmt(EDGES)}, by network)` : "", " across ",
-      `${new Set(edges.map((e) => e.networkId)).size} networks.`),
+      chip(`${x.title} ${x.arrow}`, null, here({ dir: key === "targets" ? null : key, partner: null }), key === dir)),
+    h("label", {}, "edge weight ≥ ", cut)),
+    h("p", { class: partial ? "error" : "muted", id: "edge-count" },
+      `${fmt(edges.length)} edges ${dir === "targets" ? "out of" : "into"} ${geneName(gene)} across ${networks} networks`,
+      partial ? ` (the first ${fmt(edges.length)} by network id only: raise the minimum weight to see every network).` : "."),
   );
   if (!edges.length) return;
   const chosen = partner ? edges.filter((e) => geneName(e.partner) === partner) : edges;
-  root.append(
+  put(root,
     h("h2", {}, partner ? `${geneName(gene)} ${d.arrow} ${partner}: weight per cell type and tissue`
       : `Strongest ${d.title.toLowerCase().slice(0, -1)} edge per cell type and tissue`),
     partner ? h("p", {}, h("a", { href: here({ partner: null }) }, "‹ all partners")) : null,
@@ -65,8 +71,23 @@ export async function render(root, { args, params, isCurrent }) {
   );
 }
 
+/** The gene and its edges in one direction, a page at a time (one request after another), up to MAX_PAGES. */
+async function readEdges(name, dir, minWeight) {
+  const edges = [];
+  let after = null;
+  for (let page = 1; ; page += 1) {
+    const { gene } = await gql(geneQuery(name, dir), { name, after, minWeight });
+    if (!gene) return { gene: null, edges, partial: false };
+    edges.push(...gene.edges.nodes);
+    if (!gene.edges.pageInfo.hasNextPage) return { gene, edges, partial: false };
+    if (page === MAX_PAGES) return { gene, edges, partial: true };
+    after = gene.edges.pageInfo.endCursor;
+  }
+}
+
 /** Max weight per (cell type, tissue): rows are cell types, columns tissues. */
 function heatmap(edges) {
+  if (!edges.length) return h("p", { class: "muted", id: "heatmap" }, "No edge under these filters.");
   const cell = new Map();
   const cellTypes = new Set();
   const tissues = new Set();
@@ -128,14 +149,14 @@ async function renderSearch(root, text, isCurrent) {
     event.preventDefault();
     location.hash = href("/gene", { q: input.value.trim() });
   });
-  root.append(h("h1", {}, "Genes"), h("p", { class: "muted" }, "Find a gene's regulators and targets across cell types."), form);
+  put(root, h("h1", {}, "Genes"), h("p", { class: "muted" }, "Find a gene's regulators and targets across cell types."), form);
   if (text) await renderMatches(root, text, isCurrent);
 }
 
 async function renderMatches(root, text, isCurrent) {
   const { genes } = await gql(SEARCH, { q: text });
   if (!isCurrent()) return;
-  root.append(genes.length
+  put(root, genes.length
     ? h("div", {}, h("h2", {}, `Genes starting with “${text}”`), h("div", { class: "chips" }, genes.map((g) => h("span", { class: "chip" }, geneLink(g)))))
     : h("p", { class: "muted" }, `No gene starts with “${text}”.`));
 }

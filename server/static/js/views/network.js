@@ -2,7 +2,7 @@
 // the drawn neighbourhood of one regulator, and the same regulator in other tissues and diseases.
 
 import { EXPORTS, exportUrl, gql } from "../api.js";
-import { chip, errorBox, fmt, geneLink, geneName, h, href, seg, shade, table, termKey, termText } from "../dom.js";
+import { chip, errorBox, fmt, geneLink, geneName, h, href, seg, shade, table, termKey, termText, put } from "../dom.js";
 import { drawNeighbourhood } from "../graph.js";
 
 const HUB_COUNT = 15;
@@ -78,7 +78,7 @@ export async function render(root, { args, params, isCurrent }) {
   const { network } = await gql(NETWORK, { id, by, tf });
   if (!isCurrent()) return;
   if (!network) {
-    root.append(h("h1", {}, `Network #${id}`), h("p", {}, "No network with this id in the release."));
+    put(root, h("h1", {}, `Network #${id}`), h("p", {}, "No network with this id in the release."));
     return;
   }
   const here = (extra) => href(`/network/${id}`, { hubs: by === "OUT_DEGREE" ? null : by, tf: tf ? 1 : null,
@@ -86,7 +86,7 @@ export async function render(root, { args, params, isCurrent }) {
   const regulator = params.get("regulator") || (network.hubs[0] && geneName(network.hubs[0].gene));
   const cellKey = termKey(network.cellType);
 
-  root.append(
+  put(root,
     h("p", {}, h("a", { href: "#/" }, "Cell types"), " › ",
       cellKey ? h("a", { href: href(`/cell-type/${seg(cellKey)}`) }, termText(network.cellType)) : "–", " › ", `Network #${id}`),
     h("h1", {}, `${termText(network.cellType)} · ${termText(network.tissue)} · ${termText(network.disease)} `,
@@ -97,7 +97,7 @@ export async function render(root, { args, params, isCurrent }) {
   const hubSection = h("section", { id: "hubs" });
   const graphSection = h("section", { id: "neighbourhood" });
   const elsewhereSection = h("section", { id: "elsewhere" });
-  root.append(hubSection, graphSection, elsewhereSection);
+  put(root, hubSection, graphSection, elsewhereSection);
   renderHubs(hubSection, network, { by, tf, regulator, here });
   if (!regulator) {
     graphSection.append(h("p", { class: "muted" }, "This network has no regulators to draw."));
@@ -155,7 +155,7 @@ function renderHubs(section, network, { by, tf, regulator, here }) {
       h("td", { class: "num" }, fmt(hub.weightedOutDegree)), h("td", { class: "num" }, fmt(hub.pagerank, 4)),
       h("td", { class: "targets" }, h("span", { class: "muted" }, "…")));
   });
-  section.append(
+  put(section,
     h("h2", {}, "Top regulators"),
     h("div", { class: "toolbar" }, h("label", {}, "Rank by ", select), h("label", {}, only, " transcription factors only"),
       h("span", { class: "legend" }, "TFs (Lambert 2018) in ", h("span", { class: "tf" }, "orange"), "; click a regulator to draw it")),
@@ -182,17 +182,17 @@ async function fillHubTargets(section, id, hubs, isCurrent) {
       })));
     });
   } catch (error) {
-    section.append(errorBox(error));
+    put(section, errorBox(error));
   }
 }
 
 async function renderNeighbourhood(section, id, regulator, here, isCurrent) {
-  section.append(h("h2", {}, "Neighbourhood of ", h("a", { href: href(`/gene/${seg(regulator)}`) }, regulator)));
+  put(section, h("h2", {}, "Neighbourhood of ", h("a", { href: href(`/gene/${seg(regulator)}`) }, regulator)));
   let data;
   try {
     data = await gql(NEIGHBOURHOOD, { id, gene: regulator });
   } catch (error) {
-    section.append(errorBox(error));
+    put(section, errorBox(error));
     return;
   }
   if (!isCurrent()) return;
@@ -201,7 +201,7 @@ async function renderNeighbourhood(section, id, regulator, here, isCurrent) {
   const shown = (connection, total, what) => (connection.pageInfo.hasNextPage
     ? `the strongest ${connection.nodes.length} of ${fmt(total)} ${what}` : `${connection.nodes.length} ${what}`);
   const container = h("div", { id: "graph", role: "img", "aria-label": `Network neighbourhood of ${regulator}` });
-  section.append(
+  put(section,
     h("p", { class: "legend" }, `Drawn: ${shown(targets, stats?.outDegree, "targets")}, `,
       `${shown(regulators, stats?.inDegree, "regulators")}.`,
       h("i", { style: "background:#2761c4" }), regulator, h("i", { style: "background:#8fb2ee" }), "target",
@@ -225,22 +225,22 @@ async function renderNeighbourhood(section, id, regulator, here, isCurrent) {
 
 async function renderElsewhere(section, network, regulator, isCurrent) {
   const cellKey = termKey(network.cellType);
-  section.append(h("h2", {}, `${regulator} in other tissues and diseases`),
+  put(section, h("h2", {}, `${regulator} in other tissues and diseases`),
     h("p", { class: "muted" }, `Mean weight of ${regulator}'s strongest targets over the ${termText(network.cellType)} `,
       "networks of each tissue (left) and disease (right); the column of this network is marked ●."));
   let data;
   try {
     data = await gql(elsewhereQuery(regulator), { gene: regulator, cellType: cellKey ? [cellKey] : null });
   } catch (error) {
-    section.append(errorBox(error));
+    put(section, errorBox(error));
     return;
   }
   if (!isCurrent()) return;
   if (!data.gene) {
-    section.append(h("p", { class: "muted" }, `${regulator} is not a gene of this release.`));
+    put(section, h("p", { class: "muted" }, `${regulator} is not a gene of this release.`));
     return;
   }
-  section.append(h("div", { class: "cols" },
+  put(section, h("div", { class: "cols" },
     h("div", {}, h("h3", {}, "By tissue"), matrix(data.gene.byTissue, termKey(network.tissue))),
     h("div", {}, h("h3", {}, "By disease"), matrix(data.gene.byDisease, termKey(network.disease)))));
 }
