@@ -62,7 +62,9 @@ def load_gene_sets(
     Members are matched to genes of ``organism`` by symbol (case-insensitive) or Ensembl id; unmatched
     members are counted per set in ``n_unmapped``. Call through ``ReleaseWriter.load_gene_sets``.
     """
-    old = con.execute("SELECT id FROM gene_set_collections WHERE name = ?", [collection]).fetchone()
+    old = next(
+        iter(con.execute("SELECT id FROM gene_set_collections WHERE name = ?", [collection]).fetchall()), None
+    )
     if old is not None:
         con.execute(
             "DELETE FROM gene_set_members"
@@ -76,7 +78,7 @@ def load_gene_sets(
         " VALUES (?, ?, ?, ?, ?)"
         " RETURNING id",
         [collection, organism, source, license, datetime.now(UTC).replace(tzinfo=None)],
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     members = pa.table(
         {
             "set_index": pa.array([i for i, s in enumerate(sets) for _ in s.genes], pa.int32()),
@@ -124,7 +126,7 @@ def load_gene_sets(
     )
     n_members, n_unmapped = con.execute(
         "SELECT count(gene_id), count(*) - count(gene_id) FROM _gmt_mapped"
-    ).fetchone()
+    ).fetchall()[0]
     con.execute("DROP TABLE _gmt_mapped")
     con.unregister("_gmt_members")
     con.unregister("_gmt_sets")

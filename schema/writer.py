@@ -29,6 +29,9 @@ from schema.tables import SCHEMA_VERSION, create_tables
 
 log = logging.getLogger(__name__)
 
+# Results are read with fetchall(): DuckDB refuses register() on a connection whose last result was not read
+# to its end, which fetchone() leaves.
+
 GENE_COLUMNS = {
     "ensembl_id": pa.string(),
     "symbol": pa.string(),
@@ -207,7 +210,7 @@ class ReleaseWriter:
         """Append the new edges sorted by (target, network), or re-sort the whole table past a few runs."""
         con = self.con
         runs = int(
-            con.execute("SELECT value FROM store_meta WHERE key = 'edges_by_target_runs'").fetchone()[0]
+            con.execute("SELECT value FROM store_meta WHERE key = 'edges_by_target_runs'").fetchall()[0][0]
         )
         if runs + 1 > self.store.config.max_target_runs:
             log.info("re-sorting edges_by_target (%d appended runs)", runs)
@@ -277,7 +280,7 @@ class ReleaseWriter:
                OR upper(n.name) IN (SELECT upper(symbol) FROM genes WHERE ?::VARCHAR IS NULL OR organism = ?)
             """,
             [organism] * 4,
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         self.con.execute(
             """
             UPDATE genes SET is_tf = true
@@ -293,15 +296,15 @@ class ReleaseWriter:
     # -- models and datasets -------------------------------------------------------------------------
     def add_model(self, checkpoint_hash: str, name: str, config: Mapping) -> int:
         """The id of the model with this checkpoint hash, registering it if new."""
-        row = self.con.execute(
+        rows = self.con.execute(
             "SELECT id FROM models WHERE checkpoint_hash = ?", [checkpoint_hash]
-        ).fetchone()
-        if row is not None:
-            return row[0]
+        ).fetchall()
+        if rows:
+            return rows[0][0]
         return self.con.execute(
             "INSERT INTO models (checkpoint_hash, name, config, created_at) VALUES (?, ?, ?, ?) RETURNING id",
             [checkpoint_hash, name, json.dumps(dict(config), sort_keys=True, default=str), _now()],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
 
     def upsert_dataset(
         self,
@@ -314,17 +317,18 @@ class ReleaseWriter:
         content_hash: str | None = None,
     ) -> DatasetUpsert:
         """Insert or update a dataset keyed by (source, source_id); say whether its content changed."""
-        row = self.con.execute(
+        rows = self.con.execute(
             "SELECT id, version, content_hash FROM datasets WHERE source = ? AND source_id = ?",
             [source, source_id],
-        ).fetchone()
+        ).fetchall()
+        row = rows[0] if rows else None
         if row is None:
             new_id = self.con.execute(
                 "INSERT INTO datasets (source, source_id, version, title, collection, content_hash,"
                 " updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 [source, source_id, version, title, collection, content_hash, _now()],
-            ).fetchone()[0]
+            ).fetchall()[0][0]
             return DatasetUpsert(id=new_id, created=True, changed=True)
         dataset_id, old_version, old_hash = row
         changed = (old_version, old_hash) != (version, content_hash)
@@ -351,9 +355,9 @@ class ReleaseWriter:
             return 0
         self._edges.flush(self.con)
         self.con.register("_doomed", pa.table({"id": pa.array(ids, pa.int32())}))
-        n = self.con.execute("SELECT count(*) FROM networks WHERE id IN (SELECT id FROM _doomed)").fetchone()[
+        n = self.con.execute("SELECT count(*) FROM networks WHERE id IN (SELECT id FROM _doomed)").fetchall()[
             0
-        ]
+        ][0]
         for table, column in (
             ("edges", "network_id"),
             ("edges_by_target", "network_id"),
@@ -372,6 +376,20 @@ class ReleaseWriter:
 
     def add_network(self, meta: NetworkMeta) -> int:
         """Register a network; its edges follow with ``add_edges``. Returns the new network id."""
+        if (
+            self.con.execute("SELECT count(*) FROM datasets WHERE id = ?", [meta.dataset_id]).fetchall()[0][0]
+            == 0
+        ):
+            msg = f"unknown dataset_id {meta.dataset_id}; register the dataset with upsert_dataset first"
+            raise ValueError(msg)
+        if (
+            meta.model_id is not None
+            and not self.con.execute("SELECT count(*) FROM models WHERE id = ?", [meta.model_id]).fetchall()[
+                0
+            ][0]
+        ):
+            msg = f"unknown model_id {meta.model_id}; register the model with add_model first"
+            raise ValueError(msg)
         network_id = self.con.execute(
             """
             INSERT INTO networks (dataset_id, model_id, cell_type, cell_type_ontology_term_id, tissue,
@@ -396,7 +414,7 @@ class ReleaseWriter:
                 meta.idempotency_key,
                 _now(),
             ],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
         self._new_networks.append(network_id)
         return network_id
 
@@ -480,7 +498,7 @@ class ReleaseWriter:
                 note,
                 json.dumps(dict(details or {}), sort_keys=True, default=str),
             ],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
 
 
 def _now() -> datetime:

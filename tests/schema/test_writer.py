@@ -212,3 +212,43 @@ def test_read_gmt_rejects_malformed_lines(tmp_path):
     path.write_text("SET_A\tdesc\tG1\tG2\nSET_B\tonly-description\n")
     with pytest.raises(ValueError, match=r"bad\.gmt:2"):
         read_gmt(path)
+
+
+def test_networks_need_a_known_dataset_and_model(store):
+    with store.new_release() as w:
+        with pytest.raises(ValueError, match="unknown dataset_id 42"):
+            w.add_network(NetworkMeta(dataset_id=42, n_cells=1))
+        ds = w.upsert_dataset(source="t", source_id="d").id
+        with pytest.raises(ValueError, match="unknown model_id 7"):
+            w.add_network(NetworkMeta(dataset_id=ds, n_cells=1, model_id=7))
+    with pytest.raises(ValueError, match="n_cells"):
+        NetworkMeta(dataset_id=1, n_cells=-1)
+
+
+def test_target_layout_is_resorted_after_a_few_appended_runs(tmp_path):
+    store = Store(tmp_path, max_target_runs=2)
+    store.init()
+    rng = np.random.default_rng(5)
+    runs = []
+    for i in range(3):
+        with store.new_release() as w:
+            w.upsert_genes(gene_table(30))
+            nid = w.add_network(
+                NetworkMeta(dataset_id=w.upsert_dataset(source="t", source_id=f"{i}").id, n_cells=1)
+            )
+            w.add_edges(nid, random_edges(rng, gene_names(30), 100))
+        with store.open_reader() as r:
+            by_target = r.con.execute("SELECT * FROM edges_by_target").df()
+            edges = r.con.execute("SELECT * FROM edges").df()
+            runs.append(
+                r.con.execute("SELECT value FROM store_meta WHERE key = 'edges_by_target_runs'").fetchone()[0]
+            )
+        key = ["target_id", "network_id", "regulator_id"]
+        assert (
+            by_target.sort_values(key)
+            .reset_index(drop=True)
+            .equals(edges.sort_values(key).reset_index(drop=True))
+        )
+        # Each release appends one sorted run; past max_target_runs the whole table is sorted again.
+        assert by_target.target_id.is_monotonic_increasing == (i != 1)
+    assert runs == ["1", "2", "0"]
