@@ -113,3 +113,18 @@ def test_graphiql_introspection_passes_the_default_limits(gql):
     data = gql.data(get_introspection_query(descriptions=True, input_value_deprecation=True))
     names = {t["name"] for t in data["__schema"]["types"]}
     assert {"Query", "Network", "Gene", "NetworkComparison", "GeneSetEnrichment"} <= names
+
+
+def test_cost_arithmetic():
+    from graphql import parse
+
+    from server.limits import operation_cost
+    from server.schema import build_schema
+
+    schema = build_schema(Limits())._schema
+    document = parse("{ networks(first: 10) { nodes { edges(first: 5) { nodes { rank } } } } __typename }")
+    # rank 1; nodes 1 + 1; edges 1 + 5 x 2; nodes 1 + 11; networks 1 + 10 x 12; __typename is free
+    assert operation_cost(schema, document.definitions[0], {}, {}, Limits()) == 121
+    defaults = parse("query($n: Int) { networks(first: $n) { totalCount } }")
+    assert operation_cost(schema, defaults.definitions[0], {}, {}, Limits(default_page_size=7)) == 1 + 7 * 1
+    assert operation_cost(schema, defaults.definitions[0], {}, {"n": 3}, Limits()) == 1 + 3 * 1
