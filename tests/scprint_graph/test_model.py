@@ -126,14 +126,14 @@ def test_loss_trains(tiny_config):
     batch = make_batch(seed=3)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     first = None
-    for _ in range(30):
+    for _ in range(15):
         terms = model.loss(model(batch), batch)
         optimizer.zero_grad()
         terms.total.backward()
         optimizer.step()
         first = first if first is not None else terms.total.item()
     assert terms.labels > 0 and terms.dissimilarity > 0
-    assert terms.total.item() < 0.8 * first
+    assert terms.total.item() < 0.85 * first
 
 
 def test_loss_uses_target_expression(tiny_model, batch):
