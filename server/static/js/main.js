@@ -81,7 +81,7 @@ function setUpSearch() {
 
 async function showRelease() {
   try {
-    const { meta } = await gql("{ meta { release counts { networks edges genes } } }");
+    const { meta } = await gql("query Release { meta { release counts { networks edges genes } } }");
     const c = meta.counts;
     document.getElementById("release").textContent =
       `release ${meta.release}: ${c.networks.toLocaleString("en")} networks, ` +

@@ -20,7 +20,7 @@ const ENRICH = `query Enrich($genes: [String!]!, $filter: NetworkFilterInput, $m
   }
 }`;
 
-const CELL_TYPES = "{ networks(first: 1) { facets { cellType { term { label termId } count } } } }";
+const CELL_TYPES = "query CellTypeList { networks(first: 1) { facets { cellType { term { label termId } count } } } }";
 
 /** Split a pasted list on commas, whitespace and semicolons; keep order, drop duplicates. */
 export function parseGenes(text) {
