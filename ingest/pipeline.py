@@ -224,6 +224,7 @@ class Ingestion:
             network_id = writer.add_network(meta)
             load = writer.add_edges(network_id, network.edges.select(["regulator", "target", "weight"]))
             outcome.n_networks += 1
+            outcome.n_model_cells += network.n_cells
             outcome.n_edges += load.n_edges
 
     def run_dataset(self, ds: Dataset) -> DatasetOutcome:

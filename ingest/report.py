@@ -20,6 +20,7 @@ class DatasetOutcome:
     version: str
     status: str = "failed"
     n_cells: int = 0
+    n_model_cells: int = 0
     n_groups: int = 0
     n_networks: int = 0
     n_edges: int = 0
@@ -60,8 +61,13 @@ class RunReport:
 
     @property
     def n_cells(self) -> int:
-        """Cells that went through the model."""
+        """Cells in the groups of the datasets written in this run."""
         return sum(o.n_cells for o in self.outcomes if o.status in ("added", "replaced"))
+
+    @property
+    def n_model_cells(self) -> int:
+        """Cells that went through the model (at most ``max_cells`` per group)."""
+        return sum(o.n_model_cells for o in self.outcomes if o.status in ("added", "replaced"))
 
     @property
     def ok(self) -> bool:
