@@ -46,7 +46,11 @@ def main() -> None:
     parser.add_argument("--cells", type=int, default=1024)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--preset", default="small")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads (1 is fastest on a busy machine)"
+    )
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
     full = GeneVocabulary.load(("human",), biotypes=("protein_coding",))
     vocab = full.subset(np.arange(args.vocab_genes))
