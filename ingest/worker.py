@@ -32,16 +32,20 @@ def resolve_device(device: str = "auto") -> torch.device:
 
 
 def counts_layer(cmap: ColumnMap) -> str | None:
-    """The layer name the extraction reads, or None for X (``raw`` is handled by ``counts_view``)."""
+    """The layer name the extraction reads, or None for X (``raw`` is handled by ``group_counts``)."""
     return cmap.counts.removeprefix("layers/") if cmap.counts.startswith("layers/") else None
 
 
-def counts_view(adata: ad.AnnData, cmap: ColumnMap) -> ad.AnnData:
-    """An AnnData whose X (or layer) holds the counts: ``raw`` datasets are rebuilt around ``raw.X``."""
-    if cmap.counts != "raw":
-        return adata
-    raw = adata.raw
-    return ad.AnnData(X=raw.X, obs=adata.obs, var=raw.var)
+def group_counts(adata: ad.AnnData, cells: np.ndarray, cmap: ColumnMap) -> ad.AnnData:
+    """The group's rows in memory, with the raw counts where ``extract_network`` reads them.
+
+    From a backed file only these rows are read (one sorted fancy index); ``raw`` datasets are rebuilt around
+    ``raw.X`` so that X holds the counts.
+    """
+    group = adata[cells]
+    if cmap.counts == "raw":
+        return ad.AnnData(X=group.raw.X, obs=group.obs.copy(), var=group.raw.var.copy())
+    return group.to_memory() if group.isbacked else group.copy()
 
 
 @dataclass(frozen=True)
@@ -100,17 +104,11 @@ class ModelWorker:
         return cls(loaded, **options)
 
     def compute(self, adata: ad.AnnData, cells: np.ndarray, cmap: ColumnMap) -> GeneNetwork:
-        """The network of the given cells (sorted row positions of ``adata``).
-
-        Only the group's rows are read from a backed file (one sorted fancy index).
-        """
-        group = counts_view(adata, cmap)[cells]
-        if group.isbacked:
-            group = group.to_memory()
+        """The network of the given cells (sorted row positions of ``adata``)."""
         with torch.inference_mode():
             return extract_network(
                 self.model,
-                group,
+                group_counts(adata, cells, cmap),
                 self.vocab,
                 gene_column=cmap.gene_col,
                 layer=counts_layer(cmap),

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ingest.columns import ColumnMap
 from ingest.config import IngestConfig, SourceSpec, ValidationOptions
 from ingest.executor import LocalExecutor
 from ingest.pipeline import run_ingest
@@ -183,3 +184,24 @@ def test_lamindb_and_census_sources_end_to_end(tmp_path, checkpoint, lamin_insta
     nets = networks_of(Store(config.store))
     assert len(nets["ds-a"]) == 6 and {n[1] for n in nets["ds-a"]} == {"lung"}
     assert sum(len(v) for v in nets.values()) == 6 + 6 + 12 + 12
+
+
+@pytest.mark.parametrize("counts", ["raw", "layers/counts"])
+def test_counts_in_raw_or_a_layer(tmp_path, checkpoint, make_adata, counts):
+    adata = make_adata()
+    if counts == "raw":
+        adata.raw = adata.copy()
+    else:
+        adata.layers["counts"] = adata.X.copy()
+    adata.X = adata.X.copy()
+    adata.X.data = np.log1p(adata.X.data)  # what analysis-ready files hold in X
+    (tmp_path / "data").mkdir()
+    adata.write_h5ad(tmp_path / "data" / "a.h5ad")
+    source = SourceSpec(
+        kind="h5ad", options={"path": str(tmp_path / "data")}, columns=ColumnMap(counts=counts)
+    )
+    report = run_ingest(make_config(tmp_path, checkpoint, source), progress=False)
+    assert report.counts()["added"] == 1 and report.n_networks == 12
+    wrong = SourceSpec(kind="h5ad", options={"path": str(tmp_path / "data")})
+    report = run_ingest(make_config(tmp_path / "x", checkpoint, wrong), progress=False)
+    assert "non-integer" in report.outcomes[0].error
