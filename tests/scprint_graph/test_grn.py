@@ -168,7 +168,16 @@ def test_accumulator_rejects_bad_input():
 
 # --- extraction from a real (tiny, untrained) model and AnnData cells ---------------------------------
 @pytest.fixture
-def grn_setup(human_vocab):
+def one_thread():
+    """One torch thread: tiny models run many times faster than with a contended pool of two."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def grn_setup(human_vocab, one_thread):
     from scprint_graph.config import ModelConfig
     from scprint_graph.genes import GeneVocabulary
     from scprint_graph.model import ScPrintModel
