@@ -19,7 +19,6 @@ import logging
 import os
 import random
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,11 +54,13 @@ class Case:
         }
 
 
+LUNG = "lower(tissue) = 'lung'"
+
 CASES = [
     Case(
         "gene regulators (first 50)",
-        """query($gene: String) { gene(ensemblId: $gene) { symbol
-            regulators(first: 50) { nodes { networkId weight rank tissue regulator { ensemblId symbol } } } } }""",
+        """query($gene: String) { gene(ensemblId: $gene) { symbol regulators(first: 50) {
+            nodes { networkId weight rank tissue regulator { ensemblId symbol } } } } }""",
         """WITH g AS (SELECT id, symbol FROM genes WHERE ensembl_id = $gene)
         SELECT e.network_id, e.weight, e.rank, n.tissue, r.ensembl_id, r.symbol
         FROM edges_by_target e JOIN g ON e.target_id = g.id JOIN networks n ON n.id = e.network_id
@@ -75,18 +76,21 @@ CASES = [
     ),
     Case(
         "network hubs (first 20)",
-        """query($network: Int!) { network(id: $network) { hubs(first: 20) { outDegree pagerank gene { symbol } } } }""",
+        """query($network: Int!) { network(id: $network) {
+            hubs(first: 20) { outDegree pagerank gene { symbol } } } }""",
         """SELECT s.out_degree, s.pagerank, g.symbol FROM node_stats s JOIN genes g ON g.id = s.gene_id
-        WHERE s.network_id = $network ORDER BY s.out_degree DESC, s.weighted_out_degree DESC, s.gene_id LIMIT 20""",
+        WHERE s.network_id = $network
+        ORDER BY s.out_degree DESC, s.weighted_out_degree DESC, s.gene_id LIMIT 20""",
     ),
     Case(
         "networks of a tissue with facets",
-        """{ networks(filter: {tissues: ["lung"]}, first: 20) { totalCount nodes { id cellType { label termId } }
+        """{ networks(filter: {tissues: ["lung"]}, first: 20) {
+            totalCount nodes { id cellType { label termId } }
             facets { disease { term { label } count } cellType { term { label } count } } } }""",
-        """SELECT (SELECT count(*) FROM networks WHERE lower(tissue) = 'lung'),
-               (SELECT list(id ORDER BY id)[1:20] FROM networks WHERE lower(tissue) = 'lung'),
-               (SELECT list(c) FROM (SELECT disease, count(*) c FROM networks WHERE lower(tissue) = 'lung' GROUP BY 1)),
-               (SELECT list(c) FROM (SELECT cell_type, count(*) c FROM networks WHERE lower(tissue) = 'lung' GROUP BY 1))""",
+        f"""SELECT (SELECT count(*) FROM networks WHERE {LUNG}),
+               (SELECT list(id ORDER BY id)[1:20] FROM networks WHERE {LUNG}),
+               (SELECT list(c) FROM (SELECT disease, count(*) c FROM networks WHERE {LUNG} GROUP BY 1)),
+               (SELECT list(c) FROM (SELECT cell_type, count(*) c FROM networks WHERE {LUNG} GROUP BY 1))""",
     ),
 ]
 
@@ -94,6 +98,12 @@ CASES = [
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its threads (Linux /proc), for load-independent figures."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -113,13 +123,14 @@ def ensure_atlas(root: Path, networks: int, edges: int, genes: int) -> None:
         stats = build_synthetic_atlas(
             root, n_networks=networks, n_edges=edges, n_genes=genes, on_network=lambda i: bar.update()
         )
-    print(
-        f"atlas: {stats.n_edges:,} edges in {stats.total_seconds:.0f} s ({stats.edges_per_second:,.0f} edges/s)"
-    )
+    rate = stats.edges_per_second
+    print(f"atlas: {stats.n_edges:,} edges in {stats.total_seconds:.0f} s ({rate:,.0f} edges/s)")
 
 
-def start_server(root: Path, port: int) -> subprocess.Popen:
+def start_server(root: Path, port: int, duckdb_threads: int | None) -> subprocess.Popen:
     command = [sys.executable, "-m", "cli.main", "serve", "--db", str(root), "--port", str(port)]
+    if duckdb_threads is not None:
+        command += ["--duckdb-threads", str(duckdb_threads)]
     server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -133,13 +144,13 @@ def start_server(root: Path, port: int) -> subprocess.Popen:
     raise RuntimeError(msg)
 
 
-def latency(url: str, root: Path, n_networks: int, n_genes: int, repeats: int) -> None:
+def latency(url: str, root: Path, n_networks: int, n_genes: int, repeats: int, server_pid: int) -> None:
     con = duckdb.connect(str(Store(root).release_path(Store(root).current_release())), read_only=True)
     client = httpx.Client(base_url=url, timeout=60)
-    print(f"\nlatency over {repeats} requests each (GraphQL: HTTP on loopback; SQL: DuckDB in-process)")
-    print(
-        f"{'query':36s} {'GQL p50':>9s} {'GQL p99':>9s} {'SQL p50':>9s} {'SQL p99':>9s} {'ratio':>6s}  target"
-    )
+    print(f"\nlatency in ms over {repeats} requests each (GraphQL: HTTP on loopback; SQL: DuckDB in-process)")
+    print("(CPU: ms of CPU of the server process per GraphQL request, of this process per SQL query)")
+    columns = ("GQL p50", "GQL p99", "SQL p50", "SQL p99", "ratio", "GQL CPU", "SQL CPU")
+    print(f"{'query':34s} " + " ".join(f"{c:>8s}" for c in columns) + "  target")
     for case in CASES:
         rng = random.Random(0)
         params = [case.variables(rng, n_networks, n_genes) for _ in range(repeats)]
@@ -148,21 +159,25 @@ def latency(url: str, root: Path, n_networks: int, n_genes: int, repeats: int) -
         for warm in range(3):  # warm both paths
             con.execute(case.sql, sql_params[warm]).fetchall()
             client.post("/graphql", json={"query": case.graphql, "variables": gql_params[warm]})
-        sql_ms, gql_ms = [], []
+        sql_ms, gql_ms, sql_cpu, gql_cpu = [], [], 0.0, 0.0
         for sql_p, gql_p in zip(sql_params, gql_params, strict=True):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             con.execute(case.sql, sql_p).fetchall()
             sql_ms.append((time.perf_counter() - start) * 1000)
-            start = time.perf_counter()
+            sql_cpu += time.process_time() - cpu
+            start, cpu = time.perf_counter(), cpu_seconds(server_pid)
             body = client.post("/graphql", json={"query": case.graphql, "variables": gql_p}).json()
             gql_ms.append((time.perf_counter() - start) * 1000)
+            gql_cpu += cpu_seconds(server_pid) - cpu
             if "errors" in body:
                 msg = f"{case.name}: {body['errors']}"
                 raise RuntimeError(msg)
         g50, g99, s50, s99 = (percentile(gql_ms, 50), percentile(gql_ms, 99), percentile(sql_ms, 50),
                               percentile(sql_ms, 99))  # fmt: skip
         met = "met" if g50 <= 1.5 * s50 + 2 else "MISSED"
-        print(f"{case.name:36s} {g50:8.2f}m {g99:8.2f}m {s50:8.2f}m {s99:8.2f}m {g50 / s50:6.2f}  {met}")
+        cpu_g, cpu_s = gql_cpu * 1000 / repeats, sql_cpu * 1000 / repeats
+        times = f"{g50:8.2f} {g99:8.2f} {s50:8.2f} {s99:8.2f} {g50 / s50:6.2f}"
+        print(f"{case.name:34s} {times} {cpu_g:8.2f} {cpu_s:8.2f}  {met}")
     client.close()
     con.close()
 
@@ -197,9 +212,8 @@ async def load(url: str, n_networks: int, n_genes: int, clients: int, seconds: f
     await asyncio.gather(*(worker(i) for i in range(clients)))
     elapsed = time.monotonic() - start
     print(f"\nload: {clients} concurrent clients for {elapsed:.0f} s on loopback (mixed queries)")
-    print(
-        f"  requests: {len(latencies):,}  errors: {len(errors)}  throughput: {len(latencies) / elapsed:,.1f} req/s"
-    )
+    rate = len(latencies) / elapsed
+    print(f"  requests: {len(latencies):,}  errors: {len(errors)}  throughput: {rate:,.1f} req/s")
     print(f"  latency p50 {percentile(latencies, 50):.1f} ms  p99 {percentile(latencies, 99):.1f} ms")
     if errors:
         print(f"  first error: {errors[0]}")
@@ -216,6 +230,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--load-seconds", type=float, default=60.0)
+    parser.add_argument("--duckdb-threads", type=int, help="Passed to `scprint-graph serve`.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     root = args.root or Path(tempfile.mkdtemp(prefix="scprint-graph-bench-"))
@@ -223,10 +238,10 @@ def main() -> None:
     n_networks = Store(root).open_reader().con.execute("SELECT max(id) FROM networks").fetchone()[0]
     print(f"atlas: {root}, {n_networks} networks, {args.genes} genes, machine: {os.cpu_count()} CPU cores")
     port = free_port()
-    server = start_server(root, port)
+    server = start_server(root, port, args.duckdb_threads)
     url = f"http://127.0.0.1:{port}"
     try:
-        latency(url, root, n_networks, args.genes, args.repeats)
+        latency(url, root, n_networks, args.genes, args.repeats, server.pid)
         asyncio.run(load(url, n_networks, args.genes, args.clients, args.load_seconds))
     finally:
         server.terminate()

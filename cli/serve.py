@@ -22,6 +22,9 @@ def serve(
     ] = 100_000,
     max_page_size: Annotated[int, typer.Option(help="Cap on any `first` argument.")] = 1000,
     no_graphiql: Annotated[bool, typer.Option("--no-graphiql", help="Do not serve GraphiQL.")] = False,
+    duckdb_threads: Annotated[
+        int | None, typer.Option(help="DuckDB threads per release (default: one per core).")
+    ] = None,
 ) -> None:
     """Serve the store read-only over GraphQL (GraphiQL at /graphql), exports and /healthz."""
     import uvicorn
@@ -37,7 +40,7 @@ def serve(
         log.warning("%s has no published release yet: /healthz answers 503 until one is published", db)
     try:
         limits = Limits(max_depth=max_depth, max_cost=max_cost, max_page_size=max_page_size)
-        config = ServerConfig(db=db, limits=limits, graphiql=not no_graphiql)
+        config = ServerConfig(db=db, limits=limits, graphiql=not no_graphiql, duckdb_threads=duckdb_threads)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     log.info("serving %s on http://%s:%d/graphql", db, host, port)

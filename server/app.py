@@ -81,7 +81,7 @@ class ReleaseMiddleware:
 
 def create_app(config: ServerConfig) -> Starlette:
     """The ASGI application serving the store at `config.db` read-only."""
-    store = Store(config.db)
+    store = Store(config.db, threads=config.duckdb_threads)
     releases = Releases(store, pool_size=config.pool_size, check_s=config.release_check_s)
 
     async def healthz(request: Request) -> JSONResponse:

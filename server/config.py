@@ -84,6 +84,9 @@ class ServerConfig:
         How often, at most, a request checks the pointer file for a newly published release.
     graphiql
         Serve the GraphiQL IDE on GET /graphql.
+    duckdb_threads
+        DuckDB worker threads per release (None: DuckDB's default, one per core). The server's concurrency
+        comes from many small queries at once, so 1 often serves better than intra-query parallelism.
     """
 
     db: Path
@@ -91,11 +94,15 @@ class ServerConfig:
     pool_size: int = 4
     release_check_s: float = 0.5
     graphiql: bool = True
+    duckdb_threads: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "db", Path(self.db))
         if self.pool_size < 1:
             msg = f"ServerConfig.pool_size must be >= 1, got {self.pool_size!r}"
+            raise ValueError(msg)
+        if self.duckdb_threads is not None and self.duckdb_threads < 1:
+            msg = f"ServerConfig.duckdb_threads must be >= 1, got {self.duckdb_threads!r}"
             raise ValueError(msg)
         if self.release_check_s < 0:
             msg = f"ServerConfig.release_check_s must be >= 0, got {self.release_check_s!r}"
