@@ -63,12 +63,19 @@ def list_datasets(config: IngestConfig, report: RunReport, *, census_module: Any
     return list(found.values())
 
 
-def published_keys(store: Store, keys: Sequence[str]) -> set[str]:
-    """The idempotency keys among ``keys`` that the current release already holds networks for."""
+def published_state(
+    store: Store, keys: Sequence[str], datasets: Sequence[Dataset]
+) -> tuple[set[str], set[str]]:
+    """What the current release holds: which idempotency keys, and which datasets (by key) have networks."""
     if store.current_release() is None:
-        return set()
+        return set(), set()
     with store.open_reader() as reader:
-        return {k for k in keys if networks_by_idempotency_key(reader.con, k)}
+        done = {k for k in keys if networks_by_idempotency_key(reader.con, k)}
+        rows = reader.con.execute(
+            "SELECT DISTINCT d.source, d.source_id FROM networks n JOIN datasets d ON d.id = n.dataset_id"
+        ).fetchall()
+    with_networks = {f"{source}:{source_id}" for source, source_id in rows}
+    return done, {ds.key for ds in datasets if ds.key in with_networks}
 
 
 def vocabulary_table(vocab: GeneVocabulary) -> pa.Table:
@@ -127,6 +134,18 @@ class Ingestion:
         self.executor: Executor | None = None
         self.writer: ReleaseWriter | None = None
         self.model_id: int | None = None
+        self.with_networks: set[str] = set()  # datasets with networks in the current release
+
+    @staticmethod
+    def dataset_row(ds: Dataset) -> dict:
+        return {
+            "source": ds.source,
+            "source_id": ds.source_id,
+            "version": ds.version,
+            "title": ds.title,
+            "collection": ds.collection,
+            "content_hash": ds.content_hash,
+        }
 
     def key(self, ds: Dataset) -> str:
         return idempotency_key(ds.key, ds.version, self.checkpoint_hash, self.params_hash)
@@ -199,14 +218,7 @@ class Ingestion:
     ) -> None:
         """Replace the dataset's networks by the new ones in the release."""
         writer = self.open_release()
-        upsert = writer.upsert_dataset(
-            source=ds.source,
-            source_id=ds.source_id,
-            version=ds.version,
-            title=ds.title,
-            collection=ds.collection,
-            content_hash=ds.content_hash,
-        )
+        upsert = writer.upsert_dataset(**self.dataset_row(ds))
         outcome.n_replaced = writer.replace_networks(upsert.id)
         outcome.status = "replaced" if outcome.n_replaced or not upsert.created else "added"
         for group, result in zip(plan.groups, results, strict=True):
@@ -238,9 +250,7 @@ class Ingestion:
         except InvalidDataset as err:
             logger.error("%s", err)
             outcome.status, outcome.error = "failed", "; ".join(err.problems)
-        except (
-            Exception
-        ) as err:  # a dataset's own failure (unreadable file, lost connection) spares the others
+        except Exception as err:  # its own failure (unreadable file, lost connection) spares the others
             logger.exception("dataset %s could not be ingested", ds.key)
             outcome.status, outcome.error = "failed", f"{type(err).__name__}: {err}"
         if computed is not None:
@@ -248,6 +258,11 @@ class Ingestion:
             plan, results, organism = computed
             outcome.n_cells = plan.n_cells
             self.write(ds, key, plan, results, organism, outcome)
+        elif outcome.status == "empty" and ds.key in self.with_networks:
+            # Changed and now without any group large enough: its old networks no longer describe it.
+            writer = self.open_release()
+            upsert = writer.upsert_dataset(**self.dataset_row(ds))
+            outcome.n_replaced = writer.replace_networks(upsert.id)
         outcome.seconds = time.perf_counter() - started
         logger.info("dataset %s: %s in %.1f s", ds.key, outcome.status, outcome.seconds)
         return outcome
@@ -284,7 +299,7 @@ def run_ingest(
     with ExitStack() as stack:
         run = Ingestion(config, report, stack, executor_factory=executor_factory, progress=progress)
         keys = {ds.key: run.key(ds) for ds in datasets}
-        done = published_keys(run.store, list(keys.values()))
+        done, run.with_networks = published_state(run.store, list(keys.values()), datasets)
         todo = []
         for ds in datasets:
             if keys[ds.key] in done:

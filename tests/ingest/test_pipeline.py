@@ -113,6 +113,14 @@ def test_ingest_publishes_and_reruns_only_process_changes(tmp_path, checkpoint, 
     fourth = run_ingest(make_config(tmp_path, checkpoint, h5ad_source(folder), top_k=4), progress=False)
     assert fourth.counts()["replaced"] == 2
 
+    # b shrinks below min_cells in every group: its old networks are removed, a is kept
+    make_adata(n_cells=30).write_h5ad(folder / "b.h5ad")
+    fifth = run_ingest(make_config(tmp_path, checkpoint, h5ad_source(folder), top_k=4), progress=False)
+    b = next(o for o in fifth.outcomes if o.key == "h5ad:lab/b.h5ad")
+    assert (b.status, b.n_replaced, b.n_networks) == ("empty", 12, 0)
+    assert sum(g["n_cells"] for g in b.skipped_groups) == 30
+    assert sorted(networks_of(store)) == ["lab/a.h5ad"]
+
 
 class FailingExecutor(LocalExecutor):
     """Fails one group of datasets whose key contains ``marker``."""
