@@ -2,6 +2,8 @@
 
 `networks { nodes { hubs { gene { symbol } } } }` costs three queries (networks, hubs of all of them, their
 genes), whatever the page size. Loaders are built per request by `Context`; their caches die with it.
+Genes, networks, datasets and models also go through the release's memo (`Release.memo`): a row read by
+one request is not read again while that release is served.
 """
 
 from collections import defaultdict
@@ -26,8 +28,9 @@ HubKey = tuple[int, str, int, bool]  # (network id, statistic, k, transcription 
 class Loaders:
     """The DataLoaders of one request, all running store queries through `run` (the thread pool)."""
 
-    def __init__(self, run: Runner) -> None:
+    def __init__(self, run: Runner, memo: dict[str, dict[int, Any]]) -> None:
         self._run = run
+        self._memo = memo
         self.gene: DataLoader[int, GeneRow | None] = DataLoader(self._genes, max_batch_size=MAX_BATCH)
         self.network: DataLoader[int, NetworkRow | None] = DataLoader(
             self._networks, max_batch_size=MAX_BATCH
@@ -38,16 +41,29 @@ class Loaders:
         self.model: DataLoader[int, ModelRow | None] = DataLoader(self._models)
         self.hubs: DataLoader[HubKey, list[HubRow]] = DataLoader(self._hubs, max_batch_size=MAX_BATCH)
 
+    async def _memoised(self, table: str, ids: list[int], fetch: Callable) -> list:
+        """Rows by id from the release memo, reading only the ids it lacks (in one batch)."""
+        memo = self._memo[table]
+        missing = [i for i in dict.fromkeys(ids) if i not in memo]
+        if missing:
+            for i, row in zip(missing, await fetch(missing), strict=True):
+                if row is not None:
+                    memo[i] = row
+        return [memo.get(i) for i in ids]
+
     async def _genes(self, ids: list[int]) -> Sequence[GeneRow | None]:
-        return await self._run(genes_by_ids, ids)
+        return await self._memoised("gene", ids, lambda missing: self._run(genes_by_ids, missing))
 
     async def _networks(self, ids: list[int]) -> Sequence[NetworkRow | None]:
-        return await self._run(networks_by_ids, ids)
+        return await self._memoised("network", ids, lambda missing: self._run(networks_by_ids, missing))
 
     async def _datasets(self, ids: list[int]) -> Sequence[DatasetRow | None]:
-        return await self._run(datasets_by_ids, ids)
+        return await self._memoised("dataset", ids, lambda missing: self._run(datasets_by_ids, missing))
 
     async def _models(self, ids: list[int]) -> Sequence[ModelRow | None]:
+        return await self._memoised("model", ids, self._all_models)
+
+    async def _all_models(self, ids: list[int]) -> list[ModelRow | None]:
         by_id = {m.id: m for m in await self._run(list_models)}  # a handful of rows per release
         return [by_id.get(i) for i in ids]
 

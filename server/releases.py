@@ -25,10 +25,16 @@ T = TypeVar("T")
 
 
 class Release:
-    """One open release: a read-only `Reader` and the idle cursors its threads reuse."""
+    """One open release: a read-only `Reader`, the idle cursors its threads reuse, and its row memo.
+
+    A release file never changes once published, so rows of its small tables (genes, networks, datasets,
+    models) read once stay true for its whole life: `memo` keeps them, per table and id, and dies with the
+    release. It holds at most the rows of those tables (unknown ids are never stored).
+    """
 
     def __init__(self, reader: Reader, *, pool_size: int) -> None:
         self.reader = reader
+        self.memo: dict[str, dict[int, Any]] = {"gene": {}, "network": {}, "dataset": {}, "model": {}}
         self.release_id = reader.release_id
         self.pool_size = pool_size
         self.leases = 0

@@ -10,6 +10,7 @@ from cli.main import app as cli_app
 from server.config import Limits, ServerConfig
 from server.releases import Release
 from server.schema import build_schema
+from tests.server.conftest import GraphQL, make_client
 
 BUILT_IN = {"String", "Int", "Float", "Boolean", "ID"}
 
@@ -83,20 +84,24 @@ NESTED = """query($n: Int) { networks(first: $n) { nodes { id
     provenance { dataset { title } model { name } } } } }"""
 
 
-def test_nested_queries_do_not_fan_out(gql, store_calls):
-    gql.data(NESTED, {"n": 1})
-    one = sorted(store_calls)
-    store_calls.clear()
-    data = gql.data(NESTED, {"n": 3})
-    three = sorted(store_calls)
-    assert len(data["networks"]["nodes"]) == 3
-    assert three == one  # three networks cost the same queries as one: hubs, genes, datasets, models batched
-    assert three.count("hubs_for_networks") == 1 and three.count("genes_by_ids") == 1
-
-
-def test_edge_genes_are_loaded_once_per_request(gql, store_calls):
-    data = gql.data(
-        "{ network(id: 1) { edges(first: 6) { nodes { regulator { symbol } target { symbol } } } } }"
+def test_nested_queries_do_not_fan_out(store_root, store_calls):
+    calls = {}
+    for n in (1, 3):  # a fresh app each time: its release memo starts empty
+        store_calls.clear()
+        data = GraphQL(make_client(store_root)).data(NESTED, {"n": n})
+        assert len(data["networks"]["nodes"]) == n
+        calls[n] = sorted(store_calls)
+    assert calls[3] == calls[1]  # three networks cost the same queries as one
+    assert calls[3] == sorted(
+        ["find_networks", "hubs_for_networks", "genes_by_ids", "datasets_by_ids", "list_models"]
     )
-    assert len(data["network"]["edges"]["nodes"]) == 6
-    assert store_calls.count("genes_by_ids") == 1
+
+
+def test_rows_are_memoised_per_release(store_root, store_calls):
+    gql = GraphQL(make_client(store_root))
+    query = "{ network(id: 1) { edges(first: 6) { nodes { regulator { symbol } target { symbol } } } } }"
+    first = gql.data(query)
+    assert store_calls.count("genes_by_ids") == 1 and store_calls.count("networks_by_ids") == 1
+    store_calls.clear()
+    assert gql.data(query) == first
+    assert store_calls == ["network_edges"]  # genes and the network come from the release's memo
