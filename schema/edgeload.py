@@ -2,9 +2,9 @@
 
 Mapping joins only the distinct gene names of a batch (a few thousand) with ``genes`` inside DuckDB, then
 expands the result to every edge with an array take: joining millions of strings per network was the slowest
-step of a load. Ranks and the (regulator, target) order are computed with numpy on integers, and networks are
-buffered and appended in batches of about a million edges, which DuckDB writes several times faster than
-one statement per network.
+step of a load. Ranks, the (regulator, target) order and the node statistics are computed with numpy on
+integers, and networks are buffered and appended in batches of about a million edges, which DuckDB writes
+several times faster than one statement per network.
 """
 
 from dataclasses import dataclass, field
@@ -13,6 +13,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from schema.nodestats import node_stats_table
 
 FLUSH_EDGES = 1_000_000
 
@@ -80,33 +82,76 @@ def map_edges(con: duckdb.DuckDBPyConnection, network_id: int, edges: pa.Table) 
 
 @dataclass
 class EdgeBuffer:
-    """Mapped networks waiting to be appended to ``edges`` in one statement, in network order."""
+    """Mapped networks waiting to be appended, in network order, to ``edges``, ``node_stats`` and, in larger
+    sorted runs, to ``edges_by_target``.
 
+    ``edges_by_target`` receives runs of at least ``run_edges`` edges, each sorted by (target, network,
+    regulator): DuckDB's zone maps then narrow a target lookup to a row group or two per run. Sorting one run
+    in numpy costs far less than re-sorting the whole table in DuckDB after every load; the writer re-sorts
+    the whole table only once the runs pass ``StoreConfig.max_target_runs``.
+    """
+
+    run_edges: int = 10_000_000
     pending: list[MappedEdges] = field(default_factory=list)
     size: int = 0
+    stats: list[pa.Table] = field(default_factory=list)
+    run: list[MappedEdges] = field(default_factory=list)
+    run_size: int = 0
+    runs_written: int = 0
 
     def add(self, con: duckdb.DuckDBPyConnection, mapped: MappedEdges) -> None:
         self.pending.append(mapped)
+        self.stats.append(
+            node_stats_table(mapped.network_id, mapped.regulator_id, mapped.target_id, mapped.weight)
+        )
+        self.run.append(mapped)
         self.size += mapped.regulator_id.size
+        self.run_size += mapped.regulator_id.size
         if self.size >= FLUSH_EDGES:
-            self.flush(con)
+            self.flush_edges(con)
+        if self.run_size >= self.run_edges:
+            self.flush_run(con)
 
     def flush(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Write everything still buffered."""
+        self.flush_edges(con)
+        self.flush_run(con)
+
+    def flush_edges(self, con: duckdb.DuckDBPyConnection) -> None:
         if not self.pending:
             return
         batch = sorted(self.pending, key=lambda m: m.network_id)
-        table = pa.table(
-            {
-                "network_id": np.concatenate(
-                    [np.full(m.regulator_id.size, m.network_id, dtype=np.int32) for m in batch]
-                ),
-                "regulator_id": np.concatenate([m.regulator_id for m in batch]),
-                "target_id": np.concatenate([m.target_id for m in batch]),
-                "weight": np.concatenate([m.weight for m in batch]),
-                "rank": np.concatenate([m.rank for m in batch]),
-            }
-        )
-        con.register("_edge_batch", table)
+        con.register("_edge_batch", _edge_table(batch))
         con.execute("INSERT INTO edges SELECT * FROM _edge_batch")
         con.unregister("_edge_batch")
-        self.pending, self.size = [], 0
+        stats = pa.concat_tables(self.stats)
+        con.register("_stats_batch", stats.sort_by([("network_id", "ascending"), ("gene_id", "ascending")]))
+        con.execute("INSERT INTO node_stats SELECT * FROM _stats_batch")
+        con.unregister("_stats_batch")
+        self.pending, self.size, self.stats = [], 0, []
+
+    def flush_run(self, con: duckdb.DuckDBPyConnection) -> None:
+        if not self.run:
+            return
+        table = _edge_table(sorted(self.run, key=lambda m: m.network_id))
+        # Rows are in (network, regulator, target) order, so a stable sort by target gives the run's order.
+        order = np.argsort(table["target_id"].to_numpy(), kind="stable")
+        con.register("_target_run", table.take(order))
+        con.execute("INSERT INTO edges_by_target SELECT * FROM _target_run")
+        con.unregister("_target_run")
+        self.run, self.run_size = [], 0
+        self.runs_written += 1
+
+
+def _edge_table(batch: list[MappedEdges]) -> pa.Table:
+    return pa.table(
+        {
+            "network_id": np.concatenate(
+                [np.full(m.regulator_id.size, m.network_id, dtype=np.int32) for m in batch]
+            ),
+            "regulator_id": np.concatenate([m.regulator_id for m in batch]),
+            "target_id": np.concatenate([m.target_id for m in batch]),
+            "weight": np.concatenate([m.weight for m in batch]),
+            "rank": np.concatenate([m.rank for m in batch]),
+        }
+    )

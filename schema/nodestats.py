@@ -1,13 +1,14 @@
-"""Per-network node statistics, computed once when networks are written.
+"""Per-network node statistics, computed once when a network is written.
 
-Degrees and weighted degrees are plain SQL aggregates. PageRank cannot be written in SQL, and building a
-graph per 50,000-edge network costs more than the whole load, so it is a scipy.sparse power iteration run on
-many networks at once (they form one block-diagonal graph); it matches ``networkx.pagerank(G, weight=...)``.
+They are computed with numpy from the edge arrays ``add_edges`` already holds in memory, rather than in SQL
+after the load: a second pass over 100 M stored edges (group-bys for the degrees, a fetch for PageRank)
+cost more than the load itself. PageRank cannot be written in SQL, and building a networkx graph per network
+costs more than the whole load, so it is a scipy.sparse power iteration (over one network, or several at once
+as one block-diagonal graph). Both match networkx (see tests/schema/test_writer.py).
 """
 
 import logging
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 from scipy.sparse import csr_matrix
@@ -84,76 +85,33 @@ def pagerank_blocks(
     return net_ids[node_net], nodes_gene, x
 
 
-def write_node_stats(con: duckdb.DuckDBPyConnection, network_ids: list[int]) -> None:
-    """Compute and insert node statistics of ``network_ids``, the networks added by this release (they hold
-    the highest ids); set their n_genes and n_edges."""
-    ids = sorted(set(network_ids))
-    if not ids:
-        return
-    sizes = dict(
-        con.execute(
-            "SELECT network_id, count(*) FROM edges WHERE network_id >= ? GROUP BY network_id", [ids[0]]
-        ).fetchall()
-    )
-    chunk: list[int] = []
-    total = 0
-    for network_id in ids:
-        chunk.append(network_id)
-        total += sizes.get(network_id, 0)
-        if total >= CHUNK_EDGES:
-            _write_chunk(con, chunk)
-            chunk, total = [], 0
-    if chunk:
-        _write_chunk(con, chunk)
+def node_stats_table(
+    network_id: int, regulator: np.ndarray, target: np.ndarray, weight: np.ndarray
+) -> pa.Table:
+    """Node statistics of one network from its edge arrays, as rows of the ``node_stats`` table.
 
-
-def _write_chunk(con: duckdb.DuckDBPyConnection, network_ids: list[int]) -> None:
-    # New networks hold the highest ids, so the id range of a chunk holds no other network; a range (unlike
-    # an IN list) lets DuckDB skip the row groups of other networks.
-    lo, hi = min(network_ids), max(network_ids)
-    edges = con.sql(
-        "SELECT network_id, regulator_id, target_id, weight FROM edges WHERE network_id BETWEEN ? AND ?",
-        params=[lo, hi],
-    ).to_arrow_table()
-    net, gene, rank = pagerank_blocks(*(edges[c].to_numpy() for c in edges.column_names))
-    con.register(
-        "_pagerank",
-        pa.table(
-            {
-                "network_id": pa.array(net, pa.int32()),
-                "gene_id": pa.array(gene, pa.int32()),
-                "pagerank": pa.array(rank, pa.float32()),
-            }
-        ),
+    Degrees are counts and weight sums of out- and in-edges, degree centrality is (in + out) / (n - 1) as in
+    networkx, PageRank is ``pagerank_blocks`` (weighted, damping 0.85). Rows are sorted by gene id.
+    """
+    network = np.full(regulator.size, network_id, dtype=np.int64)
+    _, genes, rank = pagerank_blocks(network, regulator, target, weight)
+    n = genes.size
+    w = np.asarray(weight, dtype=np.float64)
+    width = int(genes.max()) + 1 if n else 0
+    out_degree = np.bincount(regulator, minlength=width)[genes]
+    in_degree = np.bincount(target, minlength=width)[genes]
+    out_weight = np.bincount(regulator, weights=w, minlength=width)[genes]
+    in_weight = np.bincount(target, weights=w, minlength=width)[genes]
+    centrality = (in_degree + out_degree) / (n - 1) if n > 1 else np.zeros(n)
+    return pa.table(
+        {
+            "network_id": pa.array(np.full(n, network_id, dtype=np.int32)),
+            "gene_id": pa.array(genes.astype(np.int32)),
+            "in_degree": pa.array(in_degree.astype(np.int32)),
+            "out_degree": pa.array(out_degree.astype(np.int32)),
+            "weighted_in_degree": pa.array(in_weight.astype(np.float32)),
+            "weighted_out_degree": pa.array(out_weight.astype(np.float32)),
+            "degree_centrality": pa.array(centrality.astype(np.float32)),
+            "pagerank": pa.array(rank.astype(np.float32)),
+        }
     )
-    con.execute(
-        """
-        INSERT INTO node_stats
-        WITH e AS (SELECT * FROM edges WHERE network_id BETWEEN ? AND ?),
-        outs AS (SELECT network_id, regulator_id AS gene_id, count(*) AS n, sum(weight) AS w
-                 FROM e GROUP BY ALL),
-        ins AS (SELECT network_id, target_id AS gene_id, count(*) AS n, sum(weight) AS w FROM e GROUP BY ALL),
-        sizes AS (SELECT network_id, count(*) AS n_nodes FROM _pagerank GROUP BY ALL)
-        SELECT p.network_id, p.gene_id,
-               coalesce(ins.n, 0), coalesce(outs.n, 0), coalesce(ins.w, 0), coalesce(outs.w, 0),
-               CASE WHEN s.n_nodes > 1
-                    THEN (coalesce(ins.n, 0) + coalesce(outs.n, 0)) / (s.n_nodes - 1) ELSE 0 END,
-               p.pagerank
-        FROM _pagerank p
-        JOIN sizes s USING (network_id)
-        LEFT JOIN outs USING (network_id, gene_id)
-        LEFT JOIN ins USING (network_id, gene_id)
-        ORDER BY p.network_id, p.gene_id
-        """,
-        [lo, hi],
-    )
-    con.execute(
-        """
-        UPDATE networks SET n_genes = s.n_genes, n_edges = s.n_edges
-        FROM (SELECT network_id, count(*) AS n_genes, sum(out_degree) AS n_edges FROM node_stats
-              WHERE network_id BETWEEN ? AND ? GROUP BY ALL) s
-        WHERE networks.id = s.network_id
-        """,
-        [lo, hi],
-    )
-    con.unregister("_pagerank")

@@ -43,7 +43,8 @@ class StoreConfig:
     keep: published releases kept on disk (the current one always is), for rollback.
     threads / memory_limit: DuckDB settings for connections opened by the store (None: DuckDB's defaults).
     lock_timeout: seconds a writer waits for another writer to finish.
-    max_target_runs: appended sorted runs of ``edges_by_target`` before the writer re-sorts it whole.
+    max_target_runs: sorted runs appended to ``edges_by_target`` (one per release, or per 10 M edges) before a
+        writer re-sorts the whole table; each run costs a target lookup a row group or two.
     """
 
     root: Path
@@ -51,7 +52,7 @@ class StoreConfig:
     threads: int | None = None
     memory_limit: str | None = None
     lock_timeout: float = 600.0
-    max_target_runs: int = 8
+    max_target_runs: int = 32
 
     def __post_init__(self):
         object.__setattr__(self, "root", Path(self.root))

@@ -1,9 +1,9 @@
 """The release writer: bulk Arrow -> DuckDB writes into a new release, published when the block exits cleanly.
 
 Edges of a network arrive in one ``add_edges`` call, are mapped from Ensembl ids to gene ids by a join inside
-DuckDB, ranked, and appended sorted by (network, regulator). When the block exits, the new edges are appended
-to ``edges_by_target`` sorted by (target, network), node statistics of the new networks are computed, the file
-is checkpointed and closed, renamed and published, and old releases are pruned.
+DuckDB, ranked, and appended sorted by (network, regulator), with their node statistics; ``edges_by_target``
+receives them in runs sorted by (target, network) (see ``schema.edgeload``). When the block exits, the
+buffers are flushed, the file is checkpointed and closed, renamed and published, and old releases pruned.
 """
 
 import hashlib
@@ -22,7 +22,6 @@ import pyarrow.compute as pc
 
 from schema.edgeload import EdgeBuffer, map_edges
 from schema.genesets import GeneSetLoad, GmtSet, load_gene_sets, read_gmt
-from schema.nodestats import write_node_stats
 from schema.reference import BUNDLED_GENE_SETS, BUNDLED_SOURCE, MSIGDB_LICENSE, lambert_tfs
 from schema.release import PARTIAL, SUFFIX, Store, check_schema_version
 from schema.tables import SCHEMA_VERSION, create_tables
@@ -168,10 +167,7 @@ class ReleaseWriter:
         con = self.con
         steps = [("edges", lambda: self._edges.flush(con))]
         if self._new_networks:
-            steps += [
-                ("edges_by_target", self._append_target_layout),
-                ("node statistics", lambda: write_node_stats(con, self._new_networks)),
-            ]
+            steps += [("edges_by_target", self._update_target_layout), ("network sizes", self._set_sizes)]
         steps += [
             ("meta", self._write_release_meta),
             ("commit", lambda: con.execute("COMMIT")),
@@ -206,26 +202,33 @@ class ReleaseWriter:
         )
         self.con.unregister("_meta_rows")
 
-    def _append_target_layout(self) -> None:
-        """Append the new edges sorted by (target, network), or re-sort the whole table past a few runs."""
+    def _update_target_layout(self) -> None:
+        """Count the sorted runs appended to ``edges_by_target``; past ``max_target_runs``, re-sort it."""
         con = self.con
         runs = int(
             con.execute("SELECT value FROM store_meta WHERE key = 'edges_by_target_runs'").fetchall()[0][0]
         )
-        if runs + 1 > self.store.config.max_target_runs:
-            log.info("re-sorting edges_by_target (%d appended runs)", runs)
+        runs += self._edges.runs_written
+        if runs > self.store.config.max_target_runs:
+            log.info("re-sorting edges_by_target (%d sorted runs)", runs)
             con.execute("DELETE FROM edges_by_target")
-            con.execute("INSERT INTO edges_by_target SELECT * FROM edges ORDER BY target_id, network_id")
-            runs = 0
-        else:
-            first = min(self._new_networks)
             con.execute(
-                "INSERT INTO edges_by_target SELECT * FROM edges WHERE network_id >= ? "
-                "ORDER BY target_id, network_id",
-                [first],
+                "INSERT INTO edges_by_target SELECT * FROM edges ORDER BY target_id, network_id, regulator_id"
             )
-            runs += 1
+            runs = 0
         self._set_meta(edges_by_target_runs=str(runs))
+
+    def _set_sizes(self) -> None:
+        """Store n_genes and n_edges of the networks added by this release."""
+        self.con.execute(
+            """
+            UPDATE networks SET n_genes = s.n_genes, n_edges = s.n_edges
+            FROM (SELECT network_id, count(*) AS n_genes, sum(out_degree) AS n_edges FROM node_stats
+                  WHERE network_id >= ? GROUP BY ALL) s
+            WHERE networks.id = s.network_id
+            """,
+            [min(self._new_networks)],
+        )
 
     # -- genes ---------------------------------------------------------------------------------------
     def upsert_genes(self, genes: pa.Table) -> int:
