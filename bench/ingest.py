@@ -9,7 +9,7 @@
 Both count the cells that went through the model (the deepest ``max_cells`` of each group) and run in this one
 process, alternating, best of ``--repeats``. Target: end-to-end >= 80% of model-only. Prints figures only.
 
-    .venv/bin/python bench/ingest.py [--checkpoint weights/....ckpt] [--data data/demo]
+    .venv/bin/python bench/ingest.py [--checkpoint weights/demo-tiny.pt] [--data data/demo]
 """
 
 import argparse
@@ -23,6 +23,7 @@ import anndata as ad
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+DEMO_WEIGHTS = ROOT / "weights" / "demo-tiny.pt"
 sys.path.insert(0, str(ROOT))
 
 from ingest.columns import ColumnMap  # noqa: E402
@@ -73,7 +74,12 @@ def end_to_end(config: IngestConfig) -> tuple[float, int, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "demo")
-    parser.add_argument("--checkpoint", type=Path, default=None, help="default: a random tiny model")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=DEMO_WEIGHTS if DEMO_WEIGHTS.is_file() else None,
+        help="default: weights/demo-tiny.pt, else a random-initialised tiny model",
+    )
     parser.add_argument("--n-genes", type=int, default=200)
     parser.add_argument("--max-cells", type=int, default=256)
     parser.add_argument("--min-cells", type=int, default=10)
@@ -117,7 +123,7 @@ def main() -> None:
     e2e_s, e2e_cells, summary = min(e2e_runs)
     print(summary)
     print()
-    kind = "given" if args.checkpoint else "random-initialised tiny, demo genes"
+    kind = "given" if args.checkpoint else "random-initialised tiny over the demo genes"
     print(f"checkpoint: {checkpoint.name} ({kind})")
     print(f"device: {worker.device}; torch threads: {torch.get_num_threads()}")
     print(f"{len(files)} datasets, {len(groups)} groups")

@@ -18,7 +18,7 @@ EXAMPLE = ROOT / "examples" / "sources.toml"
 def test_example_config_parses_and_documents_every_option():
     config = load_config(EXAMPLE)
     assert config.store == ROOT / "atlas"
-    assert config.checkpoint == ROOT / "weights" / "demo.ckpt"
+    assert config.checkpoint == ROOT / "weights" / "demo-tiny.pt" and config.checkpoint.is_file()
     assert config.min_cells == 20 and "min_cells" not in config.params
     assert config.network_params["min_cells"] == 20
     assert config.schedule.cron == "0 3 * * *"
