@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import duckdb
 
-from schema.queries._common import MAX_GENE_LIST, MAX_IDS, check_ids, check_limit, in_list, rows_as
+from schema.queries._common import MAX_GENE_LIST, MAX_IDS, check_ids, check_limit, rows_as
 from schema.rows import GeneRow
 
 GENE_COLUMNS = "id, ensembl_id, symbol, organism, chromosome, start, is_tf"
@@ -13,7 +13,9 @@ GENE_COLUMNS = "id, ensembl_id, symbol, organism, chromosome, start, is_tf"
 def genes_by_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[GeneRow | None]:
     """The genes with these ids, aligned with ``ids`` (None where unknown): a DataLoader batch function."""
     ids = check_ids("ids", ids)
-    rows = rows_as(con, GeneRow, f"SELECT {GENE_COLUMNS} FROM genes WHERE id IN {in_list(ids)}", ids)
+    rows = rows_as(
+        con, GeneRow, f"SELECT {GENE_COLUMNS} FROM genes WHERE id IN (SELECT unnest(?::INTEGER[]))", [ids]
+    )
     by_id = {r.id: r for r in rows}
     return [by_id.get(i) for i in ids]
 

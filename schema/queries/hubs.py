@@ -50,12 +50,15 @@ def hubs_for_networks(
         con,
         HubRow,
         f"""
-        SELECT {STAT_COLUMNS}, row_number() OVER (
-            PARTITION BY network_id ORDER BY {by} DESC, {weighted} DESC, gene_id) AS rank
-        FROM node_stats s
-        WHERE network_id IN {in_list(ids)}
-          AND (NOT ? OR gene_id IN (SELECT id FROM genes WHERE is_tf))
-        QUALIFY rank <= ?
+        WITH stats AS (
+            SELECT * FROM node_stats WHERE network_id IN {in_list(ids)}
+              AND (NOT ? OR gene_id IN (SELECT id FROM genes WHERE is_tf))),
+        top AS (  -- max_by keeps a heap of k per network: much cheaper than a window sort
+            SELECT network_id, max_by(gene_id, ({by}, {weighted}, -gene_id), ?) AS genes
+            FROM stats GROUP BY ALL),
+        ranked AS (
+            SELECT network_id, unnest(genes) AS gene_id, generate_subscripts(genes, 1) AS rank FROM top)
+        SELECT {STAT_COLUMNS}, rank FROM stats JOIN ranked USING (network_id, gene_id)
         ORDER BY network_id, rank
         """,
         [*ids, tfs_only, k],

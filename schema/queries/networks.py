@@ -9,7 +9,6 @@ from schema.queries._common import (
     NetworkFilter,
     check_ids,
     check_limit,
-    in_list,
     make_cursor,
     parse_cursor,
     rows_as,
@@ -54,8 +53,8 @@ def networks_by_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[
     rows = rows_as(
         con,
         NetworkRow,
-        f"SELECT {NETWORK_COLUMNS} FROM networks n WHERE n.id IN {in_list(ids)}",
-        ids,
+        f"SELECT {NETWORK_COLUMNS} FROM networks n WHERE n.id IN (SELECT unnest(?::INTEGER[]))",
+        [ids],
     )
     by_id = {r.id: r for r in rows}
     return [by_id.get(i) for i in ids]
@@ -101,8 +100,8 @@ def datasets_by_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[
         con,
         DatasetRow,
         "SELECT id, source, source_id, version, title, collection, content_hash, updated_at FROM datasets"
-        f" WHERE id IN {in_list(ids)}",
-        ids,
+        " WHERE id IN (SELECT unnest(?::INTEGER[]))",
+        [ids],
     )
     by_id = {r.id: r for r in rows}
     return [by_id.get(i) for i in ids]
