@@ -22,6 +22,7 @@ from server.errors import UserError
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+MAX_NAMES = 200_000
 
 
 class Release:
@@ -29,12 +30,19 @@ class Release:
 
     A release file never changes once published, so rows of its small tables (genes, networks, datasets,
     models) read once stay true for its whole life: `memo` keeps them, per table and id, and dies with the
-    release. It holds at most the rows of those tables (unknown ids are never stored).
+    release. It holds at most the rows of those tables (unknown ids are never stored), and at most
+    `MAX_NAMES` resolved gene names.
     """
 
     def __init__(self, reader: Reader, *, pool_size: int) -> None:
         self.reader = reader
-        self.memo: dict[str, dict[int, Any]] = {"gene": {}, "network": {}, "dataset": {}, "model": {}}
+        self.memo: dict[str, dict[Any, Any]] = {
+            "gene": {},
+            "network": {},
+            "dataset": {},
+            "model": {},
+            "gene_name": {},  # (name as sent, organism) -> gene row, for names that resolve
+        }
         self.release_id = reader.release_id
         self.pool_size = pool_size
         self.leases = 0

@@ -6,7 +6,6 @@ from typing import Annotated
 import strawberry
 
 from schema.queries.edges import network_edges
-from schema.queries.genes import resolve_genes
 from schema.queries.hubs import node_stats
 from schema.queries.networks import facet_counts
 from schema.rows import FacetCount, NetworkRow, Page
@@ -14,7 +13,7 @@ from server import prefetch
 from server.context import Info
 from server.errors import UserError
 from server.limits import page_size
-from server.lookup import MAX_SHOWN, gene_row
+from server.lookup import MAX_SHOWN, gene_row, resolve
 from server.queries import top_edges_per_regulator
 from server.types.edge import EdgeConnection
 from server.types.filters import HubStatistic, NetworkFilterInput, to_store
@@ -151,7 +150,7 @@ class Network:
             list[str], strawberry.argument(description="Symbols or Ensembl ids (at most 1000).")
         ],
     ) -> list[NodeStatistics | None]:
-        rows = await info.context.run(resolve_genes, genes)
+        rows = await resolve(info.context, genes, None)
         unknown = [name for name, row in zip(genes, rows, strict=True) if row is None]
         if unknown:
             msg = f"unknown genes: {', '.join(map(repr, unknown[:MAX_SHOWN]))}"

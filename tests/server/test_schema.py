@@ -105,3 +105,12 @@ def test_rows_are_memoised_per_release(store_root, store_calls):
     store_calls.clear()
     assert gql.data(query) == first
     assert store_calls == ["network_edges"]  # genes and the network come from the release's memo
+
+
+def test_gene_names_are_memoised_per_release(store_root, store_calls):
+    gql = GraphQL(make_client(store_root))
+    for _ in range(2):
+        assert gql.data('{ gene(symbol: "TF1") { ensemblId } }')["gene"]["ensemblId"] == "ENSG00000000001"
+        assert gql.data('{ gene(symbol: "NOPE") { ensemblId } }')["gene"] is None
+    # the known name is resolved once; the unknown one is asked again (misses are never stored)
+    assert store_calls.count("resolve_genes") == 3
