@@ -4,10 +4,11 @@ from datetime import datetime
 from typing import Annotated
 
 import strawberry
+from strawberry.utils.str_converters import to_camel_case
 
 from schema.queries.edges import network_edges
 from schema.queries.hubs import node_stats
-from schema.queries.networks import facet_counts
+from schema.queries.networks import FACETS, facet_counts
 from schema.rows import FacetCount, NetworkRow, Page
 from server import prefetch
 from server.context import Info
@@ -189,7 +190,8 @@ class NetworkFacets:
 
     @classmethod
     def from_row(cls, counts: dict[str, list[FacetCount]]) -> "NetworkFacets":
-        return cls(**{facet: [FacetValue.from_row(r) for r in rows] for facet, rows in counts.items()})
+        """Facets from the store's counts; facets not counted (not selected) are left empty."""
+        return cls(**{facet: [FacetValue.from_row(r) for r in counts.get(facet, [])] for facet in FACETS})
 
 
 @strawberry.type(description="A page of networks with the facet counts of all matching networks.")
@@ -210,4 +212,6 @@ class NetworkConnection:
 
     @strawberry.field(description="How many matching networks per tissue, disease, cell type and organism.")
     async def facets(self, info: Info) -> NetworkFacets:
-        return NetworkFacets.from_row(await info.context.run(facet_counts, to_store(self.where)))
+        wanted = [facet for facet in FACETS if prefetch.selects(info, to_camel_case(facet))]
+        counts = await info.context.run(facet_counts, to_store(self.where), facets=wanted) if wanted else {}
+        return NetworkFacets.from_row(counts)
