@@ -41,12 +41,12 @@ from server.errors import UserError
 PAGE_ARGUMENT = "first"
 
 
-def page_size(first: int | None, limits: Limits) -> int:
+def page_size(first: int | None, limits: Limits, *, name: str = "first") -> int:
     """The page size a resolver uses: the default when `first` is left out, an error past the cap."""
     if first is None:
         return limits.default_page_size
     if first < 1 or first > limits.max_page_size:
-        msg = f"`first` must lie between 1 and {limits.max_page_size}, got {first}"
+        msg = f"`{name}` must lie between 1 and {limits.max_page_size}, got {first}"
         raise UserError(msg)
     return first
 

@@ -210,7 +210,11 @@ class Query:
         else:
             query_count = hubs
             results = await context.run(
-                enrich_hubs, network, k=page_size(hubs, context.limits), by=hubs_by.value, **options
+                enrich_hubs,
+                network,
+                k=page_size(hubs, context.limits, name="hubs"),
+                by=hubs_by.value,
+                **options,
             )
         if query_count is None:
             query_count = results[0].query_size if results else 0

@@ -99,3 +99,8 @@ def test_enriched_regulators_across_networks(gql):
     assert p_values == sorted(p_values)
     covid = gql.data(query, {"f": {"diseases": ["COVID-19"]}})["enrichedRegulators"]["results"]
     assert [(r["networkId"], r["network"]["disease"]["label"]) for r in covid] == [(2, "COVID-19")]
+
+
+def test_enrichment_hub_count_is_capped(gql):
+    body = gql("{ enrichment(network: 1, hubs: 5000) { results { geneSet } } }")
+    assert body["errors"][0]["message"] == "`hubs` must lie between 1 and 1000, got 5000"
