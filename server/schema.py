@@ -208,7 +208,7 @@ class Query:
                 enrich_targets, network, regulator_id, max_rank=max_rank, min_weight=min_weight, **options
             )
         else:
-            query_count = hubs
+            query_count = None
             results = await context.run(
                 enrich_hubs,
                 network,

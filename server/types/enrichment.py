@@ -58,7 +58,9 @@ class GeneSetEnrichment:
 
 @strawberry.type(description="Gene sets over-represented in the query genes, most significant first.")
 class GeneSetEnrichmentResult:
-    query_gene_count: int = strawberry.field(description="Distinct query genes the release knows.")
+    query_gene_count: int = strawberry.field(
+        description="Distinct query genes the release knows (for targets or hubs: those in the universe)."
+    )
     unknown_genes: list[str] = strawberry.field(description="Names in the query or background not found.")
     results: list[GeneSetEnrichment] = strawberry.field(description="Tested sets, most significant first.")
 

@@ -68,6 +68,7 @@ def test_enrichment_of_regulator_targets_and_hubs(gql):
     )
     top = hubs["enrichment"]["results"][0]
     assert (top["geneSet"], top["overlap"]) == ("SET_TF", 2)
+    assert hubs["enrichment"]["queryGeneCount"] == 2
 
 
 @pytest.mark.parametrize(
