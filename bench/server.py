@@ -1,6 +1,6 @@
 """Benchmark of the GraphQL API on a synthetic atlas: latency against raw SQL, then a load run.
 
-    python bench/server.py [--networks 1000 --edges 100000 --genes 20000] [--root DIR] [--load-seconds 60]
+    python bench/server.py [--networks 2000 --edges 50000 --genes 20000] [--root DIR] [--load-seconds 60]
 
 1. Builds (or reuses, when --root already holds a release) a synthetic atlas with the store's builder
    (`schema.synthetic.build_synthetic_atlas`, the one bench/store.py uses); the default is 100 M edges.
@@ -224,8 +224,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--root", type=Path, help="Atlas folder (reused if it holds a release).")
-    parser.add_argument("--networks", type=int, default=1000)
-    parser.add_argument("--edges", type=int, default=100_000, help="Edges per network.")
+    parser.add_argument("--networks", type=int, default=2000)
+    parser.add_argument("--edges", type=int, default=50_000, help="Edges per network.")
     parser.add_argument("--genes", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--clients", type=int, default=32)
