@@ -9,6 +9,11 @@ from server.releases import MAX_NAMES
 MAX_SHOWN = 10
 
 
+def shown(name: str, width: int = 60) -> str:
+    """A client's string as quoted in an error message, cut to `width` characters."""
+    return repr(name if len(name) <= width else name[: width - 1] + "…")
+
+
 async def resolve(context: Context, names: list[str], organism: str | None) -> list[GeneRow | None]:
     """`schema.queries.genes.resolve_genes` through the release's memo of names already resolved."""
     memo = context.release.memo["gene_name"]
@@ -29,7 +34,7 @@ async def gene_row(context: Context, name: str, *, organism: str | None = None) 
     (row,) = await resolve(context, [name], organism)
     if row is None:
         where = f" in {organism}" if organism else ""
-        msg = f"unknown gene {name!r}{where}: give an HGNC/MGI symbol or an Ensembl gene id"
+        msg = f"unknown gene {shown(name)}{where}: give an HGNC/MGI symbol or an Ensembl gene id"
         raise UserError(msg)
     return row
 

@@ -14,7 +14,7 @@ from server import prefetch
 from server.context import Info
 from server.errors import UserError
 from server.limits import page_size
-from server.lookup import MAX_SHOWN, gene_row, resolve
+from server.lookup import MAX_SHOWN, gene_row, resolve, shown
 from server.queries import top_edges_per_regulator
 from server.types.edge import EdgeConnection
 from server.types.filters import HubStatistic, NetworkFilterInput, to_store
@@ -154,7 +154,7 @@ class Network:
         rows = await resolve(info.context, genes, None)
         unknown = [name for name, row in zip(genes, rows, strict=True) if row is None]
         if unknown:
-            msg = f"unknown genes: {', '.join(map(repr, unknown[:MAX_SHOWN]))}"
+            msg = f"unknown genes: {', '.join(map(shown, unknown[:MAX_SHOWN]))}"
             raise UserError(msg)
         stats = await info.context.run(node_stats, self.id, [r.id for r in rows if r is not None])
         genes = {r.id: r for r in rows if r is not None}

@@ -181,3 +181,11 @@ def test_unexpected_errors_are_masked_and_logged(gql, monkeypatch, caplog):
 
 def test_query_type_is_documented():
     assert Query.__strawberry_definition__.description
+
+
+def test_long_strings_are_cut_in_error_messages(gql):
+    body = gql(
+        "query($v: String) { network(id: 1) { edges(regulator: $v) { nodes { rank } } } }", {"v": "x" * 5000}
+    )
+    message = body["errors"][0]["message"]
+    assert message.startswith("unknown gene 'xxx") and len(message) < 200
