@@ -9,13 +9,14 @@ publish during a request never changes what that request reads, and new requests
 import json
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from schema.release import NoReleaseError, SchemaVersionError, Store
@@ -66,17 +67,30 @@ class ReleaseMiddleware:
             message = f"request body larger than {self.limits.max_body_bytes} bytes"
             await _send_json(send, 413, {"errors": [{"message": message}]})
             return
-        try:
-            lease = self.releases.lease()
-            release = await lease.__aenter__()
-        except (NoReleaseError, SchemaVersionError) as error:
-            await _send_json(send, 503, {"errors": [{"message": str(error)}]})
-            return
-        try:
+        async with AsyncExitStack() as stack:
+            try:
+                release = await stack.enter_async_context(self.releases.lease())
+            except (NoReleaseError, SchemaVersionError) as error:
+                await _send_json(send, 503, {"errors": [{"message": str(error)}]})
+                return
             scope.setdefault("state", {})["release"] = release
-            await self.app(scope, receive, send)
-        finally:
-            await lease.__aexit__(None, None, None)
+            await self.app(scope, self._limited(receive), send)
+
+    def _limited(self, receive: Receive) -> Receive:
+        """`receive` that refuses a body (e.g. chunked, without Content-Length) past the cap as it arrives."""
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limits.max_body_bytes:
+                    detail = f"request body larger than {self.limits.max_body_bytes} bytes"
+                    raise HTTPException(status_code=413, detail=detail)
+            return message
+
+        return limited
 
 
 def create_app(config: ServerConfig) -> Starlette:

@@ -98,6 +98,9 @@ def test_body_size_limit(store_root):
     )
     assert response.status_code == 413
     assert "larger than 2000 bytes" in response.json()["errors"][0]["message"]
+    chunks = (b'{"query": "{ meta { release } }", "variables": {"x": "' + b"a" * 1000 + b'"}}',) * 3
+    chunked = client.post("/graphql", content=iter(chunks), headers={"content-type": "application/json"})
+    assert chunked.status_code == 413 and "larger than 2000 bytes" in chunked.text
 
 
 def test_limits_validate_their_values():
