@@ -121,3 +121,22 @@ def test_publish_during_traffic(live_server):
         assert (
             client.post("/graphql", json={"query": SNAPSHOT}).json()["data"]["meta"]["release"] == new_release
         )
+
+
+def test_the_server_cannot_write(tmp_path):
+    import duckdb
+
+    store = write_store(tmp_path)
+    releases = Releases(store)
+
+    async def scenario():
+        async with releases.lease() as release:
+            with pytest.raises(duckdb.Error, match="read-only"):
+                await release.run(lambda con: con.execute("CREATE TABLE intruder (a INTEGER)"))
+            with pytest.raises(duckdb.Error, match="read-only"):
+                await release.run(lambda con: con.execute("DELETE FROM edges"))
+            (count,) = await release.run(lambda con: con.execute("SELECT count(*) FROM edges").fetchone())
+            assert count == 13
+
+    anyio.run(scenario)
+    releases.close()
