@@ -266,3 +266,20 @@ def test_cli_grn_writes_one_network_per_group(grn_setup, tmp_path):
     assert table.num_rows == sum(p["n_network_genes"] * 2 for p in params)
     bad = CliRunner().invoke(app, [*args, "--filter", "top_k"])
     assert bad.exit_code != 0 and "--top-k" in bad.output
+
+
+def test_gene_stats_and_choice_match_dense_numpy(grn_setup):
+    from scprint_graph.cells import AnnDataCells
+    from scprint_graph.grn_genes import choose_genes, gene_stats
+
+    _, adata, vocab = grn_setup
+    cells = AnnDataCells(adata, vocab)
+    stats = gene_stats(cells, chunk_size=7)  # several chunks
+    x = adata.X.toarray().astype(np.float64)
+    logged = np.log1p(x / x.sum(1, keepdims=True) * 1e4)
+    np.testing.assert_allclose(stats.depth, x.sum(1))
+    np.testing.assert_array_equal(stats.n_expressing, (x > 0).sum(0))
+    np.testing.assert_allclose(stats.lognorm_var, logged.var(0), atol=1e-9)
+    top = choose_genes(cells, stats, "most expressed", 5)
+    expected = np.sort(np.argsort(-x.mean(0), kind="stable")[:5])
+    np.testing.assert_array_equal(top, cells.mapping.indices[expected])
