@@ -103,20 +103,26 @@ def test_publish_during_traffic(live_server):
                     failures.append(f"mixed snapshot: {data}")
                 seen.append((data["meta"]["release"], data["networks"]["totalCount"]))
 
+    def wait_for(condition, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError
+            time.sleep(0.05)
+
     threads = [threading.Thread(target=client_loop) for _ in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(0.5)
+    wait_for(lambda: len(seen) >= 8)  # traffic is flowing on the first release
     write_store(root, note="second")
     new_release = Store(root).current_release()
-    time.sleep(1.0)
+    wait_for(lambda: sum(release == new_release for release, _ in seen) >= 8)
     stop.set()
     for thread in threads:
         thread.join(timeout=20)
     assert not failures, failures[:3]
     assert {count for _, count in seen} == {3, 6}
-    last = seen[-1]
-    assert last == (new_release, 6)
+    assert all(count == 6 for release, count in seen if release == new_release)
     with httpx.Client(base_url=url) as client:
         assert (
             client.post("/graphql", json={"query": SNAPSHOT}).json()["data"]["meta"]["release"] == new_release
