@@ -124,8 +124,8 @@ class EdgeBuffer:
         con.register("_edge_batch", _edge_table(batch))
         con.execute("INSERT INTO edges SELECT * FROM _edge_batch")
         con.unregister("_edge_batch")
-        stats = pa.concat_tables(self.stats)
-        con.register("_stats_batch", stats.sort_by([("network_id", "ascending"), ("gene_id", "ascending")]))
+        stats = pa.concat_tables(sorted(self.stats, key=lambda t: t["network_id"][0].as_py()))  # each by gene
+        con.register("_stats_batch", stats)
         con.execute("INSERT INTO node_stats SELECT * FROM _stats_batch")
         con.unregister("_stats_batch")
         self.pending, self.size, self.stats = [], 0, []
@@ -134,8 +134,11 @@ class EdgeBuffer:
         if not self.run:
             return
         table = _edge_table(sorted(self.run, key=lambda m: m.network_id))
-        # Rows are in (network, regulator, target) order, so a stable sort by target gives the run's order.
-        order = np.argsort(table["target_id"].to_numpy(), kind="stable")
+        # Rows are in (network, regulator, target) order, so a stable sort by target gives the run's order;
+        # numpy radix-sorts 16-bit keys, which gene ids usually fit.
+        target = table["target_id"].to_numpy()
+        key = target.astype(np.uint16) if target.size and target.max() < 2**16 else target
+        order = np.argsort(key, kind="stable")
         con.register("_target_run", table.take(order))
         con.execute("INSERT INTO edges_by_target SELECT * FROM _target_run")
         con.unregister("_target_run")

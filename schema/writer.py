@@ -379,18 +379,14 @@ class ReleaseWriter:
 
     def add_network(self, meta: NetworkMeta) -> int:
         """Register a network; its edges follow with ``add_edges``. Returns the new network id."""
-        if (
-            self.con.execute("SELECT count(*) FROM datasets WHERE id = ?", [meta.dataset_id]).fetchall()[0][0]
-            == 0
-        ):
+        n_datasets, n_models = self.con.execute(
+            "SELECT (SELECT count(*) FROM datasets WHERE id = ?), (SELECT count(*) FROM models WHERE id = ?)",
+            [meta.dataset_id, meta.model_id],
+        ).fetchall()[0]
+        if n_datasets == 0:
             msg = f"unknown dataset_id {meta.dataset_id}; register the dataset with upsert_dataset first"
             raise ValueError(msg)
-        if (
-            meta.model_id is not None
-            and not self.con.execute("SELECT count(*) FROM models WHERE id = ?", [meta.model_id]).fetchall()[
-                0
-            ][0]
-        ):
+        if meta.model_id is not None and n_models == 0:
             msg = f"unknown model_id {meta.model_id}; register the model with add_model first"
             raise ValueError(msg)
         network_id = self.con.execute(
