@@ -19,8 +19,10 @@ import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import anndata as ad
 import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
@@ -39,6 +41,8 @@ from scprint_graph.checkpoint import file_sha256, load_checkpoint
 from scprint_graph.genes import GeneVocabulary
 
 logger = logging.getLogger(__name__)
+
+IN_MEMORY_BYTES = 1 << 30  # backed files up to 1 GiB are read into memory once per run
 
 
 def list_datasets(config: IngestConfig, report: RunReport, *, census_module: Any = None) -> list[Dataset]:
@@ -76,6 +80,17 @@ def published_state(
         ).fetchall()
     with_networks = {f"{source}:{source_id}" for source, source_id in rows}
     return done, {ds.key for ds in datasets if ds.key in with_networks}
+
+
+def load_if_small(adata: ad.AnnData, limit: int = IN_MEMORY_BYTES) -> ad.AnnData:
+    """A backed dataset whose file is under ``limit`` bytes, read into memory once.
+
+    One sequential read beats one fancy-indexed read per group (and a validation pass) on small files; larger
+    files stay on disk and each group reads only its rows.
+    """
+    if not adata.isbacked or Path(adata.filename).stat().st_size > limit:
+        return adata
+    return adata.to_memory()
 
 
 def vocabulary_table(vocab: GeneVocabulary) -> pa.Table:
@@ -179,7 +194,8 @@ class Ingestion:
     def compute(self, ds: Dataset, outcome: DatasetOutcome) -> tuple[Plan, list[NetworkResult], str] | None:
         """Validate, plan and run one dataset; None when it is invalid, empty or a group failed."""
         cmap = ds.columns
-        with ds.open() as adata:
+        with ds.open() as backed:
+            adata = load_if_small(backed)
             validate_dataset(
                 adata,
                 cmap,
