@@ -189,7 +189,9 @@ def schedule(
         raise typer.BadParameter(msg)
 
     def job() -> None:
-        result = run_ingest(cfg, progress=progress)
+        # The file is read again at every run: sources added to it are picked up without a restart.
+        current = build_config(config, [], ColumnMap(), store=None, checkpoint=None, overrides={})
+        result = run_ingest(current, progress=progress)
         logger.info("scheduled run finished:\n%s", result.summary_table())
 
     try:
