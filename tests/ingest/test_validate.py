@@ -99,3 +99,17 @@ def test_count_problems_on_dense_and_integer_matrices():
     assert count_problems(np.arange(12, dtype=np.int32).reshape(3, 4), 3) == []
     assert "negative" in count_problems(-np.ones((2, 2), dtype=np.int64), 2)[0]
     assert count_problems(sp.csr_matrix(np.eye(3, dtype=np.float32) * 4), 3) == []
+
+
+def test_genes_by_symbol_or_a_var_column(make_adata, vocab):
+    adata = make_adata()
+    symbols = adata.var["feature_name"].astype(str).to_numpy()
+    by_symbol = adata.copy()
+    by_symbol.var_names = symbols
+    del by_symbol.var["feature_name"]
+    assert _validate(by_symbol, vocab).n_known == adata.n_vars
+    named = adata.copy()
+    named.var_names = [f"gene{i}" for i in range(adata.n_vars)]
+    named.var["ids"] = adata.var_names.to_numpy()
+    assert _validate(named, vocab, cmap=ColumnMap(gene_col="ids")).n_known == adata.n_vars
+    assert "var has no column 'symbolz'" in _problems(named, vocab, cmap=ColumnMap(gene_col="symbolz"))[-1]
