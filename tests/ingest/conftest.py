@@ -86,9 +86,9 @@ def lamin_instance(tmp_path_factory, make_adata):
     artifact under the key prefix ``loose/``.
     """
     root = tmp_path_factory.mktemp("lamin")
-    cwd = Path.cwd()
     (root / "home").mkdir()
     (root / "work").mkdir()
+    cwd = Path.cwd()
     with _environ(LAMIN_SETTINGS_DIR=str(root / "settings"), HOME=str(root / "home")):
         os.chdir(root / "work")
         try:
@@ -106,9 +106,10 @@ def lamin_instance(tmp_path_factory, make_adata):
             loose = root / "storage" / "loose.h5ad"
             make_adata(seed=5).write_h5ad(loose)
             ln.Artifact(str(loose), key="loose/three.h5ad").save()
-            yield {"root": root, "artifacts": artifacts}
         finally:
             os.chdir(cwd)
+    # The instance stays loaded in this process; the environment is restored for the other tests.
+    return {"root": root, "artifacts": artifacts}
 
 
 class _Read:
