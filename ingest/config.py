@@ -198,6 +198,10 @@ def parse_config(data: dict, *, base: Path) -> IngestConfig:
     if unknown:
         msg = f"unknown keys {unknown} in [params]; allowed are min_cells and {sorted(extraction_options())}"
         raise ValueError(msg)
+    if params.get("head_aggregation") == "none":
+        msg = "head_aggregation = 'none' gives one edge set per head; the store keeps one weight per edge"
+        msg += " (use mean or max)"
+        raise ValueError(msg)
     validation = dict(data.get("validation", {}))
     _check_keys(validation, TABLE_KEYS["validation"], "validation")
     executor = dict(data.get("executor", {}))

@@ -79,6 +79,10 @@ def test_sources_and_columns(tmp_path):
         ),
         ("", "no [[sources]]"),
         (
+            '[params]\nhead_aggregation = "none"\n[[sources]]\nkind = "h5ad"\npath = "."\n',
+            "one weight per edge",
+        ),
+        (
             '[params]\nn_gene = 5\n[[sources]]\nkind = "h5ad"\npath = "."\n',
             "unknown keys ['n_gene'] in [params]",
         ),
