@@ -52,8 +52,12 @@ def make_cursor(*values: int) -> str:
 
 def rows_as(con: duckdb.DuckDBPyConnection, cls, sql: str, params=()) -> list:
     """Run ``sql`` and build one ``cls`` per row; the select list must follow the dataclass field order."""
-    names = [f.name for f in fields(cls)]
-    return [cls(**dict(zip(names, row, strict=True))) for row in con.execute(sql, list(params)).fetchall()]
+    n_fields = len(fields(cls))
+    rows = con.execute(sql, list(params)).fetchall()
+    if rows and len(rows[0]) != n_fields:
+        msg = f"query returns {len(rows[0])} columns, {cls.__name__} has {n_fields} fields"
+        raise RuntimeError(msg)
+    return [cls(*row) for row in rows]
 
 
 @dataclass(frozen=True)

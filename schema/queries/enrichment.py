@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import duckdb
 import numpy as np
 
-from schema.queries._common import MAX_GENE_LIST, MAX_PAGE, NetworkFilter, check_ids, check_limit
+from schema.queries._common import MAX_GENE_LIST, MAX_PAGE, NetworkFilter, check_ids, check_limit, in_list
 from schema.rows import EnrichmentRow, RegulatorEnrichmentRow
 from schema.stats import bh_fdr, haldane_odds_ratio, hypergeom_pvalues
 
@@ -169,64 +169,92 @@ def enriched_regulators(
     """
     query = check_ids("gene_ids", gene_ids, MAX_GENE_LIST)
     check_limit("limit", limit, MAX_PAGE)
-    sql, params = (where or NetworkFilter()).sql("n")
-    cut = min_weight is not None or max_rank is not None
-    if cut:
-        # Target counts under the cut need the edges of every selected network.
-        counts = """SELECT e.network_id, e.regulator_id, count(*) AS n_targets FROM edges e
-                    WHERE e.network_id IN (SELECT id FROM nets) AND (?::REAL IS NULL OR e.weight >= ?)
-                      AND (?::INTEGER IS NULL OR e.rank <= ?) GROUP BY ALL"""
-        cparams = [min_weight, min_weight, max_rank, max_rank]
+    # Small steps rather than one statement: DuckDB planned the single query as joins of whole tables.
+    if where is None or where.is_empty():
+        on_nets, nparams = "TRUE", []
     else:
-        counts = """SELECT network_id, gene_id AS regulator_id, out_degree AS n_targets FROM node_stats
-                    WHERE network_id IN (SELECT id FROM nets) AND out_degree > 0"""
-        cparams = []
-    head = f"""
-        WITH nets AS (SELECT n.id FROM networks n WHERE {sql}),
-        q AS (SELECT DISTINCT unnest(?::INTEGER[]) AS gene_id),
-        tests AS ({counts})"""
-    n_tests = con.execute(
-        f"{head} SELECT count(*) FROM tests WHERE n_targets >= ?", [*params, query, *cparams, min_targets]
-    ).fetchone()[0]
-    rows = con.execute(
-        f"""{head},
-        sizes AS (SELECT s.network_id, count(*) AS universe_size,
-                         count(*) FILTER (WHERE s.gene_id IN (SELECT gene_id FROM q)) AS query_size
-                  FROM node_stats s WHERE s.network_id IN (SELECT id FROM nets) GROUP BY ALL),
-        hits AS (SELECT e.network_id, e.regulator_id, count(*) AS overlap,
-                        list(e.target_id ORDER BY e.target_id) AS ids
-                 FROM edges_by_target e
-                 WHERE e.target_id IN (SELECT gene_id FROM q) AND e.network_id IN (SELECT id FROM nets)
-                   AND (?::REAL IS NULL OR e.weight >= ?) AND (?::INTEGER IS NULL OR e.rank <= ?)
-                 GROUP BY ALL HAVING count(*) >= ?)
-        SELECT h.network_id, h.regulator_id, h.overlap, t.n_targets, s.query_size, s.universe_size, h.ids
-        FROM hits h JOIN tests t USING (network_id, regulator_id) JOIN sizes s USING (network_id)
+        sql, params = where.sql("n")
+        nets = [
+            r[0]
+            for r in con.execute(f"SELECT n.id FROM networks n WHERE {sql} ORDER BY n.id", params).fetchall()
+        ]
+        if not nets:
+            return []
+        on_nets, nparams = f"network_id IN {in_list(nets)}", nets
+    cut = min_weight is not None or max_rank is not None
+    cut_sql = "(?::REAL IS NULL OR weight >= ?) AND (?::INTEGER IS NULL OR rank <= ?)"
+    cut_params = [min_weight, min_weight, max_rank, max_rank]
+    # Per network: universe (its genes), query genes in it, and, without a cut, the number of tests.
+    sizes = con.execute(
+        f"""
+        SELECT network_id, count(*), count(*) FILTER (WHERE gene_id IN (SELECT unnest(?::INTEGER[]))),
+               count(*) FILTER (WHERE out_degree >= ?)
+        FROM node_stats WHERE {on_nets} GROUP BY ALL
+        """,
+        [query, min_targets, *nparams],
+    ).fetchall()
+    universe = {r[0]: (r[1], r[2]) for r in sizes}
+    if cut:  # targets under the cut: count them per (network, regulator) over the selected edges
+        counts = f"""SELECT network_id, regulator_id, count(*) AS n_targets FROM edges
+                     WHERE {on_nets} AND {cut_sql} GROUP BY ALL"""
+        counts_params = [*nparams, *cut_params]
+        n_tests = con.execute(
+            f"SELECT count(*) FROM ({counts}) WHERE n_targets >= ?", [*counts_params, min_targets]
+        ).fetchall()[0][0]
+    else:
+        counts = (
+            "SELECT network_id, gene_id AS regulator_id, out_degree AS n_targets"
+            f" FROM node_stats WHERE {on_nets}"
+        )
+        counts_params = nparams
+        n_tests = sum(r[3] for r in sizes)
+    hits_where = f"target_id IN (SELECT unnest(?::INTEGER[])) AND {on_nets} AND {cut_sql}"
+    hits_params = [query, *nparams, *cut_params]
+    found = con.execute(
+        f"""
+        WITH hits AS (
+            SELECT network_id, regulator_id, count(*) AS overlap FROM edges_by_target
+            WHERE {hits_where} GROUP BY ALL HAVING count(*) >= ?)
+        SELECT h.network_id, h.regulator_id, h.overlap, t.n_targets
+        FROM hits h JOIN ({counts}) t USING (network_id, regulator_id)
         WHERE t.n_targets >= ?
         """,
-        [
-            *params,
-            query,
-            *cparams,
-            min_weight,
-            min_weight,
-            max_rank,
-            max_rank,
-            max(min_overlap, 1),
-            min_targets,
-        ],
-    ).fetchall()
-    if not rows:
+        [*hits_params, max(min_overlap, 1), *counts_params, min_targets],
+    ).fetchnumpy()
+    if len(found["network_id"]) == 0:
         return []
-    cols = np.array([r[:6] for r in rows], dtype=np.int64)  # (rows, 6)
-    overlap, n_targets, query_size, universe_size = cols[:, 2], cols[:, 3], cols[:, 4], cols[:, 5]
+    network = np.asarray(found["network_id"], dtype=np.int64)
+    regulator = np.asarray(found["regulator_id"], dtype=np.int64)
+    overlap = np.asarray(found["overlap"], dtype=np.int64)
+    n_targets = np.asarray(found["n_targets"], dtype=np.int64)
+    lookup = np.zeros((int(network.max()) + 1, 2), dtype=np.int64)
+    for network_id, (universe_size, query_size) in universe.items():
+        if network_id < lookup.shape[0]:
+            lookup[network_id] = (universe_size, query_size)
+    universe_size, query_size = lookup[network, 0], lookup[network, 1]
     p = hypergeom_pvalues(overlap, query_size, n_targets, universe_size)
     odds = haldane_odds_ratio(overlap, query_size, n_targets, universe_size)
-    fdr = bh_fdr(p, n_tests=max(n_tests, len(rows)))
-    order = np.lexsort((cols[:, 1], cols[:, 0], p))[:limit]
+    fdr = bh_fdr(p, n_tests=max(n_tests, p.size))
+    order = np.lexsort((regulator, network, p))[:limit]
+    # Overlap genes only for the rows returned: building lists for every hit cost more than the rest.
+    picked = {(int(network[i]), int(regulator[i])) for i in order}
+    nets_in, regs_in = sorted({n for n, _ in picked}), sorted({r for _, r in picked})
+    genes = {
+        (n, r): ids
+        for n, r, ids in con.execute(
+            f"""
+            SELECT network_id, regulator_id, list(target_id ORDER BY target_id) FROM edges_by_target
+            WHERE {hits_where} AND network_id IN {in_list(nets_in)} AND regulator_id IN {in_list(regs_in)}
+            GROUP BY ALL
+            """,
+            [*hits_params, *nets_in, *regs_in],
+        ).fetchall()
+        if (n, r) in picked
+    }
     return [
         RegulatorEnrichmentRow(
-            network_id=int(cols[i, 0]),
-            regulator_id=int(cols[i, 1]),
+            network_id=int(network[i]),
+            regulator_id=int(regulator[i]),
             overlap=int(overlap[i]),
             n_targets=int(n_targets[i]),
             query_size=int(query_size[i]),
@@ -234,7 +262,7 @@ def enriched_regulators(
             p_value=float(p[i]),
             odds_ratio=float(odds[i]),
             fdr=float(fdr[i]),
-            overlap_gene_ids=list(rows[i][6]),
+            overlap_gene_ids=genes[int(network[i]), int(regulator[i])],
         )
         for i in order
     ]

@@ -39,6 +39,19 @@ def test_statistics_match_their_definitions():
         bh_fdr(pv, n_tests=3)
 
 
+def test_hypergeometric_tail_matches_scipy_across_regimes():
+    rng = np.random.default_rng(1)
+    universe = rng.integers(20, 20_000, 5000)
+    size = np.minimum(rng.integers(1, 400, 5000), universe)
+    query = np.minimum(rng.integers(1, 6000, 5000), universe)
+    overlap = rng.integers(0, 80, 5000)  # far below, around and far above the expected overlap
+    expected = hypergeom.sf(overlap - 1, universe, size, query)
+    np.testing.assert_allclose(
+        hypergeom_pvalues(overlap, query, size, universe), expected, rtol=1e-8, atol=1e-300
+    )
+    assert hypergeom_pvalues(0, 10, 5, 100) == 1.0 and hypergeom_pvalues(6, 10, 5, 100) == 0.0
+
+
 def _sets(frames):
     members = frames["gene_set_members"].groupby("gene_set_id").gene_id.apply(set)
     return frames["gene_sets"].set_index("id").name, members
