@@ -7,6 +7,7 @@ extra (``pip install 'scprint-graph[census]'``), imported when the source is use
 Census-shaped module with the same calls (``open_soma``, ``get_obs``, ``get_anndata``).
 """
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Iterator
@@ -126,8 +127,7 @@ class CensusSource:
         self.obs_filter = obs_filter or None
         self.dataset_ids = tuple(dataset_ids or ())
         self.name = name or f"census:{census_version}:{self.organism}"
-        base = columns or ColumnMap()
-        self.columns = ColumnMap(**{**base.__dict__, "organism": self.organism})
+        self.columns = dataclasses.replace(columns or ColumnMap(), organism=self.organism)
         self.module = module
 
     def _module(self) -> Any:
