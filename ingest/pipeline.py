@@ -42,7 +42,7 @@ from scprint_graph.genes import GeneVocabulary
 
 logger = logging.getLogger(__name__)
 
-IN_MEMORY_BYTES = 1 << 30  # backed files up to 1 GiB are read into memory once per run
+IN_MEMORY_BYTES = 512 << 20  # backed files up to 512 MiB are read into memory once per dataset
 
 
 def list_datasets(config: IngestConfig, report: RunReport, *, census_module: Any = None) -> list[Dataset]:
