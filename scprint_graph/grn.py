@@ -56,7 +56,8 @@ class GeneNetwork:
     Attributes
     ----------
     edges
-        Arrow table with columns ``regulator`` (str), ``target`` (str), ``weight`` (float32); with
+        Arrow table with columns ``regulator`` (str), ``target`` (str), ``weight`` (float32): the
+        regulator is the key gene, the target the query gene (see the module docstring); with
         ``head_aggregation="none"`` also ``layer`` and ``head`` (int16), one row per head and edge.
     genes
         The genes (identifiers as given) the network was computed on, in matrix order.
