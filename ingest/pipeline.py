@@ -82,12 +82,13 @@ def published_state(
     return done, {ds.key for ds in datasets if ds.key in with_networks}
 
 
-def load_if_small(adata: ad.AnnData, limit: int = IN_MEMORY_BYTES) -> ad.AnnData:
+def load_if_small(adata: ad.AnnData, limit: int | None = None) -> ad.AnnData:
     """A backed dataset whose file is under ``limit`` bytes, read into memory once.
 
     One sequential read beats one fancy-indexed read per group (and a validation pass) on small files; larger
     files stay on disk and each group reads only its rows.
     """
+    limit = IN_MEMORY_BYTES if limit is None else limit
     if not adata.isbacked or Path(adata.filename).stat().st_size > limit:
         return adata
     return adata.to_memory()

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ingest import worker as worker_module
 from ingest.columns import ColumnMap
 from ingest.config import IngestConfig, SourceSpec, ValidationOptions
 from ingest.executor import LocalExecutor
@@ -213,3 +214,24 @@ def test_counts_in_raw_or_a_layer(tmp_path, checkpoint, make_adata, counts):
     wrong = SourceSpec(kind="h5ad", options={"path": str(tmp_path / "data")})
     report = run_ingest(make_config(tmp_path / "x", checkpoint, wrong), progress=False)
     assert "non-integer" in report.outcomes[0].error
+
+
+def test_backed_reads_give_the_same_networks_as_in_memory(tmp_path, checkpoint, folder, monkeypatch):
+    (folder / "bad.h5ad").unlink()
+    in_memory = make_config(tmp_path / "m", checkpoint, h5ad_source(folder))
+    run_ingest(in_memory, progress=False)
+    monkeypatch.setattr("ingest.pipeline.IN_MEMORY_BYTES", 0)  # every file stays on disk
+    backed = []
+    read_group = worker_module.group_counts
+
+    def spy(adata, cells, cmap):
+        backed.append(adata.isbacked)
+        return read_group(adata, cells, cmap)
+
+    monkeypatch.setattr(worker_module, "group_counts", spy)
+    on_disk = make_config(tmp_path / "d", checkpoint, h5ad_source(folder))
+    run_ingest(on_disk, progress=False)
+    assert backed == [True] * 24
+    sql = "SELECT network_id, regulator_id, target_id, weight FROM edges ORDER BY ALL"
+    here, there = query(Store(in_memory.store), sql), query(Store(on_disk.store), sql)
+    assert here == there and len(here) > 100
