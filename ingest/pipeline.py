@@ -95,8 +95,11 @@ def load_if_small(adata: ad.AnnData, limit: int | None = None) -> ad.AnnData:
 
 
 def vocabulary_table(vocab: GeneVocabulary) -> pa.Table:
-    """The vocabulary as the store's genes table (unknown organism, chromosome and start as nulls)."""
-    organism = np.where(vocab.organism == "", "unknown", vocab.organism).astype(str)
+    """The vocabulary as the store's genes table: organism as its NCBITaxon term id, as the store expects.
+
+    Unknown chromosome and start become nulls; a gene of unknown organism is stored as "unknown".
+    """
+    organism = np.array([ORGANISMS.get(name, "unknown") for name in vocab.organism.astype(str)], dtype=object)
     return pa.table(
         {
             "ensembl_id": pa.array(vocab.ensembl_ids.astype(str)),

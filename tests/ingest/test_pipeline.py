@@ -235,3 +235,18 @@ def test_backed_reads_give_the_same_networks_as_in_memory(tmp_path, checkpoint, 
     sql = "SELECT network_id, regulator_id, target_id, weight FROM edges ORDER BY ALL"
     here, there = query(Store(in_memory.store), sql), query(Store(on_disk.store), sql)
     assert here == there and len(here) > 100
+
+
+def test_ingested_genes_carry_taxon_ids_so_gene_sets_map(tmp_path, checkpoint, folder):
+    """Gene sets are matched to genes of an NCBITaxon organism: ingested genes must use the same ids."""
+    from schema.genesets import GmtSet
+
+    config = make_config(tmp_path, checkpoint, h5ad_source(folder))
+    run_ingest(config, progress=False)
+    store = Store(config.store)
+    organisms = {row[0] for row in query(store, "SELECT DISTINCT organism FROM genes")}
+    assert organisms == {"NCBITaxon:9606"}
+    symbols = [row[0] for row in query(store, "SELECT symbol FROM genes ORDER BY id LIMIT 5")]
+    with store.new_release(note="gene sets") as writer:
+        load = writer.load_gene_sets("toy", [GmtSet(name="S", description="", genes=(*symbols, "NOTAGENE"))])
+    assert (load.n_members, load.n_unmapped) == (5, 1)
