@@ -25,7 +25,7 @@ from server.context import Context
 from server.exports import export_routes
 from server.releases import Releases
 from server.schema import build_schema
-from server.web import web_routes
+from server.web import graphiql_page, web_routes
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,10 @@ class GraphQLApp(GraphQL):
 
     async def get_context(self, request: Request, response: Response) -> Context:
         return Context(request=request, release=request.state.release, limits=self.limits)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """Our self-hosted GraphiQL in place of strawberry's, which loads React and GraphiQL from unpkg."""
+        return graphiql_page()
 
 
 async def _send_json(send: Send, status: int, body: dict) -> None:

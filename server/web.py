@@ -2,6 +2,10 @@
 
 The page itself (server/static/index.html and its assets) is built separately; until it exists "/" answers
 with a short page that points to GraphiQL and the exports.
+
+GraphiQL (GET /graphql from a browser) is rendered here too, from the bundles vendored under
+server/static/vendor/graphiql/ (scripts/vendor_js.sh), in place of strawberry's page, which loads them
+from a CDN.
 """
 
 from pathlib import Path
@@ -21,6 +25,25 @@ _PLACEHOLDER = """<!doctype html>
 <code>/networks/{id}/network.graphml</code> or <code>/networks/{id}/regulons.gmt</code>.</p>
 </body></html>
 """
+
+
+_GRAPHIQL = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>scPRINT-graph GraphiQL</title>
+<link rel="stylesheet" href="/static/vendor/graphiql/graphiql.min.css">
+<style>body { margin: 0; } #graphiql { height: 100vh; }</style>
+</head>
+<body><div id="graphiql" data-endpoint="/graphql">Loading GraphiQL...</div>
+<script src="/static/vendor/graphiql/react.production.min.js"></script>
+<script src="/static/vendor/graphiql/react-dom.production.min.js"></script>
+<script src="/static/vendor/graphiql/graphiql.min.js"></script>
+<script src="/static/graphiql/start.js"></script>
+</body></html>
+"""
+
+
+def graphiql_page() -> HTMLResponse:
+    """GraphiQL for GET /graphql, self-hosted: every asset is under /static, none from the internet."""
+    return HTMLResponse(_GRAPHIQL)
 
 
 async def index(request: Request) -> Response:

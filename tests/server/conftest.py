@@ -7,6 +7,7 @@ The hand-made store has three networks whose edges are known, so tests can check
     3  liver / normal / T cell    TF1->G5 .5  TF2->G6 .4
 """
 
+import os
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from schema.release import Store
 from schema.writer import NetworkMeta
 from server.app import create_app
 from server.config import Limits, ServerConfig
+from tests.server.live import CHROMIUM, chromium, live_server
 
 HUMAN = ("Homo sapiens", "NCBITaxon:9606")
 SYMBOLS = ["TF1", "TF2", "G3", "G4", "G5", "G6", "G7", "G8"]
@@ -146,3 +148,53 @@ class GraphQL:
 @pytest.fixture(scope="session")
 def gql(client) -> GraphQL:
     return GraphQL(client)
+
+
+# --- a live server and a browser (test_page.py, test_graphiql.py) ---------------------------------------
+
+BROWSER_TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="module")
+def live_url(store_root):
+    """A uvicorn server on a free loopback port, in a thread, serving the hand-made store."""
+    with live_server(create_app(ServerConfig(db=store_root, release_check_s=0.0))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    """Headless Chromium with a fresh user-data dir (requests off loopback are aborted and recorded)."""
+    in_ci = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+    if not Path(CHROMIUM).exists():
+        reason = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
+        if in_ci:
+            pytest.fail(f"{reason}: the browser tests must run in CI")
+        pytest.skip(reason)
+    if not in_ci:
+        pytest.importorskip("playwright", reason="playwright is a dev extra: pip install playwright==1.65.2")
+    with chromium(tmp_path_factory.mktemp("chromium-profile")) as context:
+        context.set_default_timeout(BROWSER_TIMEOUT_MS)
+        yield context
+
+
+@pytest.fixture(scope="module")
+def screenshots(tmp_path_factory) -> Path:
+    folder = os.environ.get("SCREENSHOT_DIR")
+    path = Path(folder) if folder else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def page(browser, live_url):
+    """A tab whose JavaScript errors and off-loopback requests fail the test."""
+    tab = browser.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(str(error)))
+    tab.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    tab.base = live_url
+    yield tab
+    tab.close()
+    assert errors == []
+    assert browser.outside == []
