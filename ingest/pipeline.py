@@ -37,8 +37,9 @@ from ingest.validate import InvalidDataset, validate_dataset
 from ingest.worker import ModelWorker, NetworkResult
 from schema import NetworkMeta, ReleaseWriter, Store
 from schema.queries.networks import networks_by_idempotency_key
-from scprint_graph.checkpoint import file_sha256, load_checkpoint
+from scprint_graph.checkpoint import file_sha256
 from scprint_graph.genes import GeneVocabulary
+from scprint_graph.official import load_any_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -172,7 +173,7 @@ class Ingestion:
     def load_model(self) -> None:
         if self.worker is not None:
             return
-        loaded = load_checkpoint(self.config.checkpoint)
+        loaded = load_any_checkpoint(self.config.checkpoint)
         if loaded.sha256 != self.checkpoint_hash:
             msg = f"checkpoint {self.config.checkpoint} changed during the run"
             raise RuntimeError(msg)

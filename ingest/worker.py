@@ -14,9 +14,10 @@ import numpy as np
 import torch
 
 from ingest.columns import ColumnMap
-from scprint_graph.checkpoint import Checkpoint, load_checkpoint
+from scprint_graph.checkpoint import Checkpoint
 from scprint_graph.genes import GeneVocabulary
 from scprint_graph.grn import GeneNetwork, extract_network
+from scprint_graph.official import load_any_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ class ModelWorker:
     def from_file(cls, checkpoint: str | Path, **options) -> "ModelWorker":
         """Load a checkpoint file and place it on the device."""
         started = time.perf_counter()
-        loaded = load_checkpoint(checkpoint)
+        loaded = load_any_checkpoint(checkpoint)
         logger.info("loaded %s in %.1f s", Path(checkpoint).name, time.perf_counter() - started)
         return cls(loaded, **options)
 

@@ -13,6 +13,7 @@ from ingest.executor import LocalExecutor
 from ingest.pipeline import run_ingest
 from ingest.worker import NetworkResult
 from schema import Store
+from scprint_graph.checkpoint import file_sha256
 
 PARAMS = {"genes": "most expressed", "n_genes": 24, "max_cells": 16, "edge_filter": "top_k", "top_k": 3}
 
@@ -250,3 +251,14 @@ def test_ingested_genes_carry_taxon_ids_so_gene_sets_map(tmp_path, checkpoint, f
     with store.new_release(note="gene sets") as writer:
         load = writer.load_gene_sets("toy", [GmtSet(name="S", description="", genes=(*symbols, "NOTAGENE"))])
     assert (load.n_members, load.n_unmapped) == (5, 1)
+
+
+def test_an_official_scprint_checkpoint_is_accepted_as_is(tmp_path):
+    """Users pass the official Lightning file straight to ingestion; it is converted on load."""
+    from ingest.worker import ModelWorker
+    from tests.scprint_graph.test_official import GENES, official_state_dict, write_official
+
+    path = write_official(tmp_path / "small-v1.ckpt", official_state_dict())
+    worker = ModelWorker.from_file(path, device="cpu")
+    assert list(worker.vocab.ensembl_ids) == list(GENES)
+    assert worker.checkpoint_hash == file_sha256(path)
