@@ -6,7 +6,7 @@ then times every query function on random arguments and prints p50 / p99 latenci
 and targets of a regulator in one network < 10 ms p50; regulators of a gene across all networks < 150 ms p50.
 
     python bench/store.py                                  # 200 networks x 50,000 edges (10 M)
-    python bench/store.py --networks 2000 --edges 50000    # the full 100 M-edge atlas (about 4 GB of disk)
+    python bench/store.py --networks 2000 --edges 50000    # the full 100 M-edge atlas (a 2.3 GiB release)
 """
 
 import argparse

@@ -9,6 +9,10 @@ Writing (the ingestion process only)::
         network_id = w.add_network(NetworkMeta(dataset_id=ds.id, n_cells=..., ...))
         w.add_edges(network_id, edges)             # Arrow: regulator, target (Ensembl ids), weight
 
+Layout: ``edges`` sorted by (network, regulator) with ``rank`` 1 = strongest edge of its network;
+``edges_by_target`` holds the same rows in runs sorted by (target, network) (re-sorted whole past
+``StoreConfig.max_target_runs``); ``node_stats`` per (network, gene), computed when a network is added.
+
 Reading (the server)::
 
     reader = Store(root).open_reader()             # read-only; reader.is_current() says when to reopen
