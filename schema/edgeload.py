@@ -121,7 +121,7 @@ class EdgeBuffer:
         if not self.pending:
             return
         batch = sorted(self.pending, key=lambda m: m.network_id)
-        con.register("_edge_batch", _edge_table(batch))
+        con.register("_edge_batch", pa.table(_edge_columns(batch)))
         con.execute("INSERT INTO edges SELECT * FROM _edge_batch")
         con.unregister("_edge_batch")
         stats = pa.concat_tables(sorted(self.stats, key=lambda t: t["network_id"][0].as_py()))  # each by gene
@@ -133,28 +133,27 @@ class EdgeBuffer:
     def flush_run(self, con: duckdb.DuckDBPyConnection) -> None:
         if not self.run:
             return
-        table = _edge_table(sorted(self.run, key=lambda m: m.network_id))
+        columns = _edge_columns(sorted(self.run, key=lambda m: m.network_id))
         # Rows are in (network, regulator, target) order, so a stable sort by target gives the run's order;
         # numpy radix-sorts 16-bit keys, which gene ids usually fit.
-        target = table["target_id"].to_numpy()
+        target = columns["target_id"]
         key = target.astype(np.uint16) if target.size and target.max() < 2**16 else target
         order = np.argsort(key, kind="stable")
-        con.register("_target_run", table.take(order))
+        con.register("_target_run", pa.table({name: values[order] for name, values in columns.items()}))
         con.execute("INSERT INTO edges_by_target SELECT * FROM _target_run")
         con.unregister("_target_run")
         self.run, self.run_size = [], 0
         self.runs_written += 1
 
 
-def _edge_table(batch: list[MappedEdges]) -> pa.Table:
-    return pa.table(
-        {
-            "network_id": np.concatenate(
-                [np.full(m.regulator_id.size, m.network_id, dtype=np.int32) for m in batch]
-            ),
-            "regulator_id": np.concatenate([m.regulator_id for m in batch]),
-            "target_id": np.concatenate([m.target_id for m in batch]),
-            "weight": np.concatenate([m.weight for m in batch]),
-            "rank": np.concatenate([m.rank for m in batch]),
-        }
-    )
+def _edge_columns(batch: list[MappedEdges]) -> dict[str, np.ndarray]:
+    """The columns of ``edges`` for a batch of networks, in batch order."""
+    return {
+        "network_id": np.concatenate(
+            [np.full(m.regulator_id.size, m.network_id, dtype=np.int32) for m in batch]
+        ),
+        "regulator_id": np.concatenate([m.regulator_id for m in batch]),
+        "target_id": np.concatenate([m.target_id for m in batch]),
+        "weight": np.concatenate([m.weight for m in batch]),
+        "rank": np.concatenate([m.rank for m in batch]),
+    }

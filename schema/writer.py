@@ -108,6 +108,7 @@ class ReleaseWriter:
         self._edges = EdgeBuffer()
         self.timings: dict[str, float] = {}  # seconds per publish step, filled when the block exits
         self._parent: str | None = None
+        self._known: set[tuple[str, int]] = set()  # ("dataset" | "model", id) checked or created here
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def __enter__(self) -> "ReleaseWriter":
@@ -379,16 +380,14 @@ class ReleaseWriter:
 
     def add_network(self, meta: NetworkMeta) -> int:
         """Register a network; its edges follow with ``add_edges``. Returns the new network id."""
-        n_datasets, n_models = self.con.execute(
-            "SELECT (SELECT count(*) FROM datasets WHERE id = ?), (SELECT count(*) FROM models WHERE id = ?)",
-            [meta.dataset_id, meta.model_id],
-        ).fetchall()[0]
-        if n_datasets == 0:
-            msg = f"unknown dataset_id {meta.dataset_id}; register the dataset with upsert_dataset first"
-            raise ValueError(msg)
-        if meta.model_id is not None and n_models == 0:
-            msg = f"unknown model_id {meta.model_id}; register the model with add_model first"
-            raise ValueError(msg)
+        for kind, value in (("dataset", meta.dataset_id), ("model", meta.model_id)):
+            if value is None or (kind, value) in self._known:
+                continue
+            if not self.con.execute(f"SELECT count(*) FROM {kind}s WHERE id = ?", [value]).fetchall()[0][0]:
+                how = "upsert_dataset" if kind == "dataset" else "add_model"
+                msg = f"unknown {kind}_id {value}; register the {kind} with {how} first"
+                raise ValueError(msg)
+            self._known.add((kind, value))
         network_id = self.con.execute(
             """
             INSERT INTO networks (dataset_id, model_id, cell_type, cell_type_ontology_term_id, tissue,
