@@ -1,8 +1,10 @@
 """A small SERGIO-style simulator of single-cell counts from a known gene regulatory network.
 
-Why our own: ``sergio-scsim==1.9.3`` (the PyPI SERGIO) pulls cma, absl-py, matplotlib and scikit-learn at
-run time and is a 2022 package untested with numpy 2.4; the model we need is small, so this file re-states
-SERGIO's generative model (Dibaeinia & Sinha, *Cell Systems* 2020) in vectorised numpy:
+Why our own: ``sergio-scsim==1.9.3`` (the PyPI SERGIO) installs and imports with numpy 2.4, but its noise
+module imports matplotlib and cma at import time (neither is in our environment), its ``grn_from_human``
+reads reference files the wheel does not ship (``SERGIO/GRN/ref/`` holds only ``__init__.py``), and it
+steps every gene in a Python loop. The generative model is small, so this file re-states SERGIO's
+(Dibaeinia & Sinha, *Cell Systems* 2020) in vectorised numpy:
 
 - **Network**: a DAG. ``n_regulators`` genes are regulators ("TFs"); the first ``n_master`` of them are
   master regulators without inputs. Every other gene (and every non-master regulator) gets 1 to
