@@ -2,9 +2,9 @@
 
 Why our own: ``sergio-scsim==1.9.3`` (the PyPI SERGIO) installs and imports with numpy 2.4, but its noise
 module imports matplotlib and cma at import time (neither is in our environment), its ``grn_from_human``
-reads reference files the wheel does not ship (``SERGIO/GRN/ref/`` holds only ``__init__.py``), and it
-steps every gene in a Python loop. The generative model is small, so this file re-states SERGIO's
-(Dibaeinia & Sinha, *Cell Systems* 2020) in vectorised numpy:
+opens its bundled reference network by a path relative to the working directory
+(``SERGIO/GRN/ref/human.node``), and it steps every gene in a Python loop. The generative model is
+small, so this file re-states SERGIO's (Dibaeinia & Sinha, *Cell Systems* 2020) in vectorised numpy:
 
 - **Network**: a DAG. ``n_regulators`` genes are regulators ("TFs"); the first ``n_master`` of them are
   master regulators without inputs. Every other gene (and every non-master regulator) gets 1 to
