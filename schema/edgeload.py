@@ -66,10 +66,8 @@ def map_edges(con: duckdb.DuckDBPyConnection, network_id: int, edges: pa.Table) 
         i = int(np.flatnonzero(key[1:] == key[:-1])[0])
         msg = f"network {network_id} has duplicate edge (gene {reg[i]} -> gene {tgt[i]})"
         raise ValueError(msg)
-    # Stable sort of the (regulator, target)-ordered edges: ties in weight keep that order.
-    by_weight = np.argsort(-weight, kind="stable")
     rank = np.empty(reg.size, dtype=np.int32)
-    rank[by_weight] = np.arange(1, reg.size + 1, dtype=np.int32)
+    rank[_weight_order(weight)] = np.arange(1, reg.size + 1, dtype=np.int32)
     return MappedEdges(
         network_id=network_id,
         regulator_id=reg.astype(np.int32),
@@ -78,6 +76,20 @@ def map_edges(con: duckdb.DuckDBPyConnection, network_id: int, edges: pa.Table) 
         rank=rank,
         n_unmapped=int(n - keep.sum()),
     )
+
+
+def _weight_order(weight: np.ndarray) -> np.ndarray:
+    """Positions sorted by descending weight, ties in position order (a stable sort of ``-weight``).
+
+    Each weight becomes a 32-bit key whose unsigned order is the descending float order, packed above the
+    position into one 64-bit word: the words are unique, so numpy's fast (SIMD, unstable) sort gives the
+    stable order. This is several times faster than ``np.argsort(-weight, kind="stable")``.
+    """
+    bits = (np.asarray(weight, dtype=np.float32) + np.float32(0)).view(np.uint32)  # + 0 turns -0.0 into 0.0
+    ascending = np.where(bits >> 31 == 1, ~bits, bits | np.uint32(0x80000000))
+    packed = (~ascending).astype(np.uint64) << np.uint64(32) | np.arange(bits.size, dtype=np.uint64)
+    packed.sort()
+    return (packed & np.uint64(0xFFFFFFFF)).astype(np.intp)
 
 
 @dataclass
