@@ -2,8 +2,9 @@
 
 `networks { nodes { hubs { gene { symbol } } } }` costs three queries (networks, hubs of all of them, their
 genes), whatever the page size. Loaders are built per request by `Context`; their caches die with it.
-Genes, networks, datasets and models also go through the release's memo (`Release.memo`): a row read by
-one request is not read again while that release is served.
+Genes come from the release's gene index (`Release.genes`, no query); networks, datasets and models go
+through the release's memo (`Release.memo`): a row read by one request is not read again while that
+release is served.
 """
 
 from collections import defaultdict
@@ -12,7 +13,7 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from schema.queries.genes import genes_by_ids
+from schema.queries.genes import GeneIndex
 from schema.queries.hubs import hubs_for_networks
 from schema.queries.meta import list_models
 from schema.queries.networks import datasets_by_ids, networks_by_ids
@@ -28,9 +29,10 @@ HubKey = tuple[int, str, int, bool]  # (network id, statistic, k, transcription 
 class Loaders:
     """The DataLoaders of one request, all running store queries through `run` (the thread pool)."""
 
-    def __init__(self, run: Runner, memo: dict[str, dict[int, Any]]) -> None:
+    def __init__(self, run: Runner, memo: dict[str, dict[int, Any]], genes: GeneIndex) -> None:
         self._run = run
         self._memo = memo
+        self._gene_index = genes
         self.gene: DataLoader[int, GeneRow | None] = DataLoader(self._genes, max_batch_size=MAX_BATCH)
         self.network: DataLoader[int, NetworkRow | None] = DataLoader(
             self._networks, max_batch_size=MAX_BATCH
@@ -52,7 +54,7 @@ class Loaders:
         return [memo.get(i) for i in ids]
 
     async def _genes(self, ids: list[int]) -> Sequence[GeneRow | None]:
-        return await self._memoised("gene", ids, lambda missing: self._run(genes_by_ids, missing))
+        return [self._gene_index.by_id.get(i) for i in ids]
 
     async def _networks(self, ids: list[int]) -> Sequence[NetworkRow | None]:
         return await self._memoised("network", ids, lambda missing: self._run(networks_by_ids, missing))

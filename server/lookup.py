@@ -1,10 +1,8 @@
 """Turning the names clients send (symbols, Ensembl ids) into store genes, with clear errors."""
 
-from schema.queries.genes import resolve_genes
 from schema.rows import GeneRow
 from server.context import Context
 from server.errors import UserError
-from server.releases import MAX_NAMES
 
 MAX_SHOWN = 10
 
@@ -15,18 +13,11 @@ def shown(name: str, width: int = 60) -> str:
 
 
 async def resolve(context: Context, names: list[str], organism: str | None) -> list[GeneRow | None]:
-    """`schema.queries.genes.resolve_genes` through the release's memo of names already resolved."""
-    memo = context.release.memo["gene_name"]
-    missing = [n for n in dict.fromkeys(names) if (n, organism) not in memo]
-    if missing:
-        rows = await context.run(resolve_genes, missing, organism=organism)
-        for name, row in zip(missing, rows, strict=True):
-            if row is not None and len(memo) < MAX_NAMES:
-                memo[(name, organism)] = row
-        found = dict(zip(missing, rows, strict=True))
-    else:
-        found = {}
-    return [memo.get((n, organism), found.get(n)) for n in names]
+    """`schema.queries.genes.resolve_genes`, answered by the release's gene index (no query)."""
+    try:
+        return context.release.genes.resolve(names, organism=organism)
+    except ValueError as error:
+        raise UserError(str(error)) from error
 
 
 async def gene_row(context: Context, name: str, *, organism: str | None = None) -> GeneRow:

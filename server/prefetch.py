@@ -2,8 +2,9 @@
 
 A page of 100 edges asking for `regulator { symbol } target { symbol }` would otherwise run 200 async
 resolvers (each a DataLoader future): correct, but the asyncio bookkeeping costs more than the SQL. The
-connection resolver instead looks at the client's selection, loads what it asks for through the request's
-DataLoaders (still one query, still cached) and hands plain objects to the types.
+connection resolver instead looks at the client's selection, takes the genes it asks for from the release's
+gene index and the networks through the request's DataLoader (one query, cached), and hands plain objects
+to the types.
 """
 
 from collections.abc import Iterable, Mapping
@@ -36,10 +37,9 @@ def selects(info: Info, *path: str) -> bool:
 
 
 async def genes(info: Info, ids: Iterable[int]) -> Mapping[int, GeneRow]:
-    """Gene rows by id through the request's loader (one batched query for all of them)."""
-    unique = sorted(set(ids))
-    rows = await info.context.loaders.gene.load_many(unique)
-    return {i: row for i, row in zip(unique, rows, strict=True) if row is not None}
+    """Gene rows by id from the release's gene index (no query)."""
+    by_id = info.context.release.genes.by_id
+    return {i: by_id[i] for i in set(ids) if i in by_id}
 
 
 async def networks(info: Info, ids: Iterable[int]) -> Mapping[int, NetworkRow]:

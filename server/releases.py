@@ -16,33 +16,30 @@ from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 
+from schema.queries.genes import GeneIndex, gene_index
 from schema.release import Reader, Store
 from server.errors import UserError
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MAX_NAMES = 200_000
 
 
 class Release:
-    """One open release: a read-only `Reader`, the idle cursors its threads reuse, and its row memo.
+    """One open release: a read-only `Reader`, the idle cursors its threads reuse, its genes and row memo.
 
-    A release file never changes once published, so rows of its small tables (genes, networks, datasets,
-    models) read once stay true for its whole life: `memo` keeps them, per table and id, and dies with the
-    release. It holds at most the rows of those tables (unknown ids are never stored), and at most
-    `MAX_NAMES` resolved gene names.
+    A release file never changes once published, so what is read of it once stays true for its whole life.
+    Its genes (a vocabulary of tens of thousands of rows) are read whole when it opens (`genes`, a
+    `GeneIndex`): ids and names turn into genes without a query. Rows of its other small tables (networks,
+    datasets, models) are kept in `memo`, per table and id, once a request has read them; it holds at most
+    the rows of those tables (unknown ids are never stored) and dies with the release. Build it off the
+    event loop: reading the genes takes tens of milliseconds.
     """
 
     def __init__(self, reader: Reader, *, pool_size: int) -> None:
         self.reader = reader
-        self.memo: dict[str, dict[Any, Any]] = {
-            "gene": {},
-            "network": {},
-            "dataset": {},
-            "model": {},
-            "gene_name": {},  # (name as sent, organism) -> gene row, for names that resolve
-        }
+        self.genes: GeneIndex = gene_index(reader.con)
+        self.memo: dict[str, dict[Any, Any]] = {"network": {}, "dataset": {}, "model": {}}
         self.release_id = reader.release_id
         self.pool_size = pool_size
         self.leases = 0
@@ -111,14 +108,21 @@ class Releases:
                 return current
             published = self.store.current_release()
             if current is None or (published is not None and published != current.release_id):
-                reader = await run_in_threadpool(self.store.open_reader)
-                fresh = Release(reader, pool_size=self.pool_size)
+                fresh = await run_in_threadpool(self._open)
                 log.info("serving release %s", fresh.release_id)
                 self._current = fresh
                 if current is not None:
                     self._retire(current)
             self._checked_at = time.monotonic()
             return self._current
+
+    def _open(self) -> Release:
+        reader = self.store.open_reader()
+        try:
+            return Release(reader, pool_size=self.pool_size)
+        except BaseException:
+            reader.close()
+            raise
 
     def _retire(self, release: Release) -> None:
         release.retired = True

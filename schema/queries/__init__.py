@@ -14,7 +14,14 @@ from schema.queries.edges import (
     targets_of,
 )
 from schema.queries.enrichment import enrich_genes, enrich_hubs, enrich_targets, enriched_regulators
-from schema.queries.genes import genes_by_ids, resolve_genes, search_genes, transcription_factors
+from schema.queries.genes import (
+    GeneIndex,
+    gene_index,
+    genes_by_ids,
+    resolve_genes,
+    search_genes,
+    transcription_factors,
+)
 from schema.queries.hubs import HUB_STATISTICS, hubs, hubs_for_networks, node_stats
 from schema.queries.meta import (
     gene_set_collections,
@@ -41,6 +48,7 @@ __all__ = [
     "MAX_HUBS",
     "MAX_IDS",
     "MAX_PAGE",
+    "GeneIndex",
     "NetworkFilter",
     "compare_networks",
     "datasets_by_ids",
@@ -50,6 +58,7 @@ __all__ = [
     "enriched_regulators",
     "facet_counts",
     "find_networks",
+    "gene_index",
     "gene_set_collections",
     "gene_set_members",
     "gene_sets",

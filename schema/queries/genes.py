@@ -1,6 +1,8 @@
 """Genes by id, by Ensembl id or symbol, and by prefix."""
 
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import duckdb
 
@@ -51,6 +53,51 @@ def resolve_genes(
     for i, *values in rows:
         out[i] = GeneRow(*values)
     return out
+
+
+@dataclass(frozen=True)
+class GeneIndex:
+    """Every gene of a release in memory, by id, Ensembl id and upper-cased symbol.
+
+    A release never changes and its vocabulary is small (tens of thousands of rows), so a server reads the
+    whole table once per release and answers "which gene is this id / name" without a query per request.
+    ``resolve`` follows the rules of ``resolve_genes``. Build it with ``gene_index``.
+    """
+
+    by_id: Mapping[int, GeneRow]
+    by_ensembl_id: Mapping[str, tuple[GeneRow, ...]]  # lowest id first
+    by_symbol: Mapping[str, tuple[GeneRow, ...]]  # upper-cased symbol -> genes, lowest id first
+
+    def resolve(self, names: Sequence[str], *, organism: str | None = None) -> list[GeneRow | None]:
+        """``resolve_genes`` without a query: aligned with ``names``, None where unknown."""
+        if len(names) > MAX_GENE_LIST:
+            msg = f"{len(names)} gene names given, at most {MAX_GENE_LIST} are allowed"
+            raise ValueError(msg)
+        return [self._resolve_one(name, organism) for name in names]
+
+    def _resolve_one(self, name: str, organism: str | None) -> GeneRow | None:
+        # an Ensembl id match wins over a symbol match; among several genes the lowest id wins
+        for candidates in (self.by_ensembl_id.get(name, ()), self.by_symbol.get(name.upper(), ())):
+            for row in candidates:
+                if organism is None or row.organism == organism:
+                    return row
+        return None
+
+
+def gene_index(con: duckdb.DuckDBPyConnection) -> GeneIndex:
+    """The whole genes table as a ``GeneIndex`` (one query)."""
+    rows = rows_as(con, GeneRow, f"SELECT {GENE_COLUMNS} FROM genes ORDER BY id")
+    by_ensembl_id: dict[str, list[GeneRow]] = defaultdict(list)
+    by_symbol: dict[str, list[GeneRow]] = defaultdict(list)
+    for row in rows:
+        by_ensembl_id[row.ensembl_id].append(row)
+        if row.symbol is not None:
+            by_symbol[row.symbol.upper()].append(row)
+    return GeneIndex(
+        by_id={row.id: row for row in rows},
+        by_ensembl_id={k: tuple(v) for k, v in by_ensembl_id.items()},
+        by_symbol={k: tuple(v) for k, v in by_symbol.items()},
+    )
 
 
 def search_genes(

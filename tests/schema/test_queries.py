@@ -1,5 +1,6 @@
 """Query functions against brute-force answers computed with pandas from the same atlas."""
 
+import duckdb
 import numpy as np
 import pytest
 from scipy.stats import spearmanr
@@ -173,6 +174,46 @@ def test_compare_networks(reader, frames):
     assert [x.rank for x in c.lost] == sorted(a.drop(shared)["rank"])[:5]
     same = queries.compare_networks(reader.con, 3, 3)
     assert same.jaccard == 1.0 and same.n_gained == same.n_lost == 0 and same.spearman == pytest.approx(1.0)
+
+
+def test_gene_index_resolves_like_the_query(reader):
+    index = queries.gene_index(reader.con)
+    n_genes = reader.con.execute("SELECT count(*) FROM genes").fetchone()[0]
+    assert len(index.by_id) == n_genes and index.by_id[5] == queries.genes_by_ids(reader.con, [5])[0]
+    names = [
+        "g5",
+        "G5",
+        "ENSG00000000007",
+        "ensg00000000007",
+        "nope",
+        "",
+        *(g.symbol for g in index.by_id.values()),
+    ]
+    for organism in (None, "NCBITaxon:9606", "NCBITaxon:10090"):
+        expected = queries.resolve_genes(reader.con, names, organism=organism)
+        assert index.resolve(names, organism=organism) == expected
+    with pytest.raises(ValueError, match="at most"):
+        index.resolve(["g1"] * (queries.MAX_GENE_LIST + 1))
+
+
+def test_gene_index_ties_like_the_query():
+    # duplicate symbols across organisms and within one, an Ensembl id equal to another gene's symbol
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE genes (id INTEGER, ensembl_id VARCHAR, symbol VARCHAR, organism VARCHAR,"
+        " chromosome VARCHAR, start BIGINT, is_tf BOOLEAN)"
+    )
+    human, mouse = "NCBITaxon:9606", "NCBITaxon:10090"
+    con.executemany(
+        "INSERT INTO genes VALUES (?, ?, ?, ?, NULL, NULL, false)",
+        [[4, "ENSMUSG1", "Tp53", mouse], [2, "ENSG2", "TP53", human], [3, "ENSG3", "tp53", human],
+         [5, "ENSG5", "ENSG2", human], [6, "ENSG6", None, human]],
+    )  # fmt: skip
+    index = queries.gene_index(con)
+    names = ["TP53", "tp53", "Tp53", "ENSG2", "ENSMUSG1", "ENSG6", "ENSG3", "nope"]
+    for organism in (None, human, mouse):
+        assert index.resolve(names, organism=organism) == queries.resolve_genes(con, names, organism=organism)
+    assert [g.id for g in index.resolve(["tp53", "ENSG2"])] == [2, 2]  # lowest id; Ensembl id wins
 
 
 def test_genes_resolve_and_search(reader):

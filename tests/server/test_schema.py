@@ -92,25 +92,25 @@ def test_nested_queries_do_not_fan_out(store_root, store_calls):
         assert len(data["networks"]["nodes"]) == n
         calls[n] = sorted(store_calls)
     assert calls[3] == calls[1]  # three networks cost the same queries as one
-    assert calls[3] == sorted(
-        ["find_networks", "hubs_for_networks", "genes_by_ids", "datasets_by_ids", "list_models"]
-    )
+    # genes come from the release's gene index, read when the release opens: no query per request
+    assert calls[3] == sorted(["find_networks", "hubs_for_networks", "datasets_by_ids", "list_models"])
 
 
 def test_rows_are_memoised_per_release(store_root, store_calls):
     gql = GraphQL(make_client(store_root))
     query = "{ network(id: 1) { edges(first: 6) { nodes { regulator { symbol } target { symbol } } } } }"
     first = gql.data(query)
-    assert store_calls.count("genes_by_ids") == 1 and store_calls.count("networks_by_ids") == 1
+    assert store_calls == ["networks_by_ids", "network_edges"]  # genes come from the release's gene index
     store_calls.clear()
     assert gql.data(query) == first
-    assert store_calls == ["network_edges"]  # genes and the network come from the release's memo
+    assert store_calls == ["network_edges"]  # the network comes from the release's memo
 
 
-def test_gene_names_are_memoised_per_release(store_root, store_calls):
+def test_gene_names_resolve_without_queries(store_root, store_calls):
     gql = GraphQL(make_client(store_root))
     for _ in range(2):
         assert gql.data('{ gene(symbol: "TF1") { ensemblId } }')["gene"]["ensemblId"] == "ENSG00000000001"
+        assert gql.data('{ gene(symbol: "tf1") { ensemblId } }')["gene"]["ensemblId"] == "ENSG00000000001"
         assert gql.data('{ gene(symbol: "NOPE") { ensemblId } }')["gene"] is None
-    # the known name is resolved once; the unknown one is asked again (misses are never stored)
-    assert store_calls.count("resolve_genes") == 3
+    # names are resolved by the release's gene index (read once when the release opened)
+    assert store_calls == []
