@@ -1,10 +1,10 @@
 """Edges on their way into a release: gene mapping, ranking, sorting and buffered bulk appends.
 
-Mapping joins only the distinct gene names of a batch (a few thousand) with ``genes`` inside DuckDB, then
-expands the result to every edge with an array take: joining millions of strings per network was the slowest
-step of a load. Ranks, the (regulator, target) order and the node statistics are computed with numpy on
-integers, and networks are buffered and appended in batches of about a million edges, which DuckDB writes
-several times faster than one statement per network.
+Mapping looks every name up in the store's gene ids, read once per release into Arrow (``GeneIndex``):
+joining millions of strings per network in DuckDB was the slowest step of a load, and even a join of the
+distinct names per network cost several times the lookup. Ranks, the (regulator, target) order and the node
+statistics are computed with numpy on integers, and networks are buffered and appended in batches of about a
+million edges, which DuckDB writes several times faster than one statement per network.
 """
 
 from dataclasses import dataclass, field
@@ -31,8 +31,31 @@ class MappedEdges:
     n_unmapped: int
 
 
-def map_edges(con: duckdb.DuckDBPyConnection, network_id: int, edges: pa.Table) -> MappedEdges:
-    """Map Ensembl ids to gene ids (a join in DuckDB), drop unknown genes, rank by weight, sort."""
+@dataclass(frozen=True)
+class GeneIndex:
+    """The store's genes as (Ensembl id, gene id) arrays, read once and reused for every network.
+
+    Looking each network's names up in this Arrow array is several times faster than a join in DuckDB per
+    network; the writer reads it again after ``upsert_genes`` changes the genes.
+    """
+
+    ensembl_id: pa.Array  # string
+    gene_id: np.ndarray  # int64, aligned with ensembl_id, then -1 for "not found"
+
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection) -> "GeneIndex":
+        genes = con.sql("SELECT ensembl_id, id FROM genes").to_arrow_table()
+        gene_id = genes["id"].to_numpy().astype(np.int64)
+        return cls(ensembl_id=genes["ensembl_id"].combine_chunks(), gene_id=np.append(gene_id, -1))
+
+    def lookup(self, names: pa.ChunkedArray) -> np.ndarray:
+        """Gene id of each name, -1 where the name is not a known Ensembl id."""
+        position = pc.index_in(names, value_set=self.ensembl_id).fill_null(len(self.ensembl_id))
+        return self.gene_id[position.to_numpy()]
+
+
+def map_edges(genes: GeneIndex, network_id: int, edges: pa.Table) -> MappedEdges:
+    """Map Ensembl ids to gene ids, drop unknown genes, rank by weight, sort."""
     missing = {"regulator", "target", "weight"} - set(edges.column_names)
     if missing:
         msg = f"edges table lacks columns {sorted(missing)}; it has {edges.column_names}"
@@ -46,16 +69,7 @@ def map_edges(con: duckdb.DuckDBPyConnection, network_id: int, edges: pa.Table) 
         [*edges["regulator"].cast(pa.string()).chunks, *edges["target"].cast(pa.string()).chunks],
         type=pa.string(),
     )
-    encoded = pc.dictionary_encode(names).combine_chunks()
-    dictionary = pa.table({"name": encoded.dictionary, "pos": pa.array(np.arange(len(encoded.dictionary)))})
-    con.register("_edge_names", dictionary)
-    found = con.execute(
-        "SELECT n.pos, g.id FROM _edge_names n JOIN genes g ON g.ensembl_id = n.name"
-    ).fetchnumpy()
-    con.unregister("_edge_names")
-    lookup = np.full(len(encoded.dictionary), -1, dtype=np.int64)
-    lookup[found["pos"]] = found["id"]
-    ids = lookup[encoded.indices.to_numpy(zero_copy_only=False)]
+    ids = genes.lookup(names)
     reg, tgt = ids[:n], ids[n:]
     keep = (reg >= 0) & (tgt >= 0)
     reg, tgt, weight = reg[keep], tgt[keep], weight[keep]

@@ -1,9 +1,10 @@
 """The release writer: bulk Arrow -> DuckDB writes into a new release, published when the block exits cleanly.
 
-Edges of a network arrive in one ``add_edges`` call, are mapped from Ensembl ids to gene ids by a join inside
-DuckDB, ranked, and appended sorted by (network, regulator), with their node statistics; ``edges_by_target``
-receives them in runs sorted by (target, network) (see ``schema.edgeload``). When the block exits, the
-buffers are flushed, the file is checkpointed and closed, renamed and published, and old releases pruned.
+Edges of a network arrive in one ``add_edges`` call, are mapped from Ensembl ids to gene ids (looked up in the
+genes, read once), ranked, and appended sorted by (network, regulator), with their node statistics;
+``edges_by_target`` receives them in runs sorted by (target, network) (see ``schema.edgeload``). When the
+block exits, the buffers are flushed, the file is checkpointed and closed, renamed and published, and old
+releases pruned.
 """
 
 import hashlib
@@ -20,7 +21,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schema.edgeload import EdgeBuffer, map_edges
+from schema.edgeload import EdgeBuffer, GeneIndex, map_edges
 from schema.genesets import GeneSetLoad, GmtSet, load_gene_sets, read_gmt
 from schema.reference import BUNDLED_GENE_SETS, BUNDLED_SOURCE, MSIGDB_LICENSE, lambert_tfs
 from schema.release import PARTIAL, SUFFIX, Store, check_schema_version
@@ -106,6 +107,7 @@ class ReleaseWriter:
         self._new_networks: list[int] = []
         self._with_edges: set[int] = set()
         self._edges = EdgeBuffer()
+        self._genes: GeneIndex | None = None  # read on the first add_edges, again after upsert_genes
         self.timings: dict[str, float] = {}  # seconds per publish step, filled when the block exits
         self._parent: str | None = None
         self._known: set[tuple[str, int]] = set()  # ("dataset" | "model", id) checked or created here
@@ -249,6 +251,7 @@ class ReleaseWriter:
             name: (genes[name].cast(kind) if name in genes.column_names else pa.nulls(genes.num_rows, kind))
             for name, kind in GENE_COLUMNS.items()
         }
+        self._genes = None
         self.con.register("_genes_in", pa.table(columns))
         # Update known genes, then insert new ones: ON CONFLICT would burn a sequence value per known gene.
         self.con.execute(
@@ -420,7 +423,7 @@ class ReleaseWriter:
         """Store all edges of a network added in this release, in one call.
 
         ``edges`` has columns regulator and target (Ensembl id strings) and weight (float), one row per
-        (regulator, target). Genes are mapped to ids by a join in DuckDB; rows naming unknown genes are
+        (regulator, target). Genes are mapped to ids by their Ensembl ids; rows naming unknown genes are
         dropped and counted. Rank 1 is the largest weight (ties broken by regulator id, then target id).
         Edges are buffered and appended in batches (see ``schema.edgeload``).
         """
@@ -430,7 +433,9 @@ class ReleaseWriter:
         if network_id in self._with_edges:
             msg = f"network {network_id} already has edges; give all edges of a network in one call"
             raise ValueError(msg)
-        mapped = map_edges(self.con, network_id, edges)
+        if self._genes is None:
+            self._genes = GeneIndex.read(self.con)
+        mapped = map_edges(self._genes, network_id, edges)
         self._edges.add(self.con, mapped)
         self._with_edges.add(network_id)
         n_stored, n_unmapped = mapped.regulator_id.size, mapped.n_unmapped
