@@ -46,13 +46,20 @@ def hubs_for_networks(
     weighted = (
         by if by.startswith("weighted") or by in ("pagerank", "degree_centrality") else f"weighted_{by}"
     )
+    tfs = " AND gene_id IN (SELECT id FROM genes WHERE is_tf)" if tfs_only else ""
+    if len(ids) == 1:  # one network: DuckDB's top-k of a plain ORDER BY ... LIMIT is about twice as fast
+        found = con.execute(
+            f"SELECT {STAT_COLUMNS} FROM node_stats WHERE network_id = ?{tfs}"
+            f" ORDER BY {by} DESC, {weighted} DESC, gene_id LIMIT ?",
+            [ids[0], k],
+        ).fetchall()
+        return [[HubRow(*row, rank) for rank, row in enumerate(found, start=1)]]
     rows = rows_as(
         con,
         HubRow,
         f"""
         WITH stats AS (
-            SELECT * FROM node_stats WHERE network_id IN {in_list(ids)}
-              AND (NOT ? OR gene_id IN (SELECT id FROM genes WHERE is_tf))),
+            SELECT * FROM node_stats WHERE network_id IN {in_list(ids)}{tfs}),
         top AS (  -- max_by keeps a heap of k per network: much cheaper than a window sort
             SELECT network_id, max_by(gene_id, ({by}, {weighted}, -gene_id), ?) AS genes
             FROM stats GROUP BY ALL),
@@ -61,7 +68,7 @@ def hubs_for_networks(
         SELECT {STAT_COLUMNS}, rank FROM stats JOIN ranked USING (network_id, gene_id)
         ORDER BY network_id, rank
         """,
-        [*ids, tfs_only, k],
+        [*ids, k],
     )
     by_network: dict[int, list[HubRow]] = {i: [] for i in ids}
     for row in rows:

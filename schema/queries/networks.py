@@ -50,12 +50,9 @@ def find_networks(
 def networks_by_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[NetworkRow | None]:
     """The networks with these ids, aligned with ``ids`` (None where unknown)."""
     ids = check_ids("ids", ids)
-    rows = rows_as(
-        con,
-        NetworkRow,
-        f"SELECT {NETWORK_COLUMNS} FROM networks n WHERE n.id IN (SELECT unnest(?::INTEGER[]))",
-        [ids],
-    )
+    # one id (a `network(id:)` field) is the common case; `= ?` plans faster than a list parameter
+    where, params = ("n.id = ?", ids) if len(ids) == 1 else ("n.id IN (SELECT unnest(?::INTEGER[]))", [ids])
+    rows = rows_as(con, NetworkRow, f"SELECT {NETWORK_COLUMNS} FROM networks n WHERE {where}", params)
     by_id = {r.id: r for r in rows}
     return [by_id.get(i) for i in ids]
 

@@ -146,6 +146,7 @@ def test_hubs_can_keep_transcription_factors_only(reader):
     hubs = queries.hubs(reader.con, 1, k=50, tfs_only=True)
     genes = queries.genes_by_ids(reader.con, [h.gene_id for h in hubs])
     assert hubs and all(g.is_tf for g in genes)
+    assert queries.hubs_for_networks(reader.con, [3, 1], k=50, tfs_only=True)[1] == hubs  # batched agrees
     with pytest.raises(ValueError, match="unknown hub statistic"):
         queries.hubs(reader.con, 1, by="size")
 
