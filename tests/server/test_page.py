@@ -12,7 +12,15 @@ import pytest
 
 from server.web import STATIC_DIR
 
-READY = "main#view[data-state='ready']"
+# Ready for the URL now in the address bar, not the view being replaced (a hash change routes asynchronously).
+READY_HERE = (
+    "() => { const v = document.getElementById('view');"
+    " return v.dataset.state === 'ready' && v.dataset.route === location.hash; }"
+)
+
+
+def wait_ready(page) -> None:
+    page.wait_for_function(READY_HERE)
 
 
 # --- page assets over HTTP (no browser needed) -----------------------------------------------------------
@@ -48,7 +56,7 @@ def test_page_fetches_nothing_from_the_internet():
 
 def open_view(page, hash_route: str):
     page.goto(f"{page.base}/#{hash_route}")
-    page.wait_for_selector(READY)
+    wait_ready(page)
 
 
 def rows(scope) -> list[list[str]]:
@@ -77,15 +85,15 @@ def test_cell_type_lists_its_networks_and_narrows_by_tissue(page, screenshots):
     open_view(page, "/")
     page.click("text=T cell")
     page.wait_for_url(re.compile(r"#/cell-type/CL%3A0000084$"))
-    page.wait_for_selector(READY)
+    wait_ready(page)
     assert [r[0] for r in rows(page.locator("main"))] == ["#1", "#3"]
     page.click("#tissues >> text=liver")
     page.wait_for_url(re.compile(r"tissue=UBERON%3A0002107"))
-    page.wait_for_selector(READY)
+    wait_ready(page)
     assert [r[:3] for r in rows(page.locator("main"))] == [["#3", "liver", "normal"]]
     shared = page.url
     page.reload()  # the URL alone restores the view
-    page.wait_for_selector(READY)
+    wait_ready(page)
     assert page.url == shared
     assert [r[0] for r in rows(page.locator("main"))] == ["#3"]
     page.screenshot(path=screenshots / "cell-type.png", full_page=True)
@@ -118,7 +126,7 @@ def test_network_shows_regulators_draws_a_neighbourhood_and_other_contexts(page,
     # choosing another regulator redraws and lands in the URL
     page.click("#hubs >> text=TF2")
     page.wait_for_url(re.compile(r"regulator=TF2"))
-    page.wait_for_selector(READY)
+    wait_ready(page)
     assert page.locator("#graph").get_attribute("data-nodes") == "3"  # TF2 -> G3, G6
     assert page.locator("#hubs tr.selected").get_attribute("data-gene") == "TF2"
 
@@ -129,24 +137,24 @@ def test_gene_search_shows_regulators_across_cell_types_and_a_heat_map(page, scr
     page.fill("#gene-search-input", "g3")
     page.press("#gene-search-input", "Enter")
     page.wait_for_url(re.compile(r"#/gene/g3$"))
-    page.wait_for_selector(READY)
+    wait_ready(page)
     assert page.locator("h1").inner_text().startswith("G3")
     partners = page.locator("#partners")
     assert [r[0] for r in rows(partners)] == ["G7 ↗"]  # G3 -> G7 in network 1
     page.click("text=Regulators ←")
     page.wait_for_url(re.compile(r"dir=regulators"))
-    page.wait_for_selector(READY)
+    wait_ready(page)
     assert [(r[0], r[1], r[3]) for r in rows(partners)] == [("TF1 ↗", "2", "0.950"), ("TF2 ↗", "1", "0.600")]
     assert rows(page.locator("#heatmap")) == [["B cell", "0.95"], ["T cell", "0.90"]]  # columns: lung only
     page.click("text=TF2 >> nth=0")
     page.wait_for_url(re.compile(r"partner=TF2"))
-    page.wait_for_selector(READY)
+    wait_ready(page)
     assert rows(page.locator("#heatmap")) == [["T cell", "0.60"]]
     page.screenshot(path=screenshots / "gene.png", full_page=True)
     page.fill("input[aria-label='Minimum edge weight']", "0.7")
     page.press("input[aria-label='Minimum edge weight']", "Enter")
     page.wait_for_url(re.compile(r"minWeight=0.7"))
-    page.wait_for_selector(READY)
+    wait_ready(page)
     assert [r[0] for r in rows(page.locator("#partners"))] == ["TF1 ↗"]  # TF2 -> G3 weighs .6
     assert page.locator("#edge-count").inner_text().startswith("2 edges into G3 across 2 networks")
 
@@ -158,7 +166,7 @@ def test_enrichment_finds_regulators_per_cell_type(page, screenshots):
     page.click("text=Find regulators")
     page.wait_for_url(re.compile(r"genes=G3%2CG4%2CG5%2CNOPE"))
     page.wait_for_selector("#enrichment")
-    page.wait_for_selector(READY)
+    wait_ready(page)
     assert "Unknown: NOPE" in page.locator("#enrichment p").first.inner_text()
     sections = page.locator("#enrichment h2").all_inner_texts()
     assert sections[0].startswith("T cell")

@@ -28,6 +28,9 @@ async function route() {
   const { path, params } = currentRoute();
   const mine = ++generation;
   const isCurrent = () => mine === generation;
+  // data-route names the URL a finished view shows, so a waiter can tell it from the view it replaces.
+  const hash = location.hash;
+  const finish = (state) => { root.dataset.route = hash; root.dataset.state = state; };
   const match = ROUTES.map(([pattern, view, nav]) => [path.match(pattern), view, nav]).find(([m]) => m);
   for (const link of document.querySelectorAll("header nav a")) {
     link.classList.toggle("active", match != null && link.dataset.nav === match[2]);
@@ -37,19 +40,19 @@ async function route() {
   if (!match) {
     root.append(h("h1", {}, "Not found"), h("p", {}, "No view at ", h("code", {}, path), ". ",
       h("a", { href: "#/" }, "Browse cell types")));
-    root.dataset.state = "ready";
+    finish("ready");
     return;
   }
   const [m, view] = match;
   const args = m.slice(1).map((x) => (x == null ? null : decodeURIComponent(x)));
   try {
     await view(root, { args, params, isCurrent });
-    if (isCurrent()) root.dataset.state = "ready";
+    if (isCurrent()) finish("ready");
   } catch (error) {
     if (!isCurrent()) return;
     console.error(error);
     root.append(errorBox(error));
-    root.dataset.state = "error";
+    finish("error");
   }
 }
 
