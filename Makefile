@@ -37,8 +37,17 @@ demo: install
 	@echo "Stop the server with Ctrl-C."
 	$(BIN)/scprint-graph serve --db atlas --host 127.0.0.1 --port 8000
 
+# Every benchmark at a size that finishes in minutes on 2 cores; docs/benchmarks.md gives the full-size runs
+# (100 M-edge store and server, 5,000-gene GRN memory) and their figures.
 bench: install
-	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	$(BIN)/python bench/model_throughput.py
+	$(BIN)/python bench/bench_batching.py
+	$(BIN)/python bench/pretrain_eval.py
+	$(BIN)/python bench/ingest.py --threads 1
+	$(BIN)/python bench/grn_quality.py --threads 1
+	$(BIN)/python bench/store.py --networks 200
+	$(BIN)/python bench/server.py --networks 200 --load-seconds 20
+	$(BIN)/python bench/bench_page.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
