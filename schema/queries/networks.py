@@ -35,13 +35,21 @@ def find_networks(
     check_limit("first", first, MAX_PAGE)
     cursor = parse_cursor(after, 1)
     sql, params = (where or NetworkFilter()).sql("n")
-    total = con.execute(f"SELECT count(*) FROM networks n WHERE {sql}", params).fetchone()[0]
-    items = rows_as(
-        con,
-        NetworkRow,
-        f"SELECT {NETWORK_COLUMNS} FROM networks n WHERE {sql} AND n.id > ? ORDER BY n.id LIMIT ?",
+    # the page and the count of all matches in one statement (a window over the matches)
+    rows = con.execute(
+        f"""
+        SELECT * FROM (SELECT {NETWORK_COLUMNS}, count(*) OVER () AS total FROM networks n WHERE {sql})
+        WHERE id > ? ORDER BY id LIMIT ?
+        """,
         [*params, cursor[0] if cursor else -1, first + 1],
-    )
+    ).fetchall()
+    if rows:
+        total = rows[0][-1]
+    elif cursor is None:
+        total = 0
+    else:  # past the last page: the window saw no row to report the count on
+        total = con.execute(f"SELECT count(*) FROM networks n WHERE {sql}", params).fetchone()[0]
+    items = [NetworkRow(*row[:-1]) for row in rows]
     more = len(items) > first
     items = items[:first]
     return Page(items=items, next_cursor=make_cursor(items[-1].id) if more else None, total=total)
@@ -75,18 +83,23 @@ def facet_counts(
 ) -> dict[str, list[FacetCount]]:
     """Networks per value of each facet among those matching ``where``, most frequent first."""
     sql, params = (where or NetworkFilter()).sql("n")
-    out = {}
     for facet in facets:
         if facet not in FACETS:
             msg = f"unknown facet {facet!r}; choose from {', '.join(FACETS)}"
             raise ValueError(msg)
-        out[facet] = rows_as(
-            con,
-            FacetCount,
-            f"SELECT n.{facet}, n.{facet}_ontology_term_id, count(*) AS c FROM networks n WHERE {sql}"
-            f" GROUP BY ALL ORDER BY c DESC, n.{facet} NULLS LAST",
-            params,
-        )
+    out: dict[str, list[FacetCount]] = {facet: [] for facet in dict.fromkeys(facets)}
+    if not out:
+        return out
+    # every facet in one statement: one planning and one round trip instead of one per facet
+    counts = " UNION ALL ".join(
+        f"SELECT {i} AS facet, n.{facet} AS value, n.{facet}_ontology_term_id, count(*) AS c"
+        f" FROM networks n WHERE {sql} GROUP BY ALL"
+        for i, facet in enumerate(out)
+    )
+    names = list(out)
+    rows = con.execute(f"{counts} ORDER BY facet, c DESC, value NULLS LAST", params * len(out)).fetchall()
+    for facet, *values in rows:
+        out[names[facet]].append(FacetCount(*values))
     return out
 
 

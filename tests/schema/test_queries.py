@@ -31,10 +31,14 @@ def test_find_networks_pages_cover_everything_once(reader):
     while True:
         page = queries.find_networks(reader.con, first=4, after=after)
         ids += [n.id for n in page.items]
+        assert page.total == N_NETWORKS  # counted on every page, in the page's own statement
         after = page.next_cursor
         if after is None:
             break
     assert ids == list(range(1, N_NETWORKS + 1))
+    past = queries.find_networks(reader.con, first=4, after=str(N_NETWORKS))
+    assert past.items == [] and past.total == N_NETWORKS and past.next_cursor is None
+    assert queries.find_networks(reader.con, NetworkFilter(tissues=("nowhere",))).total == 0
     with pytest.raises(ValueError, match="first"):
         queries.find_networks(reader.con, first=queries.MAX_PAGE + 1)
     with pytest.raises(ValueError, match="invalid cursor"):
@@ -44,6 +48,9 @@ def test_find_networks_pages_cover_everything_once(reader):
 def test_batched_lookups_align_with_the_ids(reader):
     rows = queries.networks_by_ids(reader.con, [3, 999, 1])
     assert [r and r.id for r in rows] == [3, None, 1]
+    assert queries.networks_by_ids(reader.con, [3]) == rows[:1] and queries.networks_by_ids(
+        reader.con, [999]
+    ) == [None]
     genes = queries.genes_by_ids(reader.con, [5, 10_000, 5])
     assert genes[0].symbol == "G4" and genes[1] is None and genes[2] == genes[0]
     with pytest.raises(ValueError, match="at most"):
@@ -58,6 +65,11 @@ def test_facet_counts(reader, frames):
     assert {c.value: c.count for c in counts["cell_type"]} == normal.cell_type.value_counts().to_dict()
     lung = next(c for c in counts["tissue"] if c.value == "lung")
     assert lung.term_id == "UBERON:0002048"
+    for facet in counts.values():
+        assert [c.count for c in facet] == sorted((c.count for c in facet), reverse=True)
+    some = queries.facet_counts(reader.con, NetworkFilter(diseases=("normal",)), facets=("disease", "tissue"))
+    assert list(some) == ["disease", "tissue"] and some["tissue"] == counts["tissue"]
+    assert queries.facet_counts(reader.con, facets=()) == {}
     with pytest.raises(ValueError, match="unknown facet"):
         queries.facet_counts(reader.con, facets=("colour",))
 
