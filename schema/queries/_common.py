@@ -96,19 +96,21 @@ class NetworkFilter:
             (self.organisms, "organism"),
         ):
             if values:
+                # constant IN lists: a list parameter unnested in a subquery plans ~0.5 ms slower
+                lowered = "(" + ", ".join(["lower(?::VARCHAR)"] * len(values)) + ")"
                 clauses.append(
-                    f"(lower({alias}.{column}) IN (SELECT lower(unnest(?::VARCHAR[])))"
-                    f" OR {alias}.{column}_ontology_term_id IN (SELECT unnest(?::VARCHAR[])))"
+                    f"(lower({alias}.{column}) IN {lowered}"
+                    f" OR {alias}.{column}_ontology_term_id IN {in_list(list(values))})"
                 )
-                params += [list(values), list(values)]
+                params += [*values, *values]
         for values, column in (
             (self.dataset_ids, "dataset_id"),
             (self.model_ids, "model_id"),
             (self.network_ids, "id"),
         ):
             if values:
-                clauses.append(f"{alias}.{column} IN (SELECT unnest(?::INTEGER[]))")
-                params.append([int(v) for v in values])
+                clauses.append(f"{alias}.{column} IN {in_list(list(values))}")
+                params += [int(v) for v in values]
         if self.text:
             pattern = f"%{self.text}%"
             clauses.append(
