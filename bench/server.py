@@ -87,10 +87,14 @@ CASES = [
         """{ networks(filter: {tissues: ["lung"]}, first: 20) {
             totalCount nodes { id cellType { label termId } }
             facets { disease { term { label } count } cellType { term { label } count } } } }""",
+        # the same answer as the GraphQL query: node cell types, facet labels with their counts
         f"""SELECT (SELECT count(*) FROM networks WHERE {LUNG}),
-               (SELECT list(id ORDER BY id)[1:20] FROM networks WHERE {LUNG}),
-               (SELECT list(c) FROM (SELECT disease, count(*) c FROM networks WHERE {LUNG} GROUP BY 1)),
-               (SELECT list(c) FROM (SELECT cell_type, count(*) c FROM networks WHERE {LUNG} GROUP BY 1))""",
+               (SELECT list((id, cell_type, cell_type_ontology_term_id) ORDER BY id)[1:20]
+                FROM networks WHERE {LUNG}),
+               (SELECT list((disease, c) ORDER BY c DESC)
+                FROM (SELECT disease, count(*) c FROM networks WHERE {LUNG} GROUP BY 1)),
+               (SELECT list((cell_type, c) ORDER BY c DESC)
+                FROM (SELECT cell_type, count(*) c FROM networks WHERE {LUNG} GROUP BY 1))""",
     ),
 ]
 
@@ -233,6 +237,7 @@ def main() -> None:
     parser.add_argument("--duckdb-threads", type=int, help="Passed to `scprint-graph serve`.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per timed request
     root = args.root or Path(tempfile.mkdtemp(prefix="scprint-graph-bench-"))
     ensure_atlas(root, args.networks, args.edges, args.genes)
     n_networks = Store(root).open_reader().con.execute("SELECT max(id) FROM networks").fetchone()[0]
