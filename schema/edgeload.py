@@ -7,6 +7,10 @@ statistics are computed with numpy on integers, and networks are buffered and ap
 million edges, which DuckDB writes several times faster than one statement per network.
 """
 
+import logging
+import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import duckdb
@@ -15,6 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schema.nodestats import node_stats_table
+
+log = logging.getLogger(__name__)
 
 FLUSH_EDGES = 1_000_000
 
@@ -115,15 +121,23 @@ class EdgeBuffer:
     regulator): DuckDB's zone maps then narrow a target lookup to a row group or two per run. Sorting one run
     in numpy costs far less than re-sorting the whole table in DuckDB after every load; the writer re-sorts
     the whole table only once the runs pass ``StoreConfig.max_target_runs``.
+
+    Batches and runs are written by one background thread, in the order they were handed over, while the
+    caller maps and ranks the next networks: numpy sorts and DuckDB inserts release the GIL, so the two
+    cores work at once. Every statement on the writer's connection holds ``lock`` (DuckDB runs one statement
+    per connection at a time); ``wait`` blocks until the thread is idle and raises its first error.
     """
 
     run_edges: int = 10_000_000
+    lock: threading.Lock = field(default_factory=threading.Lock)
     pending: list[MappedEdges] = field(default_factory=list)
     size: int = 0
     stats: list[pa.Table] = field(default_factory=list)
     run: list[MappedEdges] = field(default_factory=list)
     run_size: int = 0
     runs_written: int = 0
+    _jobs: deque[Future] = field(default_factory=deque)
+    _worker: ThreadPoolExecutor | None = None
 
     def add(self, con: duckdb.DuckDBPyConnection, mapped: MappedEdges) -> None:
         self.pending.append(mapped)
@@ -139,37 +153,76 @@ class EdgeBuffer:
             self.flush_run(con)
 
     def flush(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Write everything still buffered."""
+        """Write everything still buffered, and wait until it is written."""
         self.flush_edges(con)
         self.flush_run(con)
+        self.wait()
+
+    def wait(self) -> None:
+        """Block until every batch handed to the background thread is written; raise the first error."""
+        while self._jobs:
+            self._jobs.popleft().result()
+
+    def close(self) -> None:
+        """Stop the background thread once its queued writes are done; log errors ``wait`` did not raise."""
+        if self._worker is not None:
+            self._worker.shutdown(wait=True)
+            self._worker = None
+        for job in self._jobs:
+            if job.exception() is not None:
+                log.error("edge write failed while the release was discarded: %s", job.exception())
+        self._jobs.clear()
 
     def flush_edges(self, con: duckdb.DuckDBPyConnection) -> None:
         if not self.pending:
             return
-        batch = sorted(self.pending, key=lambda m: m.network_id)
-        con.register("_edge_batch", pa.table(_edge_columns(batch)))
-        con.execute("INSERT INTO edges SELECT * FROM _edge_batch")
-        con.unregister("_edge_batch")
-        stats = pa.concat_tables(sorted(self.stats, key=lambda t: t["network_id"][0].as_py()))  # each by gene
-        con.register("_stats_batch", stats)
-        con.execute("INSERT INTO node_stats SELECT * FROM _stats_batch")
-        con.unregister("_stats_batch")
+        self._submit(_write_edges, con, self.pending, self.stats)
         self.pending, self.size, self.stats = [], 0, []
 
     def flush_run(self, con: duckdb.DuckDBPyConnection) -> None:
         if not self.run:
             return
-        columns = _edge_columns(sorted(self.run, key=lambda m: m.network_id))
-        # Rows are in (network, regulator, target) order, so a stable sort by target gives the run's order;
-        # numpy radix-sorts 16-bit keys, which gene ids usually fit.
-        target = columns["target_id"]
-        key = target.astype(np.uint16) if target.size and target.max() < 2**16 else target
-        order = np.argsort(key, kind="stable")
-        con.register("_target_run", pa.table({name: values[order] for name, values in columns.items()}))
-        con.execute("INSERT INTO edges_by_target SELECT * FROM _target_run")
-        con.unregister("_target_run")
+        self._submit(_write_target_run, con, self.run)
         self.run, self.run_size = [], 0
         self.runs_written += 1
+
+    def _submit(self, write, con: duckdb.DuckDBPyConnection, *batches: list) -> None:
+        # At most two writes queued: bounds the memory held by batches and reports errors early.
+        while len(self._jobs) >= 2:
+            self._jobs.popleft().result()
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-writer")
+        self._jobs.append(self._worker.submit(write, con, self.lock, *batches))
+
+
+def _write_edges(
+    con: duckdb.DuckDBPyConnection, lock: threading.Lock, batch: list[MappedEdges], stats: list[pa.Table]
+) -> None:
+    """Append a batch of networks to ``edges`` and their node statistics to ``node_stats``."""
+    edges = pa.table(_edge_columns(sorted(batch, key=lambda m: m.network_id)))
+    stats = pa.concat_tables(sorted(stats, key=lambda t: t["network_id"][0].as_py()))  # each by gene
+    with lock:
+        con.register("_edge_batch", edges)
+        con.execute("INSERT INTO edges SELECT * FROM _edge_batch")
+        con.unregister("_edge_batch")
+        con.register("_stats_batch", stats)
+        con.execute("INSERT INTO node_stats SELECT * FROM _stats_batch")
+        con.unregister("_stats_batch")
+
+
+def _write_target_run(con: duckdb.DuckDBPyConnection, lock: threading.Lock, run: list[MappedEdges]) -> None:
+    """Append a run of networks to ``edges_by_target``, sorted by (target, network, regulator)."""
+    columns = _edge_columns(sorted(run, key=lambda m: m.network_id))
+    # Rows are in (network, regulator, target) order, so a stable sort by target gives the run's order;
+    # numpy radix-sorts 16-bit keys, which gene ids usually fit.
+    target = columns["target_id"]
+    key = target.astype(np.uint16) if target.size and target.max() < 2**16 else target
+    order = np.argsort(key, kind="stable")
+    table = pa.table({name: values[order] for name, values in columns.items()})
+    with lock:
+        con.register("_target_run", table)
+        con.execute("INSERT INTO edges_by_target SELECT * FROM _target_run")
+        con.unregister("_target_run")
 
 
 def _edge_columns(batch: list[MappedEdges]) -> dict[str, np.ndarray]:

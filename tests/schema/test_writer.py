@@ -252,3 +252,41 @@ def test_target_layout_is_resorted_after_a_few_appended_runs(tmp_path):
         # Each release appends one sorted run; past max_target_runs the whole table is sorted again.
         assert by_target.target_id.is_monotonic_increasing == (i != 1)
     assert runs == ["1", "2", "0"]
+
+
+def test_tied_weights_rank_by_regulator_then_target(store):
+    names = gene_names(30)
+    pairs = [(5, 3), (1, 7), (1, 2), (9, 0), (2, 2), (4, 8)]
+    weights = [0.5, -0.0, 0.5, 0.0, 0.5, 0.25]  # -0.0 ties with 0.0
+    with store.new_release() as w:
+        nid = w.add_network(NetworkMeta(dataset_id=w.upsert_dataset(source="t", source_id="d").id, n_cells=1))
+        w.add_edges(
+            nid,
+            pa.table(
+                {
+                    "regulator": [names[r] for r, _ in pairs],
+                    "target": [names[t] for _, t in pairs],
+                    "weight": pa.array(weights, pa.float32()),
+                }
+            ),
+        )
+    with store.open_reader() as r:
+        ranked = r.con.execute("SELECT regulator_id, target_id FROM edges ORDER BY rank").fetchall()
+    # Gene ids are 1 + the synthetic index: 0.5 ties (1,2) < (2,2) < (5,3); then 0.25; then the zeros.
+    assert ranked == [(2, 3), (3, 3), (6, 4), (5, 9), (2, 8), (10, 1)]
+
+
+def test_failed_background_edge_write_discards_the_release(store, monkeypatch):
+    import schema.edgeload
+
+    def fail(*args):
+        msg = "disk full"
+        raise OSError(msg)
+
+    monkeypatch.setattr(schema.edgeload, "_write_edges", fail)
+    before = store.current_release()
+    with pytest.raises(OSError, match="disk full"), store.new_release() as w:
+        nid = w.add_network(NetworkMeta(dataset_id=w.upsert_dataset(source="t", source_id="d").id, n_cells=1))
+        w.add_edges(nid, random_edges(np.random.default_rng(0), gene_names(30), 50))
+    assert store.current_release() == before
+    assert not list(store.releases_dir.glob("*partial*"))
