@@ -2,6 +2,8 @@
 
 import logging
 
+# One import per command module; importing it registers its commands on `app`.
+from cli import grn, ingest, model, serve, store, train  # noqa: F401
 from cli.app import app
 
 
@@ -15,14 +17,6 @@ def main(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
-
-# Command modules are added here as they land (one import per module).
-import cli.train  # noqa: F401,E402
-import cli.model  # noqa: F401,E402
-import cli.serve  # noqa: F401,E402
-import cli.store  # noqa: F401,E402
-import cli.ingest  # noqa: F401,E402
-import cli.grn  # noqa: F401,E402
 
 if __name__ == "__main__":
     app()
