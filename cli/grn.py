@@ -13,16 +13,15 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
-import anndata as ad
 import pyarrow as pa
 import pyarrow.parquet as pq
 import typer
 from tqdm.auto import tqdm
 
 from cli.app import app
+from cli.inputs import load_inputs
 from scprint_graph.genes import GeneVocabulary
 from scprint_graph.grn import EDGE_FILTERS, HEAD_AGGREGATIONS, extract_network
-from scprint_graph.official import load_any_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -98,15 +97,7 @@ def grn_command(
         raise typer.BadParameter(msg, param_hint="--top-k")
     gene_spec = _gene_spec(genes)
     head_list = _parse_heads(heads)
-    for path, flag in ((ckpt, "--ckpt"), (h5ad, "--h5ad")):
-        if not path.is_file():
-            msg = f"file not found: {path}"
-            raise typer.BadParameter(msg, param_hint=flag)
-    try:
-        checkpoint = load_any_checkpoint(ckpt)
-    except ValueError as err:
-        raise typer.BadParameter(str(err), param_hint="--ckpt") from err
-    adata = ad.read_h5ad(h5ad)
+    checkpoint, adata = load_inputs(ckpt, h5ad)
     if group_by is not None and group_by not in adata.obs.columns:
         msg = f"obs has no column {group_by!r}; columns are {list(adata.obs.columns)}"
         raise typer.BadParameter(msg, param_hint="--group-by")

@@ -9,13 +9,13 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
-import anndata as ad
 import typer
 
 from cli.app import app
-from scprint_graph.checkpoint import Checkpoint, save_checkpoint
+from cli.inputs import load_inputs
+from scprint_graph.checkpoint import save_checkpoint
 from scprint_graph.genes import GeneVocabulary
-from scprint_graph.official import load_any_checkpoint, load_official_checkpoint
+from scprint_graph.official import load_official_checkpoint
 from scprint_graph.zero_shot import denoise, embed
 
 logger = logging.getLogger(__name__)
@@ -31,20 +31,15 @@ DeviceOption = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (d
 SeedOption = Annotated[int, typer.Option(help="Seed of the context-gene draw.")]
 
 
-def _load(ckpt: Path, h5ad: Path | None = None) -> tuple[Checkpoint, ad.AnnData | None]:
-    for path, flag in ((ckpt, "--ckpt"), (h5ad, "--h5ad")):
-        if path is not None and not path.is_file():
-            msg = f"file not found: {path}"
-            raise typer.BadParameter(msg, param_hint=flag)
+def _run(method, ckpt: Path, h5ad: Path, out: Path, **options) -> None:
+    """Run a zero-shot ``method`` (embed or denoise) of the checkpoint on the file and write the result."""
+    checkpoint, adata = load_inputs(ckpt, h5ad)
+    vocab = GeneVocabulary.from_ensembl_ids(checkpoint.genes)
     try:
-        checkpoint = load_any_checkpoint(ckpt)
+        method(adata, checkpoint.model, vocab=vocab, **options)
     except ValueError as err:
-        raise typer.BadParameter(str(err), param_hint="--ckpt") from err
-    adata = ad.read_h5ad(h5ad) if h5ad is not None else None
-    return checkpoint, adata
-
-
-def _write(adata: ad.AnnData, out: Path) -> None:
+        raise typer.BadParameter(str(err)) from err
+    adata.uns["scprint_graph"]["checkpoint_sha256"] = checkpoint.sha256
     out.parent.mkdir(parents=True, exist_ok=True)
     adata.write_h5ad(out)
     logger.info("wrote %s", out)
@@ -63,24 +58,18 @@ def embed_command(
     device: DeviceOption = None,
 ) -> None:
     """Cell embeddings (obsm X_scprint, X_scprint_<class>) and label predictions (obs scprint_<class>)."""
-    checkpoint, adata = _load(ckpt, h5ad)
-    vocab = GeneVocabulary.from_ensembl_ids(checkpoint.genes)
-    try:
-        embed(
-            adata,
-            checkpoint.model,
-            vocab=vocab,
-            batch_size=batch_size,
-            max_len=max_len,
-            layer=layer,
-            gene_column=gene_column,
-            seed=seed,
-            device=device,
-        )
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
-    adata.uns["scprint_graph"]["checkpoint_sha256"] = checkpoint.sha256
-    _write(adata, out)
+    _run(
+        embed,
+        ckpt,
+        h5ad,
+        out,
+        batch_size=batch_size,
+        max_len=max_len,
+        layer=layer,
+        gene_column=gene_column,
+        seed=seed,
+        device=device,
+    )
 
 
 @app.command("denoise")
@@ -97,25 +86,19 @@ def denoise_command(
     device: DeviceOption = None,
 ) -> None:
     """Expected expression of each cell's context genes at a chosen depth (layer scprint_denoised)."""
-    checkpoint, adata = _load(ckpt, h5ad)
-    vocab = GeneVocabulary.from_ensembl_ids(checkpoint.genes)
-    try:
-        denoise(
-            adata,
-            checkpoint.model,
-            vocab=vocab,
-            depth=depth,
-            batch_size=batch_size,
-            max_len=max_len,
-            layer=layer,
-            gene_column=gene_column,
-            seed=seed,
-            device=device,
-        )
-    except ValueError as err:
-        raise typer.BadParameter(str(err)) from err
-    adata.uns["scprint_graph"]["checkpoint_sha256"] = checkpoint.sha256
-    _write(adata, out)
+    _run(
+        denoise,
+        ckpt,
+        h5ad,
+        out,
+        depth=depth,
+        batch_size=batch_size,
+        max_len=max_len,
+        layer=layer,
+        gene_column=gene_column,
+        seed=seed,
+        device=device,
+    )
 
 
 @app.command("convert-official")
