@@ -36,6 +36,7 @@ from schema.queries.networks import (
     datasets_by_ids,
     facet_counts,
     find_networks,
+    find_networks_and_facets,
     networks_by_idempotency_key,
     networks_by_ids,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "enriched_regulators",
     "facet_counts",
     "find_networks",
+    "find_networks_and_facets",
     "gene_index",
     "gene_set_collections",
     "gene_set_members",

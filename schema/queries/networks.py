@@ -103,6 +103,19 @@ def facet_counts(
     return out
 
 
+def find_networks_and_facets(
+    con: duckdb.DuckDBPyConnection,
+    where: NetworkFilter | None = None,
+    *,
+    first: int = 50,
+    after: str | None = None,
+    facets: Sequence[str] = FACETS,
+) -> tuple[Page[NetworkRow], dict[str, list[FacetCount]]]:
+    """``find_networks`` and ``facet_counts`` for one filter in one call (a page showing its facets)."""
+    page = find_networks(con, where, first=first, after=after)
+    return page, facet_counts(con, where, facets=facets)
+
+
 def datasets_by_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[DatasetRow | None]:
     """The datasets with these ids, aligned with ``ids`` (None where unknown)."""
     ids = check_ids("ids", ids)

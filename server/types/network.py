@@ -200,18 +200,33 @@ class NetworkConnection:
     total_count: int = strawberry.field(description="Networks matching the filter (all pages).")
     page_info: PageInfo = strawberry.field(description="Cursor of the next page.")
     where: strawberry.Private[NetworkFilterInput | None]
+    counts: strawberry.Private[dict[str, list[FacetCount]] | None]
 
     @classmethod
-    def from_row(cls, page: Page[NetworkRow], where: NetworkFilterInput | None) -> "NetworkConnection":
+    def from_row(
+        cls,
+        page: Page[NetworkRow],
+        where: NetworkFilterInput | None,
+        counts: dict[str, list[FacetCount]] | None = None,
+    ) -> "NetworkConnection":
+        """The page; `counts` are its facet counts when the resolver read them with the page."""
         return cls(
             nodes=[Network.from_row(r) for r in page.items],
             total_count=page.total or 0,
             page_info=PageInfo.from_row(page),
             where=where,
+            counts=counts,
         )
+
+    @staticmethod
+    def facets_selected(info: Info) -> list[str]:
+        """The facets (store names) a client selects under the connection, from the `networks` resolver."""
+        return [facet for facet in FACETS if prefetch.selects(info, "facets", to_camel_case(facet))]
 
     @strawberry.field(description="How many matching networks per tissue, disease, cell type and organism.")
     async def facets(self, info: Info) -> NetworkFacets:
+        if self.counts is not None:
+            return NetworkFacets.from_row(self.counts)
         wanted = [facet for facet in FACETS if prefetch.selects(info, to_camel_case(facet))]
         counts = await info.context.run(facet_counts, to_store(self.where), facets=wanted) if wanted else {}
         return NetworkFacets.from_row(counts)

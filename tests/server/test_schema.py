@@ -96,6 +96,18 @@ def test_nested_queries_do_not_fan_out(store_root, store_calls):
     assert calls[3] == sorted(["find_networks", "hubs_for_networks", "datasets_by_ids", "list_models"])
 
 
+def test_a_page_of_networks_and_its_facets_cost_one_call(store_root, store_calls):
+    gql = GraphQL(make_client(store_root))
+    query = "{ networks(first: 2) { totalCount nodes { id } facets { tissue { count } disease { count } } } }"
+    data = gql.data(query)["networks"]
+    assert store_calls == ["find_networks_and_facets"]
+    assert sum(f["count"] for f in data["facets"]["tissue"]) == data["totalCount"]
+    assert sum(f["count"] for f in data["facets"]["disease"]) == data["totalCount"]
+    store_calls.clear()
+    assert gql.data("{ networks(first: 2) { totalCount } }")["networks"]["totalCount"] == data["totalCount"]
+    assert store_calls == ["find_networks"]  # no facet counts when none is selected
+
+
 def test_rows_are_memoised_per_release(store_root, store_calls):
     gql = GraphQL(make_client(store_root))
     query = "{ network(id: 1) { edges(first: 6) { nodes { regulator { symbol } target { symbol } } } } }"
