@@ -29,7 +29,12 @@ class Context:
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(self.run, self.release.memo, self.release.genes)
+        self.loaders = Loaders(
+            self.run,
+            self.release.memo,
+            self.release.genes,
+            networks_complete=self.release.networks_complete,
+        )
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run the store query `fn(connection, *args, **kwargs)` in the thread pool, off the event loop."""

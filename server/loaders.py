@@ -2,8 +2,9 @@
 
 `networks { nodes { hubs { gene { symbol } } } }` costs three queries (networks, hubs of all of them, their
 genes), whatever the page size. Loaders are built per request by `Context`; their caches die with it.
-Genes come from the release's gene index (`Release.genes`, no query); networks, datasets and models go
-through the release's memo (`Release.memo`): a row read by one request is not read again while that
+Genes come from the release's gene index (`Release.genes`, no query), networks from its memo, which holds
+them all unless the release has very many (`Release.networks_complete`). Datasets, models and networks not
+yet read go through the memo (`Release.memo`): a row read by one request is not read again while that
 release is served.
 """
 
@@ -29,10 +30,13 @@ HubKey = tuple[int, str, int, bool]  # (network id, statistic, k, transcription 
 class Loaders:
     """The DataLoaders of one request, all running store queries through `run` (the thread pool)."""
 
-    def __init__(self, run: Runner, memo: dict[str, dict[int, Any]], genes: GeneIndex) -> None:
+    def __init__(
+        self, run: Runner, memo: dict[str, dict[int, Any]], genes: GeneIndex, *, networks_complete: bool
+    ) -> None:
         self._run = run
         self._memo = memo
         self._gene_index = genes
+        self._networks_complete = networks_complete  # memo["network"] holds every network of the release
         self.gene: DataLoader[int, GeneRow | None] = DataLoader(self._genes, max_batch_size=MAX_BATCH)
         self.network: DataLoader[int, NetworkRow | None] = DataLoader(
             self._networks, max_batch_size=MAX_BATCH
@@ -57,6 +61,8 @@ class Loaders:
         return [self._gene_index.by_id.get(i) for i in ids]
 
     async def _networks(self, ids: list[int]) -> Sequence[NetworkRow | None]:
+        if self._networks_complete:
+            return [self._memo["network"].get(i) for i in ids]
         return await self._memoised("network", ids, lambda missing: self._run(networks_by_ids, missing))
 
     async def _datasets(self, ids: list[int]) -> Sequence[DatasetRow | None]:

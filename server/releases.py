@@ -17,12 +17,14 @@ from typing import Any, TypeVar
 from starlette.concurrency import run_in_threadpool
 
 from schema.queries.genes import GeneIndex, gene_index
+from schema.queries.networks import all_networks
 from schema.release import Reader, Store
 from server.errors import UserError
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+MAX_PRELOADED_NETWORKS = 50_000  # networks read whole when a release opens (~1 KiB each in memory)
 
 
 class Release:
@@ -30,16 +32,20 @@ class Release:
 
     A release file never changes once published, so what is read of it once stays true for its whole life.
     Its genes (a vocabulary of tens of thousands of rows) are read whole when it opens (`genes`, a
-    `GeneIndex`): ids and names turn into genes without a query. Rows of its other small tables (networks,
-    datasets, models) are kept in `memo`, per table and id, once a request has read them; it holds at most
-    the rows of those tables (unknown ids are never stored) and dies with the release. Build it off the
-    event loop: reading the genes takes tens of milliseconds.
+    `GeneIndex`): ids and names turn into genes without a query. So are its networks when there are at
+    most `MAX_PRELOADED_NETWORKS` (`networks_complete`); past that, and for datasets and models, rows are
+    kept in `memo`, per table and id, once a request has read them. The memo holds at most the rows of
+    those tables (unknown ids are never stored) and dies with the release. Build it off the event loop:
+    reading the genes and networks takes tens of milliseconds.
     """
 
     def __init__(self, reader: Reader, *, pool_size: int) -> None:
         self.reader = reader
         self.genes: GeneIndex = gene_index(reader.con)
         self.memo: dict[str, dict[Any, Any]] = {"network": {}, "dataset": {}, "model": {}}
+        networks = all_networks(reader.con, limit=MAX_PRELOADED_NETWORKS)
+        self.networks_complete = networks is not None
+        self.memo["network"].update((row.id, row) for row in networks or ())
         self.release_id = reader.release_id
         self.pool_size = pool_size
         self.leases = 0

@@ -33,6 +33,7 @@ from schema.queries.meta import (
 )
 from schema.queries.networks import (
     FACETS,
+    all_networks,
     datasets_by_ids,
     facet_counts,
     find_networks,
@@ -51,6 +52,7 @@ __all__ = [
     "MAX_PAGE",
     "GeneIndex",
     "NetworkFilter",
+    "all_networks",
     "compare_networks",
     "datasets_by_ids",
     "enrich_genes",

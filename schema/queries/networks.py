@@ -65,6 +65,14 @@ def networks_by_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[
     return [by_id.get(i) for i in ids]
 
 
+def all_networks(con: duckdb.DuckDBPyConnection, *, limit: int) -> list[NetworkRow] | None:
+    """Every network by id, or None when there are more than ``limit`` (for a server's in-memory copy)."""
+    rows = rows_as(
+        con, NetworkRow, f"SELECT {NETWORK_COLUMNS} FROM networks n ORDER BY n.id LIMIT ?", [limit + 1]
+    )
+    return rows if len(rows) <= limit else None
+
+
 def networks_by_idempotency_key(con: duckdb.DuckDBPyConnection, key: str) -> list[NetworkRow]:
     """Networks built under an idempotency key (see ``schema.writer.make_idempotency_key``)."""
     return rows_as(

@@ -48,6 +48,9 @@ def test_find_networks_pages_cover_everything_once(reader):
 def test_batched_lookups_align_with_the_ids(reader):
     rows = queries.networks_by_ids(reader.con, [3, 999, 1])
     assert [r and r.id for r in rows] == [3, None, 1]
+    everything = queries.all_networks(reader.con, limit=N_NETWORKS)
+    assert [r.id for r in everything] == list(range(1, N_NETWORKS + 1)) and everything[2] == rows[0]
+    assert queries.all_networks(reader.con, limit=N_NETWORKS - 1) is None
     assert queries.networks_by_ids(reader.con, [3]) == rows[:1] and queries.networks_by_ids(
         reader.con, [999]
     ) == [None]

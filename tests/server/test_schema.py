@@ -108,14 +108,26 @@ def test_a_page_of_networks_and_its_facets_cost_one_call(store_root, store_calls
     assert store_calls == ["find_networks"]  # no facet counts when none is selected
 
 
-def test_rows_are_memoised_per_release(store_root, store_calls):
+def test_networks_are_read_when_the_release_opens(store_root, store_calls):
     gql = GraphQL(make_client(store_root))
     query = "{ network(id: 1) { edges(first: 6) { nodes { regulator { symbol } target { symbol } } } } }"
+    assert gql.data(query)["network"]["edges"]["nodes"]
+    assert store_calls == ["network_edges"]  # genes and networks come from the release, read when it opened
+    assert gql.data("{ network(id: 999) { id } }")["network"] is None
+    assert store_calls == ["network_edges"]
+
+
+def test_rows_are_memoised_per_release(store_root, store_calls, monkeypatch):
+    monkeypatch.setattr("server.releases.MAX_PRELOADED_NETWORKS", 1)  # too many networks to read whole
+    gql = GraphQL(make_client(store_root))
+    query = "{ network(id: 2) { edges(first: 6) { nodes { regulator { symbol } target { symbol } } } } }"
     first = gql.data(query)
-    assert store_calls == ["networks_by_ids", "network_edges"]  # genes come from the release's gene index
+    assert store_calls == ["networks_by_ids", "network_edges"]
     store_calls.clear()
     assert gql.data(query) == first
     assert store_calls == ["network_edges"]  # the network comes from the release's memo
+    assert gql.data("{ network(id: 999) { id } }")["network"] is None
+    assert store_calls == ["network_edges", "networks_by_ids"]  # unknown ids are asked again
 
 
 def test_gene_names_resolve_without_queries(store_root, store_calls):
