@@ -8,7 +8,6 @@ million edges, which DuckDB writes several times faster than one statement per n
 """
 
 import logging
-import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -122,28 +121,23 @@ class EdgeBuffer:
     in numpy costs far less than re-sorting the whole table in DuckDB after every load; the writer re-sorts
     the whole table only once the runs pass ``StoreConfig.max_target_runs``.
 
-    Batches and runs are written by one background thread, in the order they were handed over, while the
-    caller maps and ranks the next networks: numpy sorts and DuckDB inserts release the GIL, so the two
-    cores work at once. Every statement on the writer's connection holds ``lock`` (DuckDB runs one statement
-    per connection at a time); ``wait`` blocks until the thread is idle and raises its first error.
+    One background thread prepares each batch (node statistics, concatenation, the run's sort) while the
+    caller maps the next networks and appends the batches already prepared: numpy and DuckDB release the
+    GIL, so both cores work. Only the caller's thread touches the connection, and batches are appended in
+    the order they were handed over; an error in the thread is raised by the next ``add`` or ``flush``.
     """
 
     run_edges: int = 10_000_000
-    lock: threading.Lock = field(default_factory=threading.Lock)
     pending: list[MappedEdges] = field(default_factory=list)
     size: int = 0
-    stats: list[pa.Table] = field(default_factory=list)
     run: list[MappedEdges] = field(default_factory=list)
     run_size: int = 0
     runs_written: int = 0
-    _jobs: deque[Future] = field(default_factory=deque)
+    _jobs: deque[Future] = field(default_factory=deque)  # each gives (table name, [Arrow tables])
     _worker: ThreadPoolExecutor | None = None
 
     def add(self, con: duckdb.DuckDBPyConnection, mapped: MappedEdges) -> None:
         self.pending.append(mapped)
-        self.stats.append(
-            node_stats_table(mapped.network_id, mapped.regulator_id, mapped.target_id, mapped.weight)
-        )
         self.run.append(mapped)
         self.size += mapped.regulator_id.size
         self.run_size += mapped.regulator_id.size
@@ -151,78 +145,72 @@ class EdgeBuffer:
             self.flush_edges(con)
         if self.run_size >= self.run_edges:
             self.flush_run(con)
+        self._append_ready(con, wait=False)
 
     def flush(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Write everything still buffered, and wait until it is written."""
+        """Write everything still buffered."""
         self.flush_edges(con)
         self.flush_run(con)
-        self.wait()
-
-    def wait(self) -> None:
-        """Block until every batch handed to the background thread is written; raise the first error."""
-        while self._jobs:
-            self._jobs.popleft().result()
+        self._append_ready(con, wait=True)
 
     def close(self) -> None:
-        """Stop the background thread once its queued writes are done; log errors ``wait`` did not raise."""
+        """Stop the background thread; batches prepared but not appended are dropped (errors logged)."""
         if self._worker is not None:
             self._worker.shutdown(wait=True)
             self._worker = None
         for job in self._jobs:
             if job.exception() is not None:
-                log.error("edge write failed while the release was discarded: %s", job.exception())
+                log.error("preparing edges failed while the release was discarded: %s", job.exception())
         self._jobs.clear()
 
     def flush_edges(self, con: duckdb.DuckDBPyConnection) -> None:
         if not self.pending:
             return
-        self._submit(_write_edges, con, self.pending, self.stats)
-        self.pending, self.size, self.stats = [], 0, []
+        self._submit(con, _prepare_edges, self.pending)
+        self.pending, self.size = [], 0
 
     def flush_run(self, con: duckdb.DuckDBPyConnection) -> None:
         if not self.run:
             return
-        self._submit(_write_target_run, con, self.run)
+        self._submit(con, _prepare_target_run, self.run)
         self.run, self.run_size = [], 0
         self.runs_written += 1
 
-    def _submit(self, write, con: duckdb.DuckDBPyConnection, *batches: list) -> None:
-        # At most two writes queued: bounds the memory held by batches and reports errors early.
-        while len(self._jobs) >= 2:
-            self._jobs.popleft().result()
+    def _submit(self, con: duckdb.DuckDBPyConnection, prepare, batch: list[MappedEdges]) -> None:
+        if len(self._jobs) >= 2:  # bounds the memory held by prepared batches
+            self._append(con, self._jobs.popleft().result())
         if self._worker is None:
-            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-writer")
-        self._jobs.append(self._worker.submit(write, con, self.lock, *batches))
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-prepare")
+        self._jobs.append(self._worker.submit(prepare, batch))
+
+    def _append_ready(self, con: duckdb.DuckDBPyConnection, *, wait: bool) -> None:
+        while self._jobs and (wait or self._jobs[0].done()):
+            self._append(con, self._jobs.popleft().result())
+
+    @staticmethod
+    def _append(con: duckdb.DuckDBPyConnection, tables: list[tuple[str, pa.Table]]) -> None:
+        for name, table in tables:
+            con.register("_edge_batch", table)
+            con.execute(f"INSERT INTO {name} SELECT * FROM _edge_batch")
+            con.unregister("_edge_batch")
 
 
-def _write_edges(
-    con: duckdb.DuckDBPyConnection, lock: threading.Lock, batch: list[MappedEdges], stats: list[pa.Table]
-) -> None:
-    """Append a batch of networks to ``edges`` and their node statistics to ``node_stats``."""
-    edges = pa.table(_edge_columns(sorted(batch, key=lambda m: m.network_id)))
-    stats = pa.concat_tables(sorted(stats, key=lambda t: t["network_id"][0].as_py()))  # each by gene
-    with lock:
-        con.register("_edge_batch", edges)
-        con.execute("INSERT INTO edges SELECT * FROM _edge_batch")
-        con.unregister("_edge_batch")
-        con.register("_stats_batch", stats)
-        con.execute("INSERT INTO node_stats SELECT * FROM _stats_batch")
-        con.unregister("_stats_batch")
+def _prepare_edges(batch: list[MappedEdges]) -> list[tuple[str, pa.Table]]:
+    """A batch of networks as rows of ``edges`` and ``node_stats``, in network order."""
+    batch = sorted(batch, key=lambda m: m.network_id)
+    stats = [node_stats_table(m.network_id, m.regulator_id, m.target_id, m.weight) for m in batch]
+    return [("edges", pa.table(_edge_columns(batch))), ("node_stats", pa.concat_tables(stats))]
 
 
-def _write_target_run(con: duckdb.DuckDBPyConnection, lock: threading.Lock, run: list[MappedEdges]) -> None:
-    """Append a run of networks to ``edges_by_target``, sorted by (target, network, regulator)."""
+def _prepare_target_run(run: list[MappedEdges]) -> list[tuple[str, pa.Table]]:
+    """A run of networks as rows of ``edges_by_target``, sorted by (target, network, regulator)."""
     columns = _edge_columns(sorted(run, key=lambda m: m.network_id))
     # Rows are in (network, regulator, target) order, so a stable sort by target gives the run's order;
     # numpy radix-sorts 16-bit keys, which gene ids usually fit.
     target = columns["target_id"]
     key = target.astype(np.uint16) if target.size and target.max() < 2**16 else target
     order = np.argsort(key, kind="stable")
-    table = pa.table({name: values[order] for name, values in columns.items()})
-    with lock:
-        con.register("_target_run", table)
-        con.execute("INSERT INTO edges_by_target SELECT * FROM _target_run")
-        con.unregister("_target_run")
+    return [("edges_by_target", pa.table({name: values[order] for name, values in columns.items()}))]
 
 
 def _edge_columns(batch: list[MappedEdges]) -> dict[str, np.ndarray]:

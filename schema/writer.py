@@ -102,7 +102,7 @@ class ReleaseWriter:
         self.note = note
         self.empty = empty
         self.release_id: str | None = None
-        self._con: duckdb.DuckDBPyConnection | None = None
+        self.con: duckdb.DuckDBPyConnection | None = None
         self._lock = store.writer_lock()
         self._new_networks: list[int] = []
         self._with_edges: set[int] = set()
@@ -135,17 +135,6 @@ class ReleaseWriter:
         return False
 
     @property
-    def con(self) -> duckdb.DuckDBPyConnection | None:
-        """The release's connection, once the edge writes queued on the background thread are done."""
-        self._edges.wait()
-        return self._con
-
-    def _locked(self, sql: str, params: list) -> list[tuple]:
-        """Run one statement on tables the background edge writes never touch, between those writes."""
-        with self._edges.lock:
-            return self._con.execute(sql, params).fetchall()
-
-    @property
     def partial_path(self):
         return self.store.releases_dir / f"{self.release_id}{SUFFIX}{PARTIAL}"
 
@@ -158,7 +147,7 @@ class ReleaseWriter:
             create_tables(str(self.partial_path))
         else:
             shutil.copyfile(self.store.release_path(self._parent), self.partial_path)
-        self._con = duckdb.connect(str(self.partial_path), config=self.store.config.duckdb_config())
+        self.con = duckdb.connect(str(self.partial_path), config=self.store.config.duckdb_config())
         if self._parent is None:
             self._set_meta(schema_version=str(SCHEMA_VERSION), edges_by_target_runs="0")
         else:
@@ -169,10 +158,10 @@ class ReleaseWriter:
         log.info("writing release %s (parent %s)", self.release_id, self._parent)
 
     def _discard(self) -> None:
-        if self._con is not None:
+        if self.con is not None:
             self._edges.close()
-            self._con.close()
-            self._con = None
+            self.con.close()
+            self.con = None
         if self.release_id is not None:
             for path in (self.partial_path, self.partial_path.with_name(self.partial_path.name + ".wal")):
                 path.unlink(missing_ok=True)
@@ -194,7 +183,7 @@ class ReleaseWriter:
             self.timings[name] = time.perf_counter() - start
             log.info("release %s: %s took %.2f s", self.release_id, name, self.timings[name])
         con.close()
-        self._con = None
+        self.con = None
         self.partial_path.rename(self.store.release_path(self.release_id))
         self.store.publish(self.release_id)
         self.store.prune()
@@ -315,13 +304,15 @@ class ReleaseWriter:
     # -- models and datasets -------------------------------------------------------------------------
     def add_model(self, checkpoint_hash: str, name: str, config: Mapping) -> int:
         """The id of the model with this checkpoint hash, registering it if new."""
-        rows = self._locked("SELECT id FROM models WHERE checkpoint_hash = ?", [checkpoint_hash])
+        rows = self.con.execute(
+            "SELECT id FROM models WHERE checkpoint_hash = ?", [checkpoint_hash]
+        ).fetchall()
         if rows:
             return rows[0][0]
-        return self._locked(
+        return self.con.execute(
             "INSERT INTO models (checkpoint_hash, name, config, created_at) VALUES (?, ?, ?, ?) RETURNING id",
             [checkpoint_hash, name, json.dumps(dict(config), sort_keys=True, default=str), _now()],
-        )[0][0]
+        ).fetchall()[0][0]
 
     def upsert_dataset(
         self,
@@ -334,22 +325,22 @@ class ReleaseWriter:
         content_hash: str | None = None,
     ) -> DatasetUpsert:
         """Insert or update a dataset keyed by (source, source_id); say whether its content changed."""
-        rows = self._locked(
+        rows = self.con.execute(
             "SELECT id, version, content_hash FROM datasets WHERE source = ? AND source_id = ?",
             [source, source_id],
-        )
+        ).fetchall()
         row = rows[0] if rows else None
         if row is None:
-            new_id = self._locked(
+            new_id = self.con.execute(
                 "INSERT INTO datasets (source, source_id, version, title, collection, content_hash,"
                 " updated_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                 [source, source_id, version, title, collection, content_hash, _now()],
-            )[0][0]
+            ).fetchall()[0][0]
             return DatasetUpsert(id=new_id, created=True, changed=True)
         dataset_id, old_version, old_hash = row
         changed = (old_version, old_hash) != (version, content_hash)
-        self._locked(
+        self.con.execute(
             "UPDATE datasets SET version = ?, title = coalesce(?, title),"
             " collection = coalesce(?, collection),"
             " content_hash = ?, updated_at = ? WHERE id = ?",
@@ -360,9 +351,9 @@ class ReleaseWriter:
     # -- networks and edges --------------------------------------------------------------------------
     def networks_with_key(self, idempotency_key: str) -> list[int]:
         """Ids of the networks already built under this idempotency key (empty: build it)."""
-        rows = self._locked(
+        rows = self.con.execute(
             "SELECT id FROM networks WHERE idempotency_key = ? ORDER BY id", [idempotency_key]
-        )
+        ).fetchall()
         return [r[0] for r in rows]
 
     def delete_networks(self, network_ids: Iterable[int]) -> int:
@@ -396,12 +387,12 @@ class ReleaseWriter:
         for kind, value in (("dataset", meta.dataset_id), ("model", meta.model_id)):
             if value is None or (kind, value) in self._known:
                 continue
-            if not self._locked(f"SELECT count(*) FROM {kind}s WHERE id = ?", [value])[0][0]:
+            if not self.con.execute(f"SELECT count(*) FROM {kind}s WHERE id = ?", [value]).fetchall()[0][0]:
                 how = "upsert_dataset" if kind == "dataset" else "add_model"
                 msg = f"unknown {kind}_id {value}; register the {kind} with {how} first"
                 raise ValueError(msg)
             self._known.add((kind, value))
-        network_id = self._locked(
+        network_id = self.con.execute(
             """
             INSERT INTO networks (dataset_id, model_id, cell_type, cell_type_ontology_term_id, tissue,
                 tissue_ontology_term_id, disease, disease_ontology_term_id, organism,
@@ -425,7 +416,7 @@ class ReleaseWriter:
                 meta.idempotency_key,
                 _now(),
             ],
-        )[0][0]
+        ).fetchall()[0][0]
         self._new_networks.append(network_id)
         return network_id
 
@@ -435,8 +426,8 @@ class ReleaseWriter:
         ``edges`` has columns regulator and target (Ensembl id strings) and weight (float), one row per
         (regulator, target). Genes are mapped to ids by their Ensembl ids; rows naming unknown genes are
         dropped and counted. Rank 1 is the largest weight (ties broken by regulator id, then target id).
-        Edges are buffered and appended in batches by a background thread (see ``schema.edgeload``); a
-        failed append is raised by a later call (``add_edges``, any other method, or the block's exit).
+        Edges are buffered and appended in batches, prepared by a background thread (see
+        ``schema.edgeload``); an error there is raised by a later ``add_edges`` or the block's exit.
         """
         if network_id not in self._new_networks:
             msg = f"network {network_id} was not added in this release; call add_network first"
@@ -447,7 +438,7 @@ class ReleaseWriter:
         if self._genes is None:
             self._genes = GeneIndex.read(self.con)
         mapped = map_edges(self._genes, network_id, edges)
-        self._edges.add(self._con, mapped)  # not self.con: that would wait for the background writes
+        self._edges.add(self.con, mapped)
         self._with_edges.add(network_id)
         n_stored, n_unmapped = mapped.regulator_id.size, mapped.n_unmapped
         if n_unmapped:

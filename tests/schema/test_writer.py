@@ -276,16 +276,16 @@ def test_tied_weights_rank_by_regulator_then_target(store):
     assert ranked == [(2, 3), (3, 3), (6, 4), (5, 9), (2, 8), (10, 1)]
 
 
-def test_failed_background_edge_write_discards_the_release(store, monkeypatch):
+def test_error_in_the_background_edge_thread_discards_the_release(store, monkeypatch):
     import schema.edgeload
 
-    def fail(*args):
-        msg = "disk full"
-        raise OSError(msg)
+    def fail(batch):
+        msg = "out of memory"
+        raise MemoryError(msg)
 
-    monkeypatch.setattr(schema.edgeload, "_write_edges", fail)
+    monkeypatch.setattr(schema.edgeload, "_prepare_edges", fail)
     before = store.current_release()
-    with pytest.raises(OSError, match="disk full"), store.new_release() as w:
+    with pytest.raises(MemoryError, match="out of memory"), store.new_release() as w:
         nid = w.add_network(NetworkMeta(dataset_id=w.upsert_dataset(source="t", source_id="d").id, n_cells=1))
         w.add_edges(nid, random_edges(np.random.default_rng(0), gene_names(30), 50))
     assert store.current_release() == before
