@@ -78,9 +78,8 @@ def map_edges(genes: GeneIndex, network_id: int, edges: pa.Table) -> MappedEdges
     reg, tgt = ids[:n], ids[n:]
     keep = (reg >= 0) & (tgt >= 0)
     reg, tgt, weight = reg[keep], tgt[keep], weight[keep]
-    key = reg << 32 | tgt
-    order = np.argsort(key)  # storage order: regulator, then target
-    key, reg, tgt, weight = key[order], reg[order], tgt[order], weight[order]
+    key, order = _key_order(reg, tgt)  # storage order: regulator, then target
+    reg, tgt, weight = key >> 32, key & 0xFFFFFFFF, weight[order]
     if key.size > 1 and np.any(key[1:] == key[:-1]):
         i = int(np.flatnonzero(key[1:] == key[:-1])[0])
         msg = f"network {network_id} has duplicate edge (gene {reg[i]} -> gene {tgt[i]})"
@@ -95,6 +94,23 @@ def map_edges(genes: GeneIndex, network_id: int, edges: pa.Table) -> MappedEdges
         rank=rank,
         n_unmapped=int(n - keep.sum()),
     )
+
+
+def _key_order(reg: np.ndarray, tgt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The (regulator << 32 | target) keys sorted, and the positions that sort them.
+
+    Gene ids below 2**16 (one organism) let the key and the position share one 64-bit word: one SIMD sort
+    of those words is several times faster than an argsort of the keys.
+    """
+    if reg.size and max(reg.max(), tgt.max()) < 2**16:
+        packed = (reg << 48 | tgt << 32).astype(np.uint64) | np.arange(reg.size, dtype=np.uint64)
+        packed.sort()
+        pair = (packed >> np.uint64(32)).astype(np.int64)
+        key = (pair >> 16) << 32 | (pair & 0xFFFF)
+        return key, (packed & np.uint64(0xFFFFFFFF)).astype(np.intp)
+    key = reg << 32 | tgt
+    order = np.argsort(key)
+    return key[order], order
 
 
 def _weight_order(weight: np.ndarray) -> np.ndarray:
@@ -208,9 +224,11 @@ def _prepare_target_run(run: list[MappedEdges]) -> list[tuple[str, pa.Table]]:
     # Rows are in (network, regulator, target) order, so a stable sort by target gives the run's order;
     # numpy radix-sorts 16-bit keys, which gene ids usually fit.
     target = columns["target_id"]
-    key = target.astype(np.uint16) if target.size and target.max() < 2**16 else target
-    order = np.argsort(key, kind="stable")
-    return [("edges_by_target", pa.table({name: values[order] for name, values in columns.items()}))]
+    small = target.size and target.max() < 2**16
+    order = np.argsort(target.astype(np.uint16) if small else target, kind="stable")
+    # Arrow's take gathers the columns about twice as fast as numpy indexing.
+    table = pa.table(columns).take(pa.array(order))
+    return [("edges_by_target", table)]
 
 
 def _edge_columns(batch: list[MappedEdges]) -> dict[str, np.ndarray]:
