@@ -137,7 +137,7 @@ def main() -> None:
             cpu = time.process_time() - cpu  # includes generating the random edges
             print(f"\nload: {stats.n_edges:,} edges in {stats.n_networks:,} networks")
             add_rate = stats.n_edges / stats.add_seconds / 1e6
-            print(f"  add_edges      {stats.add_seconds:8.1f} s  ({add_rate:.2f} M edges/s)")
+            print(f"  add loop       {stats.add_seconds:8.1f} s  ({add_rate:.2f} M edges/s; networks, edges)")
             for step, seconds in stats.publish_steps.items():
                 print(f"  {step:<14} {seconds:8.1f} s")
             rate = stats.edges_per_second / 1e6
@@ -145,6 +145,7 @@ def main() -> None:
             print(f"  store CPU time {stats.cpu_seconds:8.1f} s  (all threads; {cpu:.1f} s with generation)")
             per_cpu = stats.n_edges / stats.cpu_seconds / 1e6
             print(f"  = {per_cpu:.2f} M edges per CPU-second (wall time is inflated on a shared machine)")
+            print(f"  load average after the load {os.getloadavg()[0]:.1f}")
         store = Store(root, **options)
         size = store.release_path(store.current_release()).stat().st_size
         print(f"release file: {size / 2**30:.2f} GiB")
