@@ -12,6 +12,7 @@ from schema.queries._common import (
     NetworkFilter,
     check_limit,
     make_cursor,
+    optional_filters,
     parse_cursor,
     rows_as,
 )
@@ -36,26 +37,21 @@ def network_edges(
     """
     check_limit("first", first, MAX_PAGE)
     cursor = parse_cursor(after, 1)
+    optional, optional_params = optional_filters(
+        ("rank > ?", cursor),
+        ("weight >= ?", min_weight),
+        ("regulator_id = ?", regulator_id),
+        ("target_id = ?", target_id),
+    )
     items = rows_as(
         con,
         EdgeRow,
-        """
+        f"""
         SELECT network_id, regulator_id, target_id, weight, rank FROM edges
-        WHERE network_id = ? AND rank > ? AND (?::REAL IS NULL OR weight >= ?)
-          AND (?::INTEGER IS NULL OR regulator_id = ?) AND (?::INTEGER IS NULL OR target_id = ?)
+        WHERE network_id = ?{optional}
         ORDER BY rank LIMIT ?
         """,
-        [
-            network_id,
-            cursor[0] if cursor else 0,
-            min_weight,
-            min_weight,
-            regulator_id,
-            regulator_id,
-            target_id,
-            target_id,
-            first + 1,
-        ],
+        [network_id, *optional_params, first + 1],
     )
     more = len(items) > first
     items = items[:first]
@@ -66,8 +62,11 @@ def _regulations(
     con, table: str, gene_column: str, gene_id: int, where, min_weight, max_rank, first, after
 ) -> Page[RegulationRow]:
     check_limit("first", first, MAX_PAGE)
-    cursor = parse_cursor(after, 2) or (-1, 0)
+    cursor = parse_cursor(after, 2)
     sql, params = (where or NetworkFilter()).sql("n")
+    optional, optional_params = optional_filters(
+        ("e.weight >= ?", min_weight), ("e.rank <= ?", max_rank), ("(e.network_id, e.rank) > (?, ?)", cursor)
+    )
     items = rows_as(
         con,
         RegulationRow,
@@ -75,12 +74,10 @@ def _regulations(
         SELECT e.network_id, e.regulator_id, e.target_id, e.weight, e.rank,
                n.cell_type, n.tissue, n.disease, n.organism
         FROM {table} e JOIN networks n ON n.id = e.network_id
-        WHERE e.{gene_column} = ? AND (?::REAL IS NULL OR e.weight >= ?)
-          AND (?::INTEGER IS NULL OR e.rank <= ?)
-          AND (e.network_id, e.rank) > (?, ?) AND {sql}
+        WHERE e.{gene_column} = ?{optional} AND {sql}
         ORDER BY e.network_id, e.rank LIMIT ?
         """,
-        [gene_id, min_weight, min_weight, max_rank, max_rank, *cursor, *params, first + 1],
+        [gene_id, *optional_params, *params, first + 1],
     )
     more = len(items) > first
     items = items[:first]
