@@ -1,5 +1,6 @@
 """The GraphQL schema: the root `Query` (thin resolvers over `schema.queries`) and `build_schema`."""
 
+from dataclasses import replace
 from typing import Annotated
 
 import strawberry
@@ -8,7 +9,7 @@ from schema.queries.compare import compare_networks
 from schema.queries.enrichment import enrich_genes, enrich_hubs, enrich_targets, enriched_regulators
 from schema.queries.genes import search_genes
 from schema.queries.meta import store_info
-from schema.queries.networks import find_networks, find_networks_and_facets
+from schema.queries.networks import find_network_ids, find_networks, find_networks_and_facets
 from server import prefetch
 from server.config import Limits
 from server.context import Info
@@ -98,16 +99,23 @@ class Query:
             str | None, strawberry.argument(description="`endCursor` of the previous page.")
         ] = None,
     ) -> NetworkConnection:
-        size = page_size(first, info.context.limits)
+        context = info.context
+        size = page_size(first, context.limits)
         where = to_store(filter)
         wanted = NetworkConnection.facets_selected(info)
-        if not wanted:
-            page = await info.context.run(find_networks, where, first=size, after=after)
-            return NetworkConnection.from_row(page, filter)
-        # the page and its facets in one call: one trip to the thread pool instead of two
-        page, counts = await info.context.run(
-            find_networks_and_facets, where, first=size, after=after, facets=wanted
-        )
+        ids_only = context.release.networks_complete  # rows from the release, ids from the store
+        counts = None
+        if wanted:  # the page and its facets in one call: one trip to the thread pool instead of two
+            page, counts = await context.run(
+                find_networks_and_facets, where, first=size, after=after, facets=wanted, ids_only=ids_only
+            )
+        else:
+            page = await context.run(
+                find_network_ids if ids_only else find_networks, where, first=size, after=after
+            )
+        if ids_only:
+            rows = await prefetch.networks(info, page.items)
+            page = replace(page, items=[rows[i] for i in page.items])
         return NetworkConnection.from_row(page, filter, counts)
 
     @strawberry.field(description="One network by its stable id; null if unknown.")

@@ -36,6 +36,12 @@ def test_find_networks_pages_cover_everything_once(reader):
         if after is None:
             break
     assert ids == list(range(1, N_NETWORKS + 1))
+    ids = queries.find_network_ids(reader.con, NetworkFilter(tissues=("lung",)), first=3)
+    full = queries.find_networks(reader.con, NetworkFilter(tissues=("lung",)), first=3)
+    assert ids.items == [n.id for n in full.items] and (ids.next_cursor, ids.total) == (
+        full.next_cursor,
+        full.total,
+    )
     past = queries.find_networks(reader.con, first=4, after=str(N_NETWORKS))
     assert past.items == [] and past.total == N_NETWORKS and past.next_cursor is None
     assert queries.find_networks(reader.con, NetworkFilter(tissues=("nowhere",))).total == 0

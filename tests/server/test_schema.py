@@ -92,8 +92,8 @@ def test_nested_queries_do_not_fan_out(store_root, store_calls):
         assert len(data["networks"]["nodes"]) == n
         calls[n] = sorted(store_calls)
     assert calls[3] == calls[1]  # three networks cost the same queries as one
-    # genes come from the release's gene index, read when the release opens: no query per request
-    assert calls[3] == sorted(["find_networks", "hubs_for_networks", "datasets_by_ids", "list_models"])
+    # genes and networks come from the release, read when it opens: no query for them per request
+    assert calls[3] == sorted(["find_network_ids", "hubs_for_networks", "datasets_by_ids", "list_models"])
 
 
 def test_a_page_of_networks_and_its_facets_cost_one_call(store_root, store_calls):
@@ -101,11 +101,23 @@ def test_a_page_of_networks_and_its_facets_cost_one_call(store_root, store_calls
     query = "{ networks(first: 2) { totalCount nodes { id } facets { tissue { count } disease { count } } } }"
     data = gql.data(query)["networks"]
     assert store_calls == ["find_networks_and_facets"]
+    assert [n["id"] for n in data["nodes"]] == [1, 2]
     assert sum(f["count"] for f in data["facets"]["tissue"]) == data["totalCount"]
     assert sum(f["count"] for f in data["facets"]["disease"]) == data["totalCount"]
     store_calls.clear()
     assert gql.data("{ networks(first: 2) { totalCount } }")["networks"]["totalCount"] == data["totalCount"]
-    assert store_calls == ["find_networks"]  # no facet counts when none is selected
+    assert store_calls == ["find_network_ids"]  # no facet counts when none is selected
+
+
+def test_pages_of_networks_with_too_many_to_read_whole(store_root, store_calls, monkeypatch):
+    monkeypatch.setattr("server.releases.MAX_PRELOADED_NETWORKS", 1)
+    gql = GraphQL(make_client(store_root))
+    query = "{ networks(first: 2) { totalCount nodes { id tissue { label } } facets { tissue { count } } } }"
+    data = gql.data(query)["networks"]
+    assert store_calls == ["find_networks_and_facets"] and [n["id"] for n in data["nodes"]] == [1, 2]
+    store_calls.clear()
+    assert gql.data("{ networks(first: 2) { nodes { id } } }")["networks"]["nodes"] == [{"id": 1}, {"id": 2}]
+    assert store_calls == ["find_networks"]
 
 
 def test_networks_are_read_when_the_release_opens(store_root, store_calls):
