@@ -3,86 +3,67 @@
 They are computed with numpy from the edge arrays ``add_edges`` already holds in memory, rather than in SQL
 after the load: a second pass over 100 M stored edges (group-bys for the degrees, a fetch for PageRank)
 cost more than the load itself. PageRank cannot be written in SQL, and building a networkx graph per network
-costs more than the whole load, so it is a scipy.sparse power iteration (over one network, or several at once
-as one block-diagonal graph). Both match networkx (see tests/schema/test_writer.py).
+costs more than the whole load, so it is a scipy.sparse power iteration. Both match networkx (see
+tests/schema/test_writer.py).
 """
 
 import logging
 
 import numpy as np
 import pyarrow as pa
-from scipy.sparse import csr_matrix
+from scipy.sparse import csc_matrix, csr_matrix
 
 log = logging.getLogger(__name__)
 
-CHUNK_EDGES = 5_000_000  # edges per PageRank batch (about 100 MB of arrays)
 
-
-def pagerank_blocks(
-    network: np.ndarray,
+def pagerank(
     source: np.ndarray,
     target: np.ndarray,
     weight: np.ndarray,
+    n_nodes: int,
     *,
     alpha: float = 0.85,
     tol: float = 1e-6,
     max_iter: int = 100,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Weighted PageRank of several networks at once.
+) -> np.ndarray:
+    """Weighted PageRank of a directed graph on nodes ``0 .. n_nodes - 1``, as ``networkx.pagerank``.
 
     Parameters
     ----------
-    network, source, target, weight
-        One entry per edge: network id, regulator gene id, target gene id, weight (absolute value is used).
+    source, target, weight
+        One entry per edge: source and target node indices, weight (its absolute value is used).
+    n_nodes
+        Number of nodes; every node should have an edge.
     alpha, tol, max_iter
         As in networkx: damping, per-node L1 tolerance, iteration cap.
 
     Returns
     -------
-    (network_ids, gene_ids, pagerank) of every node (gene with an edge), sorted by network then gene.
+    The PageRank of each node (float64, sums to 1). Dangling nodes spread their rank uniformly.
     """
-    network = np.asarray(network, dtype=np.int64)
-    if network.size == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0)
-    # Dense node index of each (network, gene) pair: mark the pairs present in a (networks x genes) grid and
-    # number them in grid order, which sorts nodes by network then gene without a sort.
-    source = np.asarray(source, dtype=np.int64)
-    target = np.asarray(target, dtype=np.int64)
-    offset = network - network.min()
-    net_present = np.zeros(int(offset.max()) + 1, dtype=bool)
-    net_present[offset] = True
-    net_ids = np.flatnonzero(net_present) + network.min()
-    net_of_edge = (np.cumsum(net_present) - 1)[offset]
-    width = int(max(source.max(), target.max())) + 1
-    present = np.zeros(net_ids.size * width, dtype=bool)
-    src_cell, dst_cell = net_of_edge * width + source, net_of_edge * width + target
-    present[src_cell] = True
-    present[dst_cell] = True
-    cells = np.flatnonzero(present)
-    index = np.cumsum(present) - 1
-    src, dst = index[src_cell], index[dst_cell]
-    node_net = cells // width
-    nodes_gene = cells % width
-    n_nodes = cells.size
-    net_size = np.bincount(node_net, minlength=net_ids.size).astype(np.float64)  # nodes per network
-    inv_size = 1.0 / net_size[node_net]
+    if n_nodes == 0:
+        return np.zeros(0)
     w = np.abs(np.asarray(weight, dtype=np.float64))
-    out_w = np.bincount(src, weights=w, minlength=n_nodes)
+    out_w = np.bincount(source, weights=w, minlength=n_nodes)
     dangling = out_w <= 0
-    share = np.divide(w, out_w[src], out=np.zeros_like(w), where=out_w[src] > 0)  # edge's share of its source
-    transition = csr_matrix((share, (dst, src)), shape=(n_nodes, n_nodes))  # column-stochastic but dangling
-    x = inv_size.copy()
+    from_out = out_w[source]
+    share = np.divide(w, from_out, out=np.zeros_like(w), where=from_out > 0)  # edge's share of its source
+    if source.size and np.all(source[1:] >= source[:-1]):
+        # Edges grouped by source are already the columns of the (target x source) matrix: no sort needed.
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(source, minlength=n_nodes))])
+        transition = csc_matrix((share, target, indptr), shape=(n_nodes, n_nodes))
+    else:
+        transition = csr_matrix((share, (target, source)), shape=(n_nodes, n_nodes))
+    x = np.full(n_nodes, 1.0 / n_nodes)
     for _ in range(max_iter):
-        lost = np.bincount(node_net[dangling], weights=x[dangling], minlength=net_size.size)
-        new = alpha * (transition @ x) + (alpha * lost + 1.0 - alpha)[node_net] * inv_size
-        err = np.bincount(node_net, weights=np.abs(new - x), minlength=net_size.size)
+        new = alpha * (transition @ x) + (alpha * x[dangling].sum() + 1.0 - alpha) / n_nodes
+        err = np.abs(new - x).sum()
         x = new
-        if np.all(err < net_size * tol):
+        if err < n_nodes * tol:
             break
     else:
         log.warning("PageRank did not converge in %d iterations", max_iter)
-    return net_ids[node_net], nodes_gene, x
+    return x
 
 
 def node_stats_table(
@@ -91,17 +72,22 @@ def node_stats_table(
     """Node statistics of one network from its edge arrays, as rows of the ``node_stats`` table.
 
     Degrees are counts and weight sums of out- and in-edges, degree centrality is (in + out) / (n - 1) as in
-    networkx, PageRank is ``pagerank_blocks`` (weighted, damping 0.85). Rows are sorted by gene id.
+    networkx, PageRank is ``pagerank`` (weighted, damping 0.85). Rows are sorted by gene id.
     """
-    network = np.full(regulator.size, network_id, dtype=np.int64)
-    _, genes, rank = pagerank_blocks(network, regulator, target, weight)
-    n = genes.size
+    regulator = np.asarray(regulator, dtype=np.int64)
+    target = np.asarray(target, dtype=np.int64)
     w = np.asarray(weight, dtype=np.float64)
-    width = int(genes.max()) + 1 if n else 0
-    out_degree = np.bincount(regulator, minlength=width)[genes]
-    in_degree = np.bincount(target, minlength=width)[genes]
+    width = int(max(regulator.max(), target.max())) + 1 if regulator.size else 0
+    out_degree = np.bincount(regulator, minlength=width)
+    in_degree = np.bincount(target, minlength=width)
+    genes = np.flatnonzero(out_degree + in_degree)  # nodes: genes with an edge, in gene id order
+    n = genes.size
+    node = np.zeros(width, dtype=np.int64)
+    node[genes] = np.arange(n)
+    rank = pagerank(node[regulator], node[target], w, n)
     out_weight = np.bincount(regulator, weights=w, minlength=width)[genes]
     in_weight = np.bincount(target, weights=w, minlength=width)[genes]
+    out_degree, in_degree = out_degree[genes], in_degree[genes]
     centrality = (in_degree + out_degree) / (n - 1) if n > 1 else np.zeros(n)
     return pa.table(
         {
