@@ -87,10 +87,9 @@ def networks_by_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[
 
 def all_networks(con: duckdb.DuckDBPyConnection, *, limit: int) -> list[NetworkRow] | None:
     """Every network by id, or None when there are more than ``limit`` (for a server's in-memory copy)."""
-    rows = rows_as(
-        con, NetworkRow, f"SELECT {NETWORK_COLUMNS} FROM networks n ORDER BY n.id LIMIT ?", [limit + 1]
-    )
-    return rows if len(rows) <= limit else None
+    if con.execute("SELECT count(*) FROM networks").fetchone()[0] > limit:
+        return None  # counted first: past the limit, nothing is read
+    return rows_as(con, NetworkRow, f"SELECT {NETWORK_COLUMNS} FROM networks n ORDER BY n.id")
 
 
 def networks_by_idempotency_key(con: duckdb.DuckDBPyConnection, key: str) -> list[NetworkRow]:
