@@ -22,6 +22,7 @@ from schema.nodestats import node_stats_table
 log = logging.getLogger(__name__)
 
 FLUSH_EDGES = 1_000_000
+QUEUED_BATCHES = 8  # batches handed to the background thread and not yet appended, at most
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,9 @@ class EdgeBuffer:
         self.runs_written += 1
 
     def _submit(self, con: duckdb.DuckDBPyConnection, prepare, batch: list[MappedEdges]) -> None:
-        if len(self._jobs) >= 2:  # bounds the memory held by prepared batches
+        # The bound keeps the memory of prepared batches small (the networks are held by the run anyway) yet
+        # lets a target run be sorted while the next batches queue behind it.
+        if len(self._jobs) >= QUEUED_BATCHES:
             self._append(con, self._jobs.popleft().result())
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-prepare")
