@@ -141,7 +141,8 @@ class EdgeBuffer:
     One background thread prepares each batch (node statistics, concatenation, the run's sort) while the
     caller maps the next networks and appends the batches already prepared: numpy and DuckDB release the
     GIL, so both cores work. Only the caller's thread touches the connection, and batches are appended in
-    the order they were handed over; an error in the thread is raised by the next ``add`` or ``flush``.
+    the order they were handed over. A batch that fails (in the thread or in DuckDB) is raised by the next
+    ``add`` or ``flush``, and every later call raises again: the release must not be published without it.
     """
 
     run_edges: int = 10_000_000
@@ -152,8 +153,10 @@ class EdgeBuffer:
     runs_written: int = 0
     _jobs: deque[Future] = field(default_factory=deque)  # each gives (table name, [Arrow tables])
     _worker: ThreadPoolExecutor | None = None
+    _failed: BaseException | None = None
 
     def add(self, con: duckdb.DuckDBPyConnection, mapped: MappedEdges) -> None:
+        self._check()
         self.pending.append(mapped)
         self.run.append(mapped)
         self.size += mapped.regulator_id.size
@@ -166,6 +169,7 @@ class EdgeBuffer:
 
     def flush(self, con: duckdb.DuckDBPyConnection) -> None:
         """Write everything still buffered."""
+        self._check()
         self.flush_edges(con)
         self.flush_run(con)
         self._append_ready(con, wait=True)
@@ -197,21 +201,31 @@ class EdgeBuffer:
         # The bound keeps the memory of prepared batches small (the networks are held by the run anyway) yet
         # lets a target run be sorted while the next batches queue behind it.
         if len(self._jobs) >= QUEUED_BATCHES:
-            self._append(con, self._jobs.popleft().result())
+            self._append_next(con)
         if self._worker is None:
             self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-prepare")
         self._jobs.append(self._worker.submit(prepare, batch))
 
     def _append_ready(self, con: duckdb.DuckDBPyConnection, *, wait: bool) -> None:
         while self._jobs and (wait or self._jobs[0].done()):
-            self._append(con, self._jobs.popleft().result())
+            self._append_next(con)
 
-    @staticmethod
-    def _append(con: duckdb.DuckDBPyConnection, tables: list[tuple[str, pa.Table]]) -> None:
-        for name, table in tables:
-            con.register("_edge_batch", table)
-            con.execute(f"INSERT INTO {name} SELECT * FROM _edge_batch")
-            con.unregister("_edge_batch")
+    def _check(self) -> None:
+        if self._failed is not None:
+            msg = "an earlier batch of edges could not be written; this release cannot be published"
+            raise RuntimeError(msg) from self._failed
+
+    def _append_next(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Append the oldest prepared batch (waiting for it if need be)."""
+        try:
+            tables = self._jobs.popleft().result()
+            for name, table in tables:
+                con.register("_edge_batch", table)
+                con.execute(f"INSERT INTO {name} SELECT * FROM _edge_batch")
+                con.unregister("_edge_batch")
+        except BaseException as err:
+            self._failed = err
+            raise
 
 
 def _prepare_edges(batch: list[MappedEdges]) -> list[tuple[str, pa.Table]]:

@@ -284,9 +284,14 @@ def test_error_in_the_background_edge_thread_discards_the_release(store, monkeyp
         raise MemoryError(msg)
 
     monkeypatch.setattr(schema.edgeload, "_prepare_edges", fail)
+    monkeypatch.setattr(schema.edgeload, "FLUSH_EDGES", 40)  # a batch per network
     before = store.current_release()
-    with pytest.raises(MemoryError, match="out of memory"), store.new_release() as w:
-        nid = w.add_network(NetworkMeta(dataset_id=w.upsert_dataset(source="t", source_id="d").id, n_cells=1))
-        w.add_edges(nid, random_edges(np.random.default_rng(0), gene_names(30), 50))
+    with pytest.raises(RuntimeError, match="cannot be published"), store.new_release() as w:
+        dataset_id = w.upsert_dataset(source="t", source_id="d").id
+        with pytest.raises(MemoryError, match="out of memory"):  # raised by a later call, once
+            for seed in range(50):
+                nid = w.add_network(NetworkMeta(dataset_id=dataset_id, n_cells=1))
+                w.add_edges(nid, random_edges(np.random.default_rng(seed), gene_names(30), 50))
+        # A caller that carries on anyway cannot publish a release missing those edges.
     assert store.current_release() == before
     assert not list(store.releases_dir.glob("*partial*"))
