@@ -30,7 +30,7 @@ class Gene:
     ensembl_id: str = strawberry.field(description="Ensembl gene id, e.g. 'ENSG00000105329' (stable).")
     symbol: str | None = strawberry.field(description="HGNC / MGI symbol, e.g. 'TGFB1'.")
     organism: str = strawberry.field(description="Organism as an NCBITaxon term id, e.g. 'NCBITaxon:9606'.")
-    chromosome: str | None = strawberry.field(description="Chromosome, e.g. 'chr19'.")
+    chromosome: str | None = strawberry.field(description="Chromosome, e.g. '19', 'X' or 'MT' (no 'chr').")
     start: int | None = strawberry.field(description="Start position on the chromosome (GENCODE).")
     is_transcription_factor: bool = strawberry.field(
         description="Listed as a transcription factor by Lambert et al. (2018)."
@@ -58,17 +58,7 @@ class Gene:
         first: FirstArg = None,
         after: AfterArg = None,
     ) -> RegulationConnection:
-        size = page_size(first, info.context.limits)
-        page = await info.context.run(
-            regulators_of,
-            self.id,
-            where=to_store(filter),
-            min_weight=min_weight,
-            max_rank=max_rank,
-            first=size,
-            after=after,
-        )
-        return await RegulationConnection.build(info, page)
+        return await _edges(info, regulators_of, self.id, filter, min_weight, max_rank, first, after)
 
     @strawberry.field(
         description="Edges out of this gene in every matching network, by network id then rank."
@@ -82,17 +72,7 @@ class Gene:
         first: FirstArg = None,
         after: AfterArg = None,
     ) -> RegulationConnection:
-        size = page_size(first, info.context.limits)
-        page = await info.context.run(
-            targets_of,
-            self.id,
-            where=to_store(filter),
-            min_weight=min_weight,
-            max_rank=max_rank,
-            first=size,
-            after=after,
-        )
-        return await RegulationConnection.build(info, page)
+        return await _edges(info, targets_of, self.id, filter, min_weight, max_rank, first, after)
 
     @strawberry.field(
         description="Regulators of this gene summarised per tissue, disease, cell type or organism."
@@ -106,16 +86,7 @@ class Gene:
         max_rank: MaxRankArg = None,
         first: TopArg = None,
     ) -> list[RegulationGroup]:
-        rows = await info.context.run(
-            regulator_summary,
-            self.id,
-            by=group_by.value,
-            where=to_store(filter),
-            min_weight=min_weight,
-            max_rank=max_rank,
-            top=page_size(first, info.context.limits),
-        )
-        return await RegulationGroup.build(info, rows)
+        return await _groups(info, regulator_summary, self.id, group_by, filter, min_weight, max_rank, first)
 
     @strawberry.field(
         description="Targets of this gene summarised per tissue, disease, cell type or organism."
@@ -129,13 +100,32 @@ class Gene:
         max_rank: MaxRankArg = None,
         first: TopArg = None,
     ) -> list[RegulationGroup]:
-        rows = await info.context.run(
-            target_summary,
-            self.id,
-            by=group_by.value,
-            where=to_store(filter),
-            min_weight=min_weight,
-            max_rank=max_rank,
-            top=page_size(first, info.context.limits),
-        )
-        return await RegulationGroup.build(info, rows)
+        return await _groups(info, target_summary, self.id, group_by, filter, min_weight, max_rank, first)
+
+
+async def _edges(info: Info, query, gene_id, filter, min_weight, max_rank, first, after):
+    """One page of a gene's edges in one direction (``query``: regulators_of or targets_of)."""
+    page = await info.context.run(
+        query,
+        gene_id,
+        where=to_store(filter),
+        min_weight=min_weight,
+        max_rank=max_rank,
+        first=page_size(first, info.context.limits),
+        after=after,
+    )
+    return await RegulationConnection.build(info, page)
+
+
+async def _groups(info: Info, summary, gene_id, group_by, filter, min_weight, max_rank, first):
+    """A gene's partners in one direction summarised per group (``summary``: regulator_ or target_summary)."""
+    rows = await info.context.run(
+        summary,
+        gene_id,
+        by=group_by.value,
+        where=to_store(filter),
+        min_weight=min_weight,
+        max_rank=max_rank,
+        top=page_size(first, info.context.limits),
+    )
+    return await RegulationGroup.build(info, rows)
