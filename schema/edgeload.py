@@ -1,6 +1,6 @@
 """Edges on their way into a release: gene mapping, ranking, sorting and buffered bulk appends.
 
-Mapping looks every name up in the store's gene ids, read once per release into Arrow (``GeneIndex``):
+Mapping looks every name up in the store's gene ids, read once per release into Arrow (``EnsemblIdMap``):
 joining millions of strings per network in DuckDB was the slowest step of a load, and even a join of the
 distinct names per network cost several times the lookup. Ranks, the (regulator, target) order and the node
 statistics are computed with numpy on integers, and networks are buffered and appended in batches of about a
@@ -38,7 +38,7 @@ class MappedEdges:
 
 
 @dataclass(frozen=True)
-class GeneIndex:
+class EnsemblIdMap:
     """The store's genes as (Ensembl id, gene id) arrays, read once and reused for every network.
 
     Looking each network's names up in this Arrow array is several times faster than a join in DuckDB per
@@ -49,7 +49,7 @@ class GeneIndex:
     gene_id: np.ndarray  # int64, aligned with ensembl_id, then -1 for "not found"
 
     @classmethod
-    def read(cls, con: duckdb.DuckDBPyConnection) -> "GeneIndex":
+    def read(cls, con: duckdb.DuckDBPyConnection) -> "EnsemblIdMap":
         genes = con.sql("SELECT ensembl_id, id FROM genes").to_arrow_table()
         gene_id = genes["id"].to_numpy().astype(np.int64)
         return cls(ensembl_id=genes["ensembl_id"].combine_chunks(), gene_id=np.append(gene_id, -1))
@@ -60,7 +60,7 @@ class GeneIndex:
         return self.gene_id[position.to_numpy()]
 
 
-def map_edges(genes: GeneIndex, network_id: int, edges: pa.Table) -> MappedEdges:
+def map_edges(genes: EnsemblIdMap, network_id: int, edges: pa.Table) -> MappedEdges:
     """Map Ensembl ids to gene ids, drop unknown genes, rank by weight, sort."""
     missing = {"regulator", "target", "weight"} - set(edges.column_names)
     if missing:

@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schema.edgeload import EdgeBuffer, GeneIndex, map_edges
+from schema.edgeload import EdgeBuffer, EnsemblIdMap, map_edges
 from schema.genesets import GeneSetLoad, GmtSet, load_gene_sets, read_gmt
 from schema.reference import BUNDLED_GENE_SETS, BUNDLED_SOURCE, MSIGDB_LICENSE, lambert_tfs
 from schema.release import PARTIAL, SUFFIX, Store, check_schema_version
@@ -107,7 +107,7 @@ class ReleaseWriter:
         self._new_networks: list[int] = []
         self._with_edges: set[int] = set()
         self._edges = EdgeBuffer()
-        self._genes: GeneIndex | None = None  # read on the first add_edges, again after upsert_genes
+        self._genes: EnsemblIdMap | None = None  # read on the first add_edges, again after upsert_genes
         self.timings: dict[str, float] = {}  # seconds per publish step, filled when the block exits
         self._parent: str | None = None
         self._known: set[tuple[str, int]] = set()  # ("dataset" | "model", id) checked or created here
@@ -436,7 +436,7 @@ class ReleaseWriter:
             msg = f"network {network_id} already has edges; give all edges of a network in one call"
             raise ValueError(msg)
         if self._genes is None:
-            self._genes = GeneIndex.read(self.con)
+            self._genes = EnsemblIdMap.read(self.con)
         mapped = map_edges(self._genes, network_id, edges)
         self._edges.add(self.con, mapped)
         self._with_edges.add(network_id)
