@@ -36,7 +36,7 @@ from ingest.sources import Dataset
 from ingest.validate import InvalidDataset, validate_dataset
 from ingest.worker import ModelWorker, NetworkResult
 from schema import NetworkMeta, ReleaseWriter, Store
-from schema.queries.networks import networks_by_idempotency_key
+from schema.queries.networks import datasets_with_networks, networks_by_idempotency_key
 from scprint_graph.checkpoint import file_sha256
 from scprint_graph.genes import GeneVocabulary
 from scprint_graph.official import load_any_checkpoint
@@ -76,10 +76,7 @@ def published_state(
         return set(), set()
     with store.open_reader() as reader:
         done = {k for k in keys if networks_by_idempotency_key(reader.con, k)}
-        rows = reader.con.execute(
-            "SELECT DISTINCT d.source, d.source_id FROM networks n JOIN datasets d ON d.id = n.dataset_id"
-        ).fetchall()
-    with_networks = {f"{source}:{source_id}" for source, source_id in rows}
+        with_networks = {f"{source}:{source_id}" for source, source_id in datasets_with_networks(reader.con)}
     return done, {ds.key for ds in datasets if ds.key in with_networks}
 
 

@@ -102,6 +102,14 @@ def networks_by_idempotency_key(con: duckdb.DuckDBPyConnection, key: str) -> lis
     )
 
 
+def datasets_with_networks(con: duckdb.DuckDBPyConnection) -> set[tuple[str, str]]:
+    """(source, source id) of every dataset that holds at least one network."""
+    rows = con.execute(
+        "SELECT DISTINCT d.source, d.source_id FROM networks n JOIN datasets d ON d.id = n.dataset_id"
+    ).fetchall()
+    return {(source, source_id) for source, source_id in rows}
+
+
 def facet_counts(
     con: duckdb.DuckDBPyConnection,
     where: NetworkFilter | None = None,

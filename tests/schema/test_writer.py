@@ -295,3 +295,18 @@ def test_error_in_the_background_edge_thread_discards_the_release(store, monkeyp
         # A caller that carries on anyway cannot publish a release missing those edges.
     assert store.current_release() == before
     assert not list(store.releases_dir.glob("*partial*"))
+
+
+def test_datasets_with_networks_leaves_out_datasets_without_any(store):
+    with store.new_release() as w:
+        kept = w.upsert_dataset(source="h5ad", source_id="lab/a.h5ad").id
+        emptied = w.upsert_dataset(source="h5ad", source_id="lab/b.h5ad").id
+        w.add_network(NetworkMeta(dataset_id=kept, n_cells=3))
+        old = w.add_network(NetworkMeta(dataset_id=emptied, n_cells=3))
+    with store.open_reader() as r:
+        assert queries.datasets_with_networks(r.con) == {("h5ad", "lab/a.h5ad"), ("h5ad", "lab/b.h5ad")}
+    with store.new_release() as w:
+        w.replace_networks(emptied)
+    with store.open_reader() as r:
+        assert queries.datasets_with_networks(r.con) == {("h5ad", "lab/a.h5ad")}
+        assert queries.networks_by_ids(r.con, [old]) == [None]
