@@ -19,7 +19,6 @@ import asyncio
 import logging
 import os
 import random
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from schema.release import Store  # noqa: E402
 from schema.synthetic import build_synthetic_atlas, gene_names  # noqa: E402
+from tests.server.live import free_port  # noqa: E402
 
 log = logging.getLogger("bench.server")
 
@@ -109,12 +109,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process and its threads (Linux /proc), for load-independent figures."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ensure_atlas(root: Path, networks: int, edges: int, genes: int) -> None:

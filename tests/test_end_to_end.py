@@ -8,7 +8,6 @@ run as subprocesses of the installed `scprint-graph` command on a free loopback 
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.server.live import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = [sys.executable, "-m", "cli"]
@@ -27,12 +28,6 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     result = subprocess.run([*COMMAND, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, f"scprint-graph {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 MAY_BE_EMPTY = {"unknownGenes"}  # lists whose emptiness is the good answer

@@ -1,6 +1,5 @@
 """Following publishes: one snapshot per request, new requests see the new release, no failures."""
 
-import socket
 import threading
 import time
 
@@ -14,6 +13,7 @@ from server.app import create_app
 from server.config import ServerConfig
 from server.releases import Releases
 from tests.server.conftest import make_client, write_store
+from tests.server.live import free_port
 
 SNAPSHOT = "{ meta { release counts { networks } } networks { totalCount } }"
 
@@ -56,12 +56,6 @@ def test_healthz_is_503_before_the_first_publish(tmp_path):
         assert response.status_code == 503 and "no published release" in response.json()["reason"]
         graphql = client.post("/graphql", json={"query": "{ meta { release } }"})
         assert graphql.status_code == 503 and "no published release" in graphql.json()["errors"][0]["message"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
