@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-slow lint demo bench clean
+.PHONY: install browser test test-slow lint demo bench clean
 
 install: $(STAMP)
 
@@ -16,7 +16,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-test: install
+# The browser tests need a system Chromium: installed here when possible, else a clear instruction.
+browser:
+	@scripts/ensure_chromium.sh
+
+test: install browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
