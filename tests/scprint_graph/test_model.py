@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -198,3 +199,14 @@ def test_bf16_sdpa_on_gpu_matches_fp32_explicit(tiny_config):
             got = fast({k: v.cuda() for k, v in batch.items()}, capture_qk=True)
     torch.testing.assert_close(got.zinb.mean.cpu(), expected.zinb.mean, rtol=5e-2, atol=5e-2)
     assert got.qk[0][0].dtype == torch.bfloat16
+
+
+def test_sinusoidal_table_sin_on_even_cos_on_odd():
+    from scprint_graph.model import sinusoidal_table
+
+    enc = sinusoidal_table(torch.tensor([0, 1, 5]), 6).numpy()
+    assert enc.shape == (3, 6) and enc.dtype == np.float32
+    np.testing.assert_allclose(enc[0], [0, 1, 0, 1, 0, 1])
+    w = 10_000.0 ** (-np.arange(0, 6, 2) / 6)
+    np.testing.assert_allclose(enc[2, 0::2], np.sin(5 * w), rtol=1e-6)
+    np.testing.assert_allclose(enc[2, 1::2], np.cos(5 * w), rtol=1e-6)
