@@ -30,6 +30,7 @@ from scprint_graph.grn import extract_network, group_qk
 from scprint_graph.grn_core import EDGE_FILTERS, HEAD_AGGREGATIONS
 from scprint_graph.grn_params import PRECISIONS, GrnParams, read_heads_file, write_heads_file
 from scprint_graph.head_selection import select_heads_against_prior
+from scprint_graph.model import resolve_device
 from scprint_graph.priors import BUILTIN_PRIORS, load_prior
 
 logger = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ def grn_command(
                 vocab,
                 params,
                 batch_size=batch_size,
-                device=device,
+                device=device or "auto",
                 progress=False,
                 gene_column=gene_column,
                 layer=layer,
@@ -255,7 +256,7 @@ def select_heads_command(
             vocab,
             params,
             batch_size=batch_size,
-            device=device,
+            device=resolve_device(device),
             progress=True,
             gene_column=gene_column,
             layer=layer,

@@ -41,8 +41,9 @@ def extraction_options() -> set[str]:
 
 
 def parse_network_params(params: dict, base: Path) -> dict:
-    """[params] without ``min_cells``, validated as ``GrnParams``; a heads file path is replaced by the
-    file's content, so the networks' idempotency key follows what the file says, not its name."""
+    """[params] without ``min_cells``, validated as ``GrnParams``. A heads file path is replaced by the
+    file's heads and ``heads_selection`` (prior, held-out score, file hash), so the networks' idempotency
+    key follows what the file says, not its name, and the provenance reaches every network."""
     unknown = sorted(set(params) - extraction_options())
     if unknown:
         msg = f"unknown keys {unknown} in [params]; allowed are min_cells and {sorted(extraction_options())}"
@@ -53,7 +54,11 @@ def parse_network_params(params: dict, base: Path) -> dict:
         msg += " (use mean or max)"
         raise ValueError(msg)
     if isinstance(params.get("heads"), str):
-        params = {**params, "heads": {"heads": grn.to_dict()["heads"], **grn.heads_selection}}
+        params = {
+            **params,
+            "heads": grn.to_dict()["heads"],
+            "heads_selection": grn.to_dict()["heads_selection"],
+        }
     return params
 
 
