@@ -20,6 +20,7 @@ import torch
 from scprint_graph.config import ModelConfig
 from scprint_graph.genes import GeneVocabulary
 from scprint_graph.grn import extract_network
+from scprint_graph.grn_params import GrnParams
 from scprint_graph.model import ScPrintModel
 
 
@@ -63,9 +64,7 @@ def main() -> None:
         model,
         adata,
         vocab,
-        genes="most expressed",
-        n_genes=args.n_genes,
-        max_cells=args.cells,
+        GrnParams(genes="most expressed", n_genes=args.n_genes, max_cells=args.cells),
         batch_size=args.batch_size,
         progress=False,
     )

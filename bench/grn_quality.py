@@ -54,6 +54,7 @@ from scprint_graph.grn_metrics import (  # noqa: E402
     pr_metrics,
     tf_enrichment,
 )
+from scprint_graph.grn_params import GrnParams  # noqa: E402
 from scprint_graph.head_selection import select_heads  # noqa: E402
 from scprint_graph.model import ScPrintModel  # noqa: E402
 from scprint_graph.train import TrainConfig, pretrain  # noqa: E402
@@ -127,11 +128,15 @@ def scprint_heads(
         model,
         adata,
         vocab,
-        genes=genes,
-        n_genes=n_genes,
-        max_cells=max_cells,
-        head_aggregation="none",
-        edge_filter="none",
+        GrnParams.from_dict(
+            {
+                "genes": genes,
+                "n_genes": n_genes,
+                "max_cells": max_cells,
+                "head_aggregation": "none",
+                "edge_filter": "none",
+            }
+        ),
         progress=False,
     )
     layer = net.edges.column("layer").to_numpy()

@@ -57,7 +57,7 @@ def model_only(worker: ModelWorker, groups: list[ad.AnnData]) -> tuple[float, in
     cells = 0
     for group in groups:
         net = extract_network(
-            worker.model, group, worker.vocab, batch_size=worker.batch_size, progress=False, **worker.params
+            worker.model, group, worker.vocab, worker.params, batch_size=worker.batch_size, progress=False
         )
         cells += net.n_cells
     return time.perf_counter() - start, cells, time.process_time() - cpu

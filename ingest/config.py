@@ -4,7 +4,6 @@ See ``examples/sources.toml`` for every option with its meaning. Relative paths 
 file's folder. Unknown keys are errors, so a typo never silently falls back to a default.
 """
 
-import inspect
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -16,7 +15,7 @@ from ingest.columns import ColumnMap
 from ingest.lamin import LaminSource
 from ingest.sources import H5adSource, Source
 from ingest.validate import ValidationOptions
-from scprint_graph.grn import extract_network
+from scprint_graph.grn_params import GrnParams
 
 SOURCE_KINDS = ("h5ad", "lamindb", "census")
 DEVICES = ("auto", "cpu", "cuda")
@@ -37,9 +36,30 @@ TABLE_KEYS = {
 
 
 def extraction_options() -> set[str]:
-    """Keyword options of ``extract_network`` a config may set in [params] (the rest the pipeline sets)."""
-    names = set(inspect.signature(extract_network).parameters)
-    return names - {"model", "adata", "vocab", "batch_size", "device", "progress", "gene_column", "layer"}
+    """The network parameters a config may set in [params] (the fields of ``GrnParams``)."""
+    return set(GrnParams.field_names())
+
+
+def parse_network_params(params: dict, base: Path) -> dict:
+    """[params] without ``min_cells``, validated as ``GrnParams``. A heads file path is replaced by the
+    file's heads and ``heads_selection`` (prior, held-out score, file hash), so the networks' idempotency
+    key follows what the file says, not its name, and the provenance reaches every network."""
+    unknown = sorted(set(params) - extraction_options())
+    if unknown:
+        msg = f"unknown keys {unknown} in [params]; allowed are min_cells and {sorted(extraction_options())}"
+        raise ValueError(msg)
+    grn = GrnParams.from_dict(params, base=base)
+    if grn.head_aggregation == "none":
+        msg = "head_aggregation = 'none' gives one edge set per head; the store keeps one weight per edge"
+        msg += " (use mean or max)"
+        raise ValueError(msg)
+    if isinstance(params.get("heads"), str):
+        params = {
+            **params,
+            "heads": grn.to_dict()["heads"],
+            "heads_selection": grn.to_dict()["heads_selection"],
+        }
+    return params
 
 
 def _check_keys(table: dict, allowed: set[str], where: str) -> None:
@@ -131,8 +151,8 @@ class IngestConfig:
     checkpoint
         Model checkpoint file.
     params
-        Network-extraction options passed to ``scprint_graph.grn.extract_network`` (hashed into the
-        idempotency key).
+        Network parameters (``scprint_graph.grn_params.GrnParams.from_dict`` values; a heads file already
+        read), hashed into the idempotency key.
     min_cells
         Smallest group that gets a network (hashed too).
     device, batch_size
@@ -194,14 +214,7 @@ def parse_config(data: dict, *, base: Path) -> IngestConfig:
             raise ValueError(msg)
     params = dict(data.get("params", {}))
     min_cells = params.pop("min_cells", 20)
-    unknown = sorted(set(params) - extraction_options())
-    if unknown:
-        msg = f"unknown keys {unknown} in [params]; allowed are min_cells and {sorted(extraction_options())}"
-        raise ValueError(msg)
-    if params.get("head_aggregation") == "none":
-        msg = "head_aggregation = 'none' gives one edge set per head; the store keeps one weight per edge"
-        msg += " (use mean or max)"
-        raise ValueError(msg)
+    params = parse_network_params(params, base)
     validation = dict(data.get("validation", {}))
     _check_keys(validation, TABLE_KEYS["validation"], "validation")
     executor = dict(data.get("executor", {}))

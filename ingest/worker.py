@@ -1,7 +1,7 @@
 """The model side of ingestion: a checkpoint loaded once on the best device, turning groups into networks.
 
 One ``ModelWorker`` lives in the ingesting process (local executor) or in each Ray actor. The device is the
-GPU when present (``extract_network`` runs it under bf16 autocast there) and the CPU otherwise (fp32).
+GPU when present (fp32 unless the network parameters ask for bf16) and the CPU otherwise (fp32).
 """
 
 import logging
@@ -16,20 +16,13 @@ import torch
 from ingest.columns import ColumnMap
 from scprint_graph.checkpoint import Checkpoint
 from scprint_graph.genes import GeneVocabulary
-from scprint_graph.grn import GeneNetwork, extract_network
+from scprint_graph.grn import extract_network
+from scprint_graph.grn_core import GeneNetwork
+from scprint_graph.grn_params import GrnParams
+from scprint_graph.model import resolve_device
 from scprint_graph.official import load_any_checkpoint
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        msg = "device = 'cuda' but no CUDA device is available"
-        raise ValueError(msg)
-    return torch.device(device)
 
 
 def counts_layer(cmap: ColumnMap) -> str | None:
@@ -67,11 +60,11 @@ class ModelWorker:
     loaded
         A loaded checkpoint (config, vocabulary, weights).
     device
-        See ``resolve_device``.
+        See ``scprint_graph.model.resolve_device``.
     batch_size
         Cells per forward pass.
     params
-        Extraction options for ``extract_network``.
+        Network parameters (``GrnParams.from_dict`` values, as the config's [params]).
     """
 
     def __init__(
@@ -88,11 +81,11 @@ class ModelWorker:
         self.checkpoint_hash = loaded.sha256
         self.config = loaded.model.config
         self.batch_size = batch_size
-        self.params = dict(params or {})
+        self.params = GrnParams.from_dict(params or {})
         logger.info(
             "model on %s (%s), %d genes in its vocabulary",
             self.device,
-            "bf16 autocast" if self.device.type == "cuda" else "fp32",
+            self.params.precision if self.device.type == "cuda" else "fp32",
             len(self.vocab),
         )
 
@@ -111,9 +104,9 @@ class ModelWorker:
                 self.model,
                 group_counts(adata, cells, cmap),
                 self.vocab,
+                self.params,
                 gene_column=cmap.gene_col,
                 layer=counts_layer(cmap),
                 batch_size=self.batch_size,
                 progress=False,
-                **self.params,
             )

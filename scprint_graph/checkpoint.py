@@ -18,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pickle
+import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +34,78 @@ from scprint_graph.model import ScPrintModel
 logger = logging.getLogger(__name__)
 
 FORMAT = "scprint-graph-checkpoint/1"
+PICKLE_MAGIC = b"\x80"  # first byte of a pickle (protocol >= 2): torch's legacy, non-zip format
+GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's default format is a zip archive
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used; the message is one line naming the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike, problem: str) -> None:
+        self.path, self.problem = str(path), problem
+        super().__init__(f"{path}: {problem}")
+
+
+def read_payload(path: str | os.PathLike) -> Any:
+    """``torch.load(weights_only=True)`` on the CPU, every failure a :class:`CheckpointError`.
+
+    A pickle that ``weights_only`` refuses raises ``pickle.UnpicklingError`` unchanged (a caller may know
+    how to read it safely, as :func:`scprint_graph.official.read_lightning_checkpoint` does); see
+    :func:`refused_globals` to describe it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        msg = f"checkpoint file not found: {path}"
+        raise FileNotFoundError(msg)
+    with path.open("rb") as f:
+        head = f.read(4)
+    if not head:
+        raise CheckpointError(path, "is empty (0 bytes), not a checkpoint")
+    if head.startswith(GZIP_MAGIC):
+        raise CheckpointError(path, "is gzip-compressed: decompress it first")
+    if head == ZIP_MAGIC and not zipfile.is_zipfile(path):
+        raise CheckpointError(path, "is truncated or corrupt (a zip archive without its directory)")
+    if head != ZIP_MAGIC and not head.startswith(PICKLE_MAGIC):
+        raise CheckpointError(
+            path, "is not a PyTorch checkpoint (neither a torch.save zip archive nor a pickle)"
+        )
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        if _has_unsafe_globals(path):
+            raise
+        problem = (
+            "is a pickle but not a readable torch.save checkpoint (corrupt, or not written by torch.save)"
+        )
+        raise CheckpointError(path, problem) from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        problem = f"is truncated or corrupt ({first})"
+        raise CheckpointError(path, problem) from None
+
+
+def _has_unsafe_globals(path: Path) -> bool:
+    try:
+        return bool(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, OSError):
+        return False  # the pickle cannot even be scanned: a corrupt file, not a refused one
+
+
+def refused_globals(path: str | os.PathLike) -> list[str]:
+    """The non-tensor globals (classes, functions) a pickle names, which ``weights_only`` refuses."""
+    return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+
+
+def check_finite(state_dict: Mapping[str, Tensor], source: str, describe: Callable[[str], str] = str) -> None:
+    """Refuse NaN or infinite weights, naming the first tensors that hold them."""
+    bad = [
+        describe(name)
+        for name, tensor in state_dict.items()
+        if torch.is_tensor(tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+    if bad:
+        raise CheckpointError(source, f"NaN or infinite weights in {len(bad)} tensors: {bad[:5]}")
 
 
 @dataclass
@@ -110,8 +184,7 @@ def load_weights_checked(
     if misshaped:
         problems.append(f"mis-shaped tensors {misshaped}")
     if problems:
-        msg = f"{source}: " + "; ".join(problems)
-        raise ValueError(msg)
+        raise CheckpointError(source, "; ".join(problems))
     model.load_state_dict(state_dict, strict=True)
 
 
@@ -149,10 +222,12 @@ def load_checkpoint(path: str | os.PathLike, *, genes: Sequence[str] | None = No
         The vocabulary the caller will tokenise with; when given, it must equal the checkpoint's.
     """
     path = Path(path)
-    if not path.is_file():
-        msg = f"checkpoint file not found: {path}"
-        raise FileNotFoundError(msg)
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        payload = read_payload(path)
+    except pickle.UnpicklingError:
+        names = refused_globals(path)
+        problem = f"refused: it names code a checkpoint does not need ({', '.join(names[:5])})"
+        raise CheckpointError(path, problem) from None
     return checkpoint_from_payload(payload, path, genes=genes)
 
 
@@ -166,13 +241,21 @@ def checkpoint_from_payload(
     """Build the model of an already-read checkpoint file (see :func:`load_checkpoint`)."""
     if not is_project_checkpoint(payload):
         found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        msg = f"{path}: not a scprint-graph checkpoint (format {found!r}, expected {FORMAT!r})"
-        raise ValueError(msg)
-    config = ModelConfig.from_dict(payload["config"])
-    stored_genes = list(payload["genes"])
+        raise CheckpointError(path, f"not a scprint-graph checkpoint (format {found!r}, expected {FORMAT!r})")
+    missing = sorted({"config", "genes", "state_dict"} - set(payload))
+    if missing:
+        raise CheckpointError(path, f"scprint-graph checkpoint without {missing}")
+    if not isinstance(payload["state_dict"], Mapping) or not isinstance(payload["config"], Mapping):
+        raise CheckpointError(path, "its config and state_dict must be dicts")
+    try:
+        config = ModelConfig.from_dict(payload["config"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(path, f"invalid model config: {err}") from None
+    stored_genes = [str(g) for g in payload["genes"]]
     if len(stored_genes) != config.n_genes:
-        msg = f"{path}: {len(stored_genes)} genes stored but the config says n_genes={config.n_genes}"
-        raise ValueError(msg)
+        problem = f"{len(stored_genes)} genes stored but the config says n_genes={config.n_genes}"
+        raise CheckpointError(path, problem)
+    check_finite(payload["state_dict"], str(path))
     if genes is not None:
         check_vocabulary(stored_genes, genes, str(path))
     model = build_empty_model(config)

@@ -11,6 +11,7 @@ from typing import Any
 
 NORMALIZATIONS = ("sum", "log")
 ATTENTIONS = ("sdpa", "explicit")
+MVC_DECODERS = (None, "inner product")
 
 # Sizes of the named presets (d_model, n_layers, n_heads); scPRINT v1 small/medium/large.
 PRESETS: dict[str, dict[str, int]] = {
@@ -106,6 +107,9 @@ class ModelConfig:
     frozen_gene_embeddings
         The gene embedding table is a user-provided precomputed table (e.g. protein embeddings) and is
         not trained.
+    mvc_decoder
+        ``"inner product"``: the model also has scPRINT's MVC decoder (expression from the cell embedding
+        and the gene embeddings alone); None: no MVC decoder.
     """
 
     n_genes: int
@@ -125,6 +129,7 @@ class ModelConfig:
     max_expression: float = 100_000.0
     location_max_period: float = 10_000.0
     preset_name: str | None = field(default=None, compare=False)
+    mvc_decoder: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(self.classes))
@@ -148,6 +153,9 @@ class ModelConfig:
             raise ValueError(msg)
         if self.attention not in ATTENTIONS:
             msg = f"attention must be one of {ATTENTIONS}, got {self.attention!r}"
+            raise ValueError(msg)
+        if self.mvc_decoder not in MVC_DECODERS:
+            msg = f"mvc_decoder must be one of {MVC_DECODERS}, got {self.mvc_decoder!r}"
             raise ValueError(msg)
         if any(not isinstance(c, LabelClass) for c in self.classes):
             msg = f"classes must be LabelClass instances, got {[type(c).__name__ for c in self.classes]}"

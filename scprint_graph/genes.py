@@ -21,7 +21,6 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-import torch
 
 logger = logging.getLogger(__name__)
 
@@ -414,33 +413,3 @@ def genomic_location_index(
     index = np.empty(len(order), dtype=np.int64)
     index[order] = np.cumsum(new) - 1
     return index
-
-
-def sinusoidal_encoding(positions: np.ndarray | torch.Tensor, d_model: int, *, max_period: float = 10_000.0):
-    """Transformer sinusoidal encoding of integer positions (scPRINT's ``PositionalEncoding`` layout).
-
-    Even dimensions hold ``sin(p * w_i)``, odd ones ``cos(p * w_i)``, ``w_i = max_period ** (-2i / d_model)``.
-
-    Parameters
-    ----------
-    positions
-        Integer positions of any shape (e.g. ``GeneVocabulary.location_index()``).
-    d_model
-        Encoding size, even.
-
-    Returns
-    -------
-    np.ndarray or torch.Tensor
-        ``positions.shape + (d_model,)`` float32, of the same kind as ``positions``.
-    """
-    if d_model <= 0 or d_model % 2:
-        msg = f"d_model must be a positive even number, got {d_model}"
-        raise ValueError(msg)
-    is_torch = isinstance(positions, torch.Tensor)
-    pos = positions.detach().cpu().double() if is_torch else torch.as_tensor(np.asarray(positions)).double()
-    freqs = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float64) * (-np.log(max_period) / d_model))
-    angles = pos.unsqueeze(-1) * freqs  # (..., d_model / 2)
-    enc = torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1).flatten(-2).float()  # (..., d_model)
-    if is_torch:
-        return enc.to(positions.device)
-    return enc.numpy()

@@ -14,10 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from scprint_graph.cells import AnnDataCells
+from scprint_graph.grn_params import GENE_MODES
 
 logger = logging.getLogger(__name__)
-
-GENE_MODES = ("random expressed", "most variable", "most expressed")
 
 
 @dataclass(frozen=True)
@@ -55,15 +54,24 @@ def gene_stats(cells: AnnDataCells, *, chunk_size: int = 2048) -> GeneStats:
 
 
 def choose_genes(
-    cells: AnnDataCells, stats: GeneStats, genes: str | Sequence[str], n_genes: int | None
+    cells: AnnDataCells,
+    stats: GeneStats,
+    genes: str | Sequence[str],
+    n_genes: int | None,
+    *,
+    drop_unexpressed: bool = False,
 ) -> np.ndarray:
     """Vocabulary indices of the network's genes.
 
     ``"most variable"``: highest variance of log1p(CP10k) within the group (a simple stand-in for scanpy's
     Seurat-v3 HVG that scPRINT uses); ``"most expressed"``: highest mean count; ``"random expressed"``: the
-    genes expressed in most cells (contexts then hold random expressed genes; the network keeps these);
-    a list: the given Ensembl ids or symbols, in that order (unknown ones are dropped with a warning).
-    Only genes expressed in at least one cell of the group are kept (scPRINT's ``drop_unexpressed``).
+    genes expressed in most cells (contexts then hold random expressed genes; the network keeps these).
+    These modes only pick genes expressed in the group.
+
+    A list: the given Ensembl ids or symbols, in that order. Genes unknown to the vocabulary or absent from
+    the dataset are dropped with a warning; genes of the dataset that no cell of the group expresses are
+    kept (scPRINT's ``drop_unexpressed=False``: every cell's context is the whole list) unless
+    ``drop_unexpressed``.
     """
     known = cells.mapping.indices >= 0
     expressed = known & (stats.n_expressing > 0)
@@ -87,15 +95,19 @@ def choose_genes(
     var_of_vocab = dict(
         zip(cells.mapping.indices[known].tolist(), np.flatnonzero(known).tolist(), strict=True)
     )
-    in_data = np.array(
-        [g in var_of_vocab and stats.n_expressing[var_of_vocab[g]] > 0 for g in chosen.tolist()]
-    )
+    in_data = np.array([g in var_of_vocab for g in chosen.tolist()], dtype=bool)
     if (~in_data).any():
-        logger.warning(
-            "%d given genes are not expressed in this group and are dropped", int((~in_data).sum())
-        )
-    chosen = chosen[in_data] if len(chosen) else chosen
+        logger.warning("%d given genes are not in this dataset and are dropped", int((~in_data).sum()))
+    chosen = chosen[in_data]
+    if drop_unexpressed and len(chosen):
+        used = np.array([stats.n_expressing[var_of_vocab[g]] > 0 for g in chosen.tolist()])
+        if (~used).any():
+            logger.warning(
+                "%d given genes are not expressed in this group and are dropped", int((~used).sum())
+            )
+        chosen = chosen[used]
     if len(chosen) < 2:
-        msg = f"fewer than 2 of the {len(genes)} given genes are known and expressed in this group"
+        what = "known, in the dataset and expressed" if drop_unexpressed else "known and in the dataset"
+        msg = f"fewer than 2 of the {len(genes)} given genes are {what}"
         raise ValueError(msg)
     return chosen[:n_genes] if n_genes is not None else chosen

@@ -23,10 +23,14 @@ import scipy.linalg
 import scipy.optimize
 import torch
 
-from scprint_graph.grn import attention_matrix
+from scprint_graph.grn_core import attention_matrix
 from scprint_graph.grn_metrics import pr_metrics
 
 logger = logging.getLogger(__name__)
+
+# Bound on the (pairs x heads) float32 score matrix a selection against a prior may build.
+MAX_SCORE_BYTES = 2 << 30
+MIN_TRUE_PAIRS = 4
 
 
 @dataclass(frozen=True)
@@ -177,3 +181,63 @@ def select_heads(
     return HeadSelection(
         coef=coef, head_ids=[tuple(h) for h in head_ids], selected=selected, test_metrics=test_metrics
     )
+
+
+def prior_pairs(
+    genes: Sequence[str], regulators: Sequence[str], targets: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The (target, regulator) pairs a prior can label among a network's genes, and their labels.
+
+    Rows are the network genes that are regulators in the prior (its "TF rows"), columns every network gene
+    the prior names; self-pairs are left out. Returns target indices, regulator indices (into ``genes``)
+    and the bool truth of each pair.
+    """
+    where = {g: i for i, g in enumerate(genes)}
+    named = sorted({where[g] for g in (*regulators, *targets) if g in where})
+    tf_rows = sorted({where[g] for g in regulators if g in where})
+    if not tf_rows:
+        msg = "no regulator of the prior is among the network's genes"
+        raise ValueError(msg)
+    reg = np.repeat(np.asarray(tf_rows, np.int64), len(named))
+    tgt = np.tile(np.asarray(named, np.int64), len(tf_rows))
+    keep = reg != tgt
+    reg, tgt = reg[keep], tgt[keep]
+    known = {
+        (where[r], where[t]) for r, t in zip(regulators, targets, strict=True) if r in where and t in where
+    }
+    truth = np.fromiter(
+        ((r, t) in known for r, t in zip(reg.tolist(), tgt.tolist(), strict=True)), bool, len(reg)
+    )
+    return tgt, reg, truth
+
+
+def select_heads_against_prior(
+    q_mean: torch.Tensor,
+    k_mean: torch.Tensor,
+    n_special: int,
+    genes: Sequence[str],
+    regulators: Sequence[str],
+    targets: Sequence[str],
+    *,
+    train_fraction: float = 0.5,
+    seed: int = 0,
+) -> HeadSelection:
+    """Select heads of one group's mean Q/K against a prior's edges (both as gene ids).
+
+    Pairs come from :func:`prior_pairs`; the fit uses ``train_fraction`` of them and the held-out rest
+    scores the selected heads against the mean of all heads (``test_metrics``).
+    """
+    targets_idx, regulators_idx, truth = prior_pairs(genes, regulators, targets)
+    n_heads_total = q_mean.shape[0] * q_mean.shape[1]
+    needed = len(truth) * n_heads_total * 4
+    if needed > MAX_SCORE_BYTES:
+        msg = (
+            f"{len(truth):,} pairs x {n_heads_total} heads need {needed / 2**30:.1f} GiB of scores "
+            f"(limit {MAX_SCORE_BYTES / 2**30:.0f} GiB): use fewer genes"
+        )
+        raise ValueError(msg)
+    if truth.sum() < MIN_TRUE_PAIRS:
+        msg = f"only {int(truth.sum())} known edges among the network's genes (need {MIN_TRUE_PAIRS})"
+        raise ValueError(msg)
+    scores, head_ids = head_scores(q_mean, k_mean, n_special, targets_idx, regulators_idx)
+    return select_heads(scores, truth, head_ids, train_fraction=train_fraction, seed=seed)

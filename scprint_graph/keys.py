@@ -9,3 +9,4 @@ DEPTH = "depth"  # (batch,) float32: total counts of the cell, computed before g
 LABELS = "labels"  # (batch, n_classes) int64: leaf-label index per label class, -1 where unknown
 TARGET_EXPRESSION = "target_expression"  # (batch, n_ctx) float32: full counts the decoder must predict
 TARGET_DEPTH = "target_depth"  # (batch,) float32: depth at which the decoder predicts expression
+MASK = "mask"  # (batch, n_ctx) bool, optional: True where a gene's expression is hidden from the model

@@ -10,6 +10,7 @@ the cell and class tokens are learned embeddings. The model takes a batch dict k
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import math
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ class ModelOutput:
     zinb: ZinbParams
     class_logits: dict[str, Tensor]  # class name -> (batch, n_leaves)
     qk: tuple[QK, ...] | None  # one (q, k) per layer when capture_qk, else None
+    mvc: ZinbParams | None = None  # the MVC decoder's ZINB when asked for (with_mvc), else None
 
     @property
     def cell_embedding(self) -> Tensor:
@@ -197,6 +199,30 @@ class LabelDecoder(nn.Module):
         return self.out(self.hidden(x))
 
 
+class MvcDecoder(nn.Module):
+    """scPRINT's "inner product" MVC decoder: each gene's ZINB from the cell embedding alone.
+
+    A query per gene, sigmoid(LayerNorm(Linear(gene embedding))), is projected to three d-vectors whose
+    inner products with the cell embedding give the mean logit, log-dispersion and zero logit. The gene
+    embedding is the identity part of the gene token only (no expression, no location), as in scPRINT.
+    """
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        d = config.d_model
+        self.gene2query = nn.Linear(d, d)
+        self.norm = nn.LayerNorm(d)  # torch's default eps (1e-5), as scPRINT's
+        self.out = nn.Linear(d, 3 * d, bias=False)
+
+    def forward(self, cell_embedding: Tensor, gene_embeddings: Tensor, target_depth: Tensor) -> ZinbParams:
+        query = torch.sigmoid(self.norm(self.gene2query(gene_embeddings)))  # (batch, n_ctx, d)
+        parts = self.out(query).chunk(3, dim=-1)  # 3 x (batch, n_ctx, d)
+        cell = cell_embedding[:, :, None]  # (batch, d, 1)
+        mean_logit, log_theta, zero_logit = (torch.bmm(p, cell.to(p.dtype))[..., 0].float() for p in parts)
+        mean = torch.softmax(mean_logit, dim=-1) * target_depth.float()[:, None]  # (batch, n_ctx)
+        return ZinbParams(mean=mean, theta=torch.exp(log_theta.clamp(max=15.0)), zero_logit=zero_logit)
+
+
 def sinusoidal_table(positions: Tensor, d_model: int, max_period: float = 10_000.0) -> Tensor:
     """(n, d_model) sin/cos encoding of integer positions (sin on even, cos on odd features)."""
     freqs = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float64) * (-math.log(max_period) / d_model))
@@ -254,6 +280,7 @@ class ScPrintModel(nn.Module):
         self.label_decoders = nn.ModuleDict(
             {c.name: LabelDecoder(config, c.n_leaves) for c in config.classes}
         )
+        self.mvc_decoder = MvcDecoder(config) if config.mvc_decoder is not None else None
         for c in config.classes:
             self.register_buffer(
                 f"hierarchy_{c.name}", hierarchy_matrix(c.n_leaves, c.parent_leaves), persistent=False
@@ -300,8 +327,12 @@ class ScPrintModel(nn.Module):
         return self.gene_embedding.weight.device
 
     # --- encoding -------------------------------------------------------------------------------------
-    def gene_tokens(self, genes: Tensor, expression: Tensor | None) -> Tensor:
-        """(batch, n_ctx, d) gene tokens; without expression they carry identity and location only."""
+    def gene_tokens(self, genes: Tensor, expression: Tensor | None, mask: Tensor | None = None) -> Tensor:
+        """(batch, n_ctx, d) gene tokens; without expression they carry identity and location only.
+
+        ``mask`` (batch, n_ctx) bool: masked genes lose their expression term, as in scPRINT (the sum
+        normalisation still counts their expression, as there).
+        """
         tokens = self.gene_embedding(genes)
         if expression is not None:
             expression = expression.float()
@@ -309,7 +340,13 @@ class ScPrintModel(nn.Module):
                 normalised = expression / expression.sum(dim=1, keepdim=True).clamp_min(1e-8)
             else:
                 normalised = torch.log2(1.0 + expression)
-            tokens = tokens + self.expression_encoder(normalised)
+            encoded = self.expression_encoder(normalised)  # (batch, n_ctx, d)
+            if mask is not None:
+                if mask.shape != genes.shape:
+                    msg = f"mask has shape {tuple(mask.shape)}, expected the genes' {tuple(genes.shape)}"
+                    raise ValueError(msg)
+                encoded = encoded.masked_fill(mask.bool()[..., None], 0.0)
+            tokens = tokens + encoded
         if self.config.use_locations:
             tokens = tokens + self.location_encoding[genes]
         return tokens
@@ -331,22 +368,33 @@ class ScPrintModel(nn.Module):
         return self.ln_f(x), (tuple(captured) if capture_qk else None)
 
     # --- forward --------------------------------------------------------------------------------------
-    def forward(self, batch: dict[str, Tensor], *, capture_qk: bool = False) -> ModelOutput:
-        """Encode the cells of ``batch`` (keys.GENES, keys.EXPRESSION, keys.DEPTH; keys.TARGET_DEPTH
-        optional), run the transformer and decode.
+    def forward(
+        self, batch: dict[str, Tensor], *, capture_qk: bool = False, with_mvc: bool = False
+    ) -> ModelOutput:
+        """Encode the cells of ``batch`` (keys.GENES, keys.EXPRESSION, keys.DEPTH; keys.TARGET_DEPTH and
+        keys.MASK optional), run the transformer and decode.
 
         With ``capture_qk`` the output also holds each layer's Q and K, (batch, heads, tokens, d_head)
-        including the special tokens; attention matrices are never built on the SDPA path.
+        including the special tokens; attention matrices are never built on the SDPA path. With
+        ``with_mvc`` it also holds the MVC decoder's ZINB (the model needs ``config.mvc_decoder``).
         """
         genes, expression = batch[keys.GENES], batch[keys.EXPRESSION]
         if genes.shape[1] > self.config.max_len:
             msg = f"batch has {genes.shape[1]} context genes, more than max_len={self.config.max_len}"
             raise ValueError(msg)
-        tokens = torch.cat(
-            [self.special_tokens(batch[keys.DEPTH]), self.gene_tokens(genes, expression)], dim=1
-        )
+        if with_mvc and self.mvc_decoder is None:
+            msg = "with_mvc needs a model with an MVC decoder (config.mvc_decoder is None)"
+            raise ValueError(msg)
+        gene_tokens = self.gene_tokens(genes, expression, batch.get(keys.MASK))
+        tokens = torch.cat([self.special_tokens(batch[keys.DEPTH]), gene_tokens], dim=1)
         hidden, qk = self.transform(tokens, capture_qk)
-        return self._decode(hidden, self.target_depth(batch), qk)
+        output = self._decode(hidden, self.target_depth(batch), qk)
+        if with_mvc:
+            mvc = self.mvc_decoder(
+                output.cell_embedding, self.gene_embedding(genes), self.target_depth(batch)
+            )
+            output = dataclasses.replace(output, mvc=mvc)
+        return output
 
     def _decode(self, hidden: Tensor, target_depth: Tensor, qk: tuple[QK, ...] | None) -> ModelOutput:
         n_special = self.config.n_special_tokens
@@ -428,5 +476,17 @@ def autocast_for(device: torch.device | str) -> contextlib.AbstractContextManage
     return contextlib.nullcontext()
 
 
-def default_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """The one device chooser: None or ``"auto"`` -> CUDA when available, else CPU; ``"cuda"`` (or
+    ``"cuda:N"``) without a GPU is an error."""
+    if device is None or (isinstance(device, str) and device == "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        msg = f"unknown device {device!r}; use auto, cpu, cuda or cuda:N"
+        raise ValueError(msg) from err
+    if device.type == "cuda" and not torch.cuda.is_available():
+        msg = f"device {str(device)!r} was asked for but no CUDA device is available"
+        raise ValueError(msg)
+    return device

@@ -31,10 +31,15 @@ The key map (official name -> ours), applied by :func:`map_official_state_dict`:
 ``expr_decoder.pred_var_zero.*``               ``expression_decoder.out.*``
 ``cls_decoders.<class>.decoder.{j}.*``         ``label_decoders.<class>.hidden.{j}.*``
 ``cls_decoders.<class>.out_layer.*``           ``label_decoders.<class>.out.*``
+``mvc_decoder.gene2query.*``                   ``mvc_decoder.gene2query.*``
+``mvc_decoder.norm.*``                         ``mvc_decoder.norm.*``
+``mvc_decoder.pred_var_zero.weight``           ``mvc_decoder.out.weight``
 =============================================  ============================================
 
-Dropped on purpose (training-only heads): ``grad_reverse_discriminator_loss.*``, ``mvc_decoder.*``.
-Any other official key is an error naming it.
+The MVC decoder (``mvc_decoder: "inner product"``, the official configs' choice) is loaded and runs with
+``model(batch, with_mvc=True)``. Dropped on purpose (training-only): ``grad_reverse_discriminator_loss.*``.
+Any other official key is an error naming it, and so is any hyper-parameter value the model does not
+implement (see :data:`SUPPORTED_HPARAMS`).
 """
 
 from __future__ import annotations
@@ -55,11 +60,15 @@ from torch import Tensor
 
 from scprint_graph.checkpoint import (
     Checkpoint,
+    CheckpointError,
     build_empty_model,
+    check_finite,
     checkpoint_from_payload,
     file_sha256,
     is_project_checkpoint,
     load_weights_checked,
+    read_payload,
+    refused_globals,
 )
 from scprint_graph.config import LabelClass, ModelConfig
 from scprint_graph.model import ScPrintModel
@@ -84,6 +93,9 @@ KEY_MAP: tuple[tuple[str, str], ...] = (
     ("expr_decoder.pred_var_zero.{p}", "expression_decoder.out.{p}"),
     ("cls_decoders.{c}.decoder.{j}.{p}", "label_decoders.{c}.hidden.{j}.{p}"),
     ("cls_decoders.{c}.out_layer.{p}", "label_decoders.{c}.out.{p}"),
+    ("mvc_decoder.gene2query.{p}", "mvc_decoder.gene2query.{p}"),
+    ("mvc_decoder.norm.{p}", "mvc_decoder.norm.{p}"),
+    ("mvc_decoder.pred_var_zero.weight", "mvc_decoder.out.weight"),
 )
 _FIELDS = {"i": r"\d+", "j": r"\d+", "p": "weight|bias", "c": r"[^.]+"}
 
@@ -109,7 +121,39 @@ def official_name(our_key: str) -> str:
     return _rename(our_key, 1) or our_key
 
 
-DROPPED_PREFIXES = ("grad_reverse_discriminator_loss.", "mvc_decoder.")
+DROPPED_PREFIXES = ("grad_reverse_discriminator_loss.",)
+# Official hyper-parameters (scPRINT 1.6.4 scPrint and FlashTransformerEncoder options) whose other values
+# change the forward pass: name -> (default when absent, the values this model implements).
+SUPPORTED_HPARAMS: dict[str, tuple[Any, tuple[Any, ...]]] = {
+    "transformer": ("fast", ("fast", "flash", "normal")),
+    "prenorm": (True, (True,)),
+    "expr_emb_style": ("continuous", ("continuous",)),
+    "cell_emb_style": ("cls", ("cls",)),
+    "attn_bias": ("none", ("none",)),
+    "zinb": (True, (True,)),
+    "expr_encoder_layers": (2, (2,)),
+    "num_heads_kv": (None, (None,)),
+    "domain_spec_batchnorm": ("None", ("None", None)),
+    "mvc_decoder": ("None", ("None", None, "inner product")),
+    "return_residual": (False, (False,)),
+}
+# Top-level packages whose globals a Lightning checkpoint may name; they are replaced by inert stand-ins.
+STAND_IN_PACKAGES = frozenset(
+    {
+        "lightning",
+        "lightning_fabric",
+        "lightning_utilities",
+        "pytorch_lightning",
+        "torchmetrics",
+        "numpy",
+        "scprint",
+        "scdataloader",
+        "collections",
+        "pathlib",
+        "datetime",
+        "omegaconf",
+    }
+)
 # numpy globals a pickle may name to rebuild arrays and scalars (data only, no code)
 NUMPY_GLOBALS = {"_reconstruct", "ndarray", "dtype", "scalar"}
 
@@ -158,19 +202,31 @@ def _stand_in(qualified_name: str) -> Any:
 
 
 def read_lightning_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """``torch.load`` a Lightning checkpoint on the CPU without running code or importing lightning."""
+    """``torch.load`` a Lightning checkpoint on the CPU without running code or importing lightning.
+
+    Globals of the packages a Lightning checkpoint may name (:data:`STAND_IN_PACKAGES`) become inert
+    stand-ins; a pickle naming anything else (``os.system``, ``builtins.eval`` ...) is refused.
+    """
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return read_payload(path)
     except pickle.UnpicklingError:
         pass
-    unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    unsafe = refused_globals(path)
+    foreign = [name for name in unsafe if name.split(".")[0] not in STAND_IN_PACKAGES]
+    if foreign:
+        problem = f"refused: its pickle names code a checkpoint does not need ({', '.join(foreign[:5])})"
+        raise CheckpointError(path, problem)
     logger.info("replacing %d non-torch globals of %s with stand-ins: %s", len(unsafe), path, unsafe)
     allowed: list[Any] = [(_stand_in(name), name) for name in unsafe]
     if any(name.startswith("numpy") for name in unsafe):
         # a rebuilt numpy dtype is an instance of a numpy.dtypes class the pickle never names
         allowed += [getattr(np.dtypes, n) for n in np.dtypes.__all__]
-    with torch.serialization.safe_globals(allowed):
-        return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        with torch.serialization.safe_globals(allowed):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, TypeError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(path, f"cannot be read as a Lightning checkpoint ({first})") from None
 
 
 # --- conversion -----------------------------------------------------------------------------------------
@@ -261,18 +317,14 @@ def config_from_hparams(
 
     ``state_dict`` (official names), when given, decides the classifier sizes (see ``_label_classes``).
     """
-    checks = {
-        "expr_emb_style": ("continuous", hparams.get("expr_emb_style", "continuous")),
-        "cell_emb_style": ("cls", hparams.get("cell_emb_style", "cls")),
-        "attn_bias": ("none", hparams.get("attn_bias", "none")),
-        "zinb": (True, hparams.get("zinb", True)),
-        "expr_encoder_layers": (2, hparams.get("expr_encoder_layers", 2)),
-        "num_heads_kv": (None, hparams.get("num_heads_kv")),
-    }
-    for name, (supported, found) in checks.items():
-        if found != supported:
-            msg = f"official checkpoint uses {name}={found!r}; only {supported!r} is supported"
+    for name, (default, supported) in SUPPORTED_HPARAMS.items():
+        found = hparams.get(name, default)
+        if found not in supported:
+            allowed = " or ".join(repr(v) for v in supported)
+            msg = f"official checkpoint uses {name}={found!r}, which this model does not implement"
+            msg += f" (only {allowed})"
             raise ValueError(msg)
+    mvc = hparams.get("mvc_decoder", "None")
     values: dict[str, Any] = {
         "n_genes": len(official_genes(hparams)),
         "d_model": int(hparams.get("d_model", 512)),
@@ -286,6 +338,7 @@ def config_from_hparams(
         "use_locations": hparams.get("gene_pos_enc") is not None,
         "frozen_gene_embeddings": hparams.get("precpt_gene_emb") is not None
         and bool(hparams.get("freeze_embeddings", True)),
+        "mvc_decoder": mvc if mvc not in ("None", None) else None,
     }
     values.update(overrides)
     return ModelConfig(**values)
@@ -310,12 +363,20 @@ def _existing(path: str | os.PathLike) -> Path:
 
 def _official_from_payload(payload: Any, path: Path, **config_overrides: Any) -> OfficialModel:
     if not isinstance(payload, Mapping) or "state_dict" not in payload or "hyper_parameters" not in payload:
-        found = sorted(payload) if isinstance(payload, Mapping) else type(payload).__name__
-        msg = f"{path}: not a Lightning checkpoint with hyper_parameters and state_dict (found {found})"
-        raise ValueError(msg)
+        found = sorted(map(str, payload))[:8] if isinstance(payload, Mapping) else type(payload).__name__
+        problem = f"not a Lightning checkpoint with hyper_parameters and state_dict (found {found})"
+        raise CheckpointError(path, problem)
+    if not isinstance(payload["state_dict"], Mapping) or not isinstance(payload["hyper_parameters"], Mapping):
+        raise CheckpointError(path, "its hyper_parameters and state_dict must be dicts")
     hparams = dict(payload["hyper_parameters"])
-    config = config_from_hparams(hparams, payload["state_dict"], **config_overrides)
-    state = map_official_state_dict(payload["state_dict"], str(path))
+    try:
+        config = config_from_hparams(hparams, payload["state_dict"], **config_overrides)
+        state = map_official_state_dict(payload["state_dict"], str(path))
+    except CheckpointError:
+        raise
+    except (TypeError, ValueError, KeyError, AttributeError) as err:
+        raise CheckpointError(path, str(err).removeprefix(f"{path}: ")) from None
+    check_finite(state, str(path), describe=official_name)
     model = build_empty_model(config)
     load_weights_checked(model, state, str(path), describe=lambda key: f"{official_name(key)} (ours: {key})")
     model.eval()
@@ -337,6 +398,9 @@ def load_any_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Load either our checkpoint format or an official scPRINT one (converted), reading the file once."""
     path = _existing(path)
     payload = read_lightning_checkpoint(path)
+    if isinstance(payload, Mapping) and "format" in payload and not is_project_checkpoint(payload):
+        found = payload.get("format")
+        raise CheckpointError(path, f"unknown checkpoint format {found!r}")
     if is_project_checkpoint(payload):
         return checkpoint_from_payload(payload, path)
     official = _official_from_payload(payload, path)

@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from scprint_graph.checkpoint import load_checkpoint, save_checkpoint
-from scprint_graph.model import ScPrintModel, autocast_for
+from scprint_graph.model import ScPrintModel, autocast_for, resolve_device
 from scprint_graph.pretrain_tasks import PretrainObjective, TaskConfig
 from scprint_graph.sampling import WeightedCellSampler
 
@@ -306,7 +306,7 @@ def pretrain(
         Plain values stored in the checkpoints (e.g. data provenance).
     """
     started = time.monotonic()
-    device = device or (torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu"))
+    device = resolve_device(device)
     ctx = init_distributed(device)
     if device.type == "cuda" and ctx.world_size > 1:
         device = torch.device("cuda", ctx.local_rank)

@@ -19,7 +19,7 @@ import torch
 from scprint_graph import keys
 from scprint_graph.cells import AnnDataCells
 from scprint_graph.genes import GeneVocabulary
-from scprint_graph.model import ModelOutput, ScPrintModel, autocast_for, default_device
+from scprint_graph.model import ModelOutput, ScPrintModel, autocast_for, resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def embed(
     ``adata.obs[f"{key_added}_{class}_score"]``: its sigmoid probability.
     """
     _check_vocabulary(model, vocab)
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
     max_len = max_len or model.config.max_len
     cells = AnnDataCells(adata, vocab, gene_column=gene_column, layer=layer, organism=organism)
     n_cells, config = adata.n_obs, model.config
@@ -179,7 +179,7 @@ def denoise(
     if depth is not None and depth <= 0:
         msg = f"depth must be positive, got {depth!r}"
         raise ValueError(msg)
-    device = torch.device(device) if device is not None else default_device()
+    device = resolve_device(device)
     max_len = max_len or model.config.max_len
     cells = AnnDataCells(adata, vocab, gene_column=gene_column, layer=layer, organism=organism)
     vocab_to_column = np.full(len(vocab), -1, dtype=np.int64)

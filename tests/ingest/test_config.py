@@ -109,3 +109,19 @@ def test_load_config_names_the_file(tmp_path):
         load_config(path)
     with pytest.raises(ValueError, match="config file not found"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_params_heads_file_is_read_and_hashed_by_content(tmp_path):
+    from ingest.plan import params_hash
+    from scprint_graph.grn_params import GrnParams, write_heads_file
+
+    write_heads_file(tmp_path / "heads.json", [(1, 0)], prior="dorothea", held_out={"selected": {"epr": 2.0}})
+    text = BASE + '[params]\nheads = "heads.json"\n[[sources]]\nkind = "h5ad"\npath = "."\n'
+    config = _config(text, tmp_path)
+    grn = GrnParams.from_dict(config.params)  # what ModelWorker builds
+    assert grn.heads == ((1, 0),) and grn.heads_selection["prior"] == "dorothea"
+    before = params_hash(config.network_params)
+    write_heads_file(tmp_path / "heads.json", [(1, 1)], prior="dorothea")
+    assert params_hash(_config(text, tmp_path).network_params) != before
+    with pytest.raises(ValueError, match="heads file not found"):
+        _config(text.replace("heads.json", "nope.json"), tmp_path)

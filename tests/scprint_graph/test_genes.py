@@ -5,13 +5,11 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from scprint_graph.genes import (
     GeneVocabulary,
     genomic_location_index,
     is_ensembl_id,
-    sinusoidal_encoding,
 )
 
 
@@ -149,21 +147,6 @@ def test_location_index_on_reference_is_compressed(human):
     # positions never straddle two chromosomes
     same_pos = index[order][1:] == index[order][:-1]
     assert (chrom[1:][same_pos] == chrom[:-1][same_pos]).all()
-
-
-def test_sinusoidal_encoding_numpy_and_torch():
-    pos = np.array([0, 1, 5])
-    enc = sinusoidal_encoding(pos, 6)
-    assert isinstance(enc, np.ndarray) and enc.shape == (3, 6) and enc.dtype == np.float32
-    np.testing.assert_allclose(enc[0], [0, 1, 0, 1, 0, 1])
-    w = 10_000.0 ** (-np.arange(0, 6, 2) / 6)
-    np.testing.assert_allclose(enc[2, 0::2], np.sin(5 * w), rtol=1e-6)
-    np.testing.assert_allclose(enc[2, 1::2], np.cos(5 * w), rtol=1e-6)
-    t = sinusoidal_encoding(torch.tensor([[0, 1], [5, 5]]), 6)
-    assert isinstance(t, torch.Tensor) and t.shape == (2, 2, 6)
-    np.testing.assert_allclose(t[1, 0].numpy(), enc[2], rtol=1e-6)
-    with pytest.raises(ValueError, match="7"):
-        sinusoidal_encoding(pos, 7)
 
 
 def test_organism_restricts_matches():

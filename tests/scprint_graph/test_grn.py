@@ -4,13 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from scprint_graph.grn import (
+from scprint_graph.grn_core import (
     QKAccumulator,
     aggregate_heads,
     attention_matrix,
     filter_mask,
     network_from_qk,
 )
+from scprint_graph.grn_params import GrnParams
 
 N_GENES, N_SPECIAL = 12, 3
 GENES = [f"ENSG{i:011d}" for i in range(N_GENES)]
@@ -197,9 +198,8 @@ def test_extract_network_fixed_list_longer_than_context(grn_setup):
     from scprint_graph.grn import extract_network
 
     model, adata, vocab = grn_setup
-    net = extract_network(
-        model, adata, vocab, genes="most variable", n_genes=50, max_cells=40, progress=False
-    )
+    params = GrnParams(genes="most variable", n_genes=50, max_cells=40)
+    net = extract_network(model, adata, vocab, params, progress=False)
     assert net.n_cells == 40 and len(net.genes) == 50
     assert set(net.genes) <= set(adata.var_names)
     assert net.edges.column_names == ["regulator", "target", "weight"]
@@ -218,9 +218,9 @@ def test_extract_network_is_independent_of_batch_size(grn_setup):
     from scprint_graph.grn import extract_network
 
     model, adata, vocab = grn_setup
-    kwargs = {"genes": "most expressed", "n_genes": 30, "edge_filter": "top_k", "top_k": 3, "progress": False}
-    small = extract_network(model, adata, vocab, batch_size=7, **kwargs)
-    large = extract_network(model, adata, vocab, batch_size=60, **kwargs)
+    params = GrnParams(genes="most expressed", n_genes=30, edge_filter="top_k", top_k=3)
+    small = extract_network(model, adata, vocab, params, batch_size=7, progress=False)
+    large = extract_network(model, adata, vocab, params, batch_size=60, progress=False)
     assert edge_set(small.edges) == edge_set(large.edges)
     np.testing.assert_allclose(
         small.edges.column("weight").to_numpy(), large.edges.column("weight").to_numpy(), rtol=1e-4
@@ -231,14 +231,33 @@ def test_extract_network_random_expressed_and_given_genes(grn_setup):
     from scprint_graph.grn import extract_network
 
     model, adata, vocab = grn_setup
-    net = extract_network(model, adata, vocab, genes="random expressed", n_genes=40, progress=False)
+    net = extract_network(
+        model, adata, vocab, GrnParams(genes="random expressed", n_genes=40), progress=False
+    )
     assert 2 <= len(net.genes) <= 40 and net.edges.num_rows > 0
-    symbols = list(adata.var["feature_name"][:10])
-    given = extract_network(model, adata, vocab, genes=[*symbols, "NOT_A_GENE"], n_genes=None, progress=False)
-    expressed = set(adata.var_names[:10][np.asarray((adata.X[:, :10] > 0).sum(0)).ravel() > 0])
-    assert set(given.genes) == expressed
     with pytest.raises(ValueError, match="genes must be one of"):
-        extract_network(model, adata, vocab, genes="most var", progress=False)
+        GrnParams(genes="most var")
+
+
+def test_given_genes_are_all_kept_unless_drop_unexpressed(grn_setup):
+    """scPRINT's drop_unexpressed=False: a given gene nobody in the group expresses stays in context."""
+    from scprint_graph.grn import extract_network
+
+    model, adata, vocab = grn_setup
+    adata = adata.copy()
+    x = adata.X.tolil()
+    x[:, [2, 5]] = 0  # two given genes unexpressed in the group
+    adata.X = x.tocsr()
+    symbols = list(adata.var["feature_name"][:10])
+    given = [*symbols, "NOT_A_GENE"]
+    kept = extract_network(model, adata, vocab, GrnParams(genes=given, n_genes=None), progress=False)
+    assert kept.genes == list(adata.var_names[:10]) and kept.params["drop_unexpressed"] is False
+    dropped = extract_network(
+        model, adata, vocab, GrnParams(genes=given, n_genes=None, drop_unexpressed=True), progress=False
+    )
+    expressed = [g for i, g in enumerate(adata.var_names[:10]) if (adata.X[:, i] > 0).sum() > 0]
+    assert dropped.genes == expressed and len(expressed) == 8
+    assert kept.params["precision"] == "fp32" and kept.params["given_genes_sha256"]
 
 
 def test_cli_grn_writes_one_network_per_group(grn_setup, tmp_path):

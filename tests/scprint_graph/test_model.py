@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -198,3 +199,47 @@ def test_bf16_sdpa_on_gpu_matches_fp32_explicit(tiny_config):
             got = fast({k: v.cuda() for k, v in batch.items()}, capture_qk=True)
     torch.testing.assert_close(got.zinb.mean.cpu(), expected.zinb.mean, rtol=5e-2, atol=5e-2)
     assert got.qk[0][0].dtype == torch.bfloat16
+
+
+def test_sinusoidal_table_sin_on_even_cos_on_odd():
+    from scprint_graph.model import sinusoidal_table
+
+    enc = sinusoidal_table(torch.tensor([0, 1, 5]), 6).numpy()
+    assert enc.shape == (3, 6) and enc.dtype == np.float32
+    np.testing.assert_allclose(enc[0], [0, 1, 0, 1, 0, 1])
+    w = 10_000.0 ** (-np.arange(0, 6, 2) / 6)
+    np.testing.assert_allclose(enc[2, 0::2], np.sin(5 * w), rtol=1e-6)
+    np.testing.assert_allclose(enc[2, 1::2], np.cos(5 * w), rtol=1e-6)
+
+
+def test_masked_genes_lose_their_expression_term(tiny_config, batch):
+    """With log normalisation and a fixed target depth, a masked gene's count changes nothing."""
+    model = ScPrintModel(
+        tiny_config.replace(normalization="log"), gene_locations=torch.arange(N_GENES)
+    ).eval()
+    mask = torch.zeros_like(batch[keys.GENES], dtype=torch.bool)
+    mask[:, 3] = True
+    base = {**batch, keys.TARGET_DEPTH: batch[keys.EXPRESSION].sum(1), keys.MASK: mask}
+    changed = {**base, keys.EXPRESSION: base[keys.EXPRESSION].clone()}
+    changed[keys.EXPRESSION][:, 3] += 50
+    with torch.no_grad():
+        a, b = model(base), model(changed)
+        unmasked = model({k: v for k, v in changed.items() if k != keys.MASK})
+    torch.testing.assert_close(a.special_embeddings, b.special_embeddings)
+    torch.testing.assert_close(a.zinb.mean, b.zinb.mean)
+    assert not torch.allclose(a.special_embeddings, unmasked.special_embeddings)
+    with pytest.raises(ValueError, match="mask has shape"):
+        model({**base, keys.MASK: mask[:, :4]})
+
+
+def test_mvc_decoder_is_optional_and_asked_for(tiny_config, batch):
+    with pytest.raises(ValueError, match="with_mvc needs a model with an MVC decoder"):
+        ScPrintModel(tiny_config, gene_locations=torch.arange(N_GENES))(batch, with_mvc=True)
+    model = ScPrintModel(
+        tiny_config.replace(mvc_decoder="inner product"), gene_locations=torch.arange(N_GENES)
+    )
+    out = model.eval()(batch, with_mvc=True)
+    torch.testing.assert_close(out.mvc.mean.sum(1), batch[keys.EXPRESSION].sum(1))
+    assert model(batch).mvc is None
+    with pytest.raises(ValueError, match="mvc_decoder must be one of"):
+        tiny_config.replace(mvc_decoder="sum query")

@@ -31,6 +31,11 @@ def official_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
         "expr_decoder.pred_var_zero.weight": (3, D),
         "expr_decoder.pred_var_zero.bias": (3,),
         "grad_reverse_discriminator_loss.out_layer.weight": (5, D),
+        "mvc_decoder.gene2query.weight": (D, D),
+        "mvc_decoder.gene2query.bias": (D,),
+        "mvc_decoder.norm.weight": (D,),
+        "mvc_decoder.norm.bias": (D,),
+        "mvc_decoder.pred_var_zero.weight": (3 * D, D),
     }
     for enc in ("expr_encoder", "depth_encoder"):
         shapes |= {f"{enc}.encoder.0.weight": (D, 1), f"{enc}.encoder.0.bias": (D,)}
@@ -116,6 +121,8 @@ def hyper_parameters():
         gene_pos_enc=list(range(N_GENES)),
         precpt_gene_emb=None,
         transformer="flash",
+        mvc_decoder="inner product",
+        prenorm=True,
         dropout=0.1,
         n_input_bins=np.int64(0),
     )
@@ -135,34 +142,42 @@ def write_official(path, state):
     return path
 
 
-def reference_forward(sd, genes, expression, depth):
-    """scPRINT 1.6.4's forward (eval mode), written against the official tensor names."""
+def reference_forward(sd, genes, expression, depth, mask=None):
+    """scPRINT 1.6.4's forward (eval mode, do_mvc, do_class), written against the official tensor names.
+
+    Returns a dict: ``mean``, ``disp``, ``zero_logits`` (ZINB), ``cell_embs`` (batch, n_special, d),
+    ``cls`` (class -> logits), ``qkv`` (per layer, each (batch, tokens, heads, d_head) q, k, v) and
+    ``mvc_mean``, ``mvc_disp``, ``mvc_zero_logits``.
+    """
     n_cells, n_ctx = genes.shape
 
     def lin(x, p):
-        return x @ sd[p + ".weight"].T + sd[p + ".bias"]
+        return x @ sd[p + ".weight"].T + sd.get(p + ".bias", 0)
 
     def ln(x, p, eps):
         return F.layer_norm(x, (x.shape[-1],), sd[p + ".weight"], sd[p + ".bias"], eps)
 
-    def value_encoder(x, p):
+    def value_encoder(x, p, mask=None):
         h = lin(x.clamp(0, 100_000).unsqueeze(-1), p + ".encoder.0")
-        return lin(F.relu(ln(h, p + ".encoder.1", 1e-5)), p + ".encoder.4")
+        h = lin(F.relu(ln(h, p + ".encoder.1", 1e-5)), p + ".encoder.4")
+        return h if mask is None else h.masked_fill(mask.unsqueeze(-1), 0)
 
-    enc = sd["gene_encoder.embedding.weight"][genes]
-    enc = enc + value_encoder(expression / expression.sum(1).unsqueeze(1), "expr_encoder")
+    gene_embs = sd["gene_encoder.embedding.weight"][genes]
+    enc = gene_embs + value_encoder(expression / expression.sum(1).unsqueeze(1), "expr_encoder", mask)
     enc = enc + torch.index_select(sd["pos_encoder.pe"], 0, genes.view(-1)).view(n_cells, n_ctx, -1)
     cell_embs = sd["class_encoder.embedding.weight"][None].expand(n_cells, -1, -1)
     depth_encoded = value_encoder(torch.log2(1 + depth), "depth_encoder").unsqueeze(1)
     cell_embs = torch.cat((cell_embs[:, :1, :], depth_encoded, cell_embs[:, 1:, :]), dim=1)
     hidden, residual = torch.cat([cell_embs, enc], dim=1), None
     d_head = D // HEADS
+    qkvs = []
     for i in range(LAYERS):
         b = f"transformer.blocks.{i}"
         residual = hidden + residual if residual is not None else hidden
         qkv = lin(ln(residual, b + ".norm1", 1e-6), b + ".mixer.Wqkv")
         qkv = qkv.view(n_cells, -1, 3, HEADS, d_head)  # "... (three h d) -> ... three h d"
         q, k, v = qkv.unbind(2)
+        qkvs.append((q, k, v))
         scores = torch.einsum("bthd,bshd->bhts", q, k * (1.0 / math.sqrt(d_head)))
         context = torch.einsum("bhts,bshd->bthd", torch.softmax(scores, dim=-1), v)
         hidden = lin(context.reshape(n_cells, -1, D), b + ".mixer.out_proj")
@@ -173,19 +188,70 @@ def reference_forward(sd, genes, expression, depth):
     x = F.leaky_relu(ln(lin(out[:, n_special:], "expr_decoder.fc.0"), "expr_decoder.fc.1", 1e-5))
     x = F.leaky_relu(ln(lin(x, "expr_decoder.fc.4"), "expr_decoder.fc.5", 1e-5))
     pred, var, zero_logits = lin(x, "expr_decoder.pred_var_zero").split(1, dim=-1)
-    mean = F.softmax(pred.squeeze(-1), dim=-1) * expression.sum(1).unsqueeze(1)
-    disp = torch.exp(torch.clamp(var.squeeze(-1), max=15))
-    logits = {name: lin(out[:, 2 + i], f"cls_decoders.{name}.out_layer") for i, name in enumerate(CLASSES)}
-    return mean, disp, zero_logits.squeeze(-1), logits
+    depth_mult = expression.sum(1).unsqueeze(1)
+    cell_emb = out[:, :n_special].mean(1)
+    query = torch.sigmoid(ln(lin(gene_embs, "mvc_decoder.gene2query"), "mvc_decoder.norm", 1e-5))
+    m_pred, m_var, m_zero = lin(query, "mvc_decoder.pred_var_zero").split(D, dim=-1)
+    m_pred, m_var, m_zero = (torch.bmm(t, cell_emb.unsqueeze(2)).squeeze(2) for t in (m_pred, m_var, m_zero))
+    return {
+        "mean": F.softmax(pred.squeeze(-1), dim=-1) * depth_mult,
+        "disp": torch.exp(torch.clamp(var.squeeze(-1), max=15)),
+        "zero_logits": zero_logits.squeeze(-1),
+        "cell_embs": out[:, :n_special],
+        "cls": {name: lin(out[:, 2 + i], f"cls_decoders.{name}.out_layer") for i, name in enumerate(CLASSES)},
+        "qkv": qkvs,
+        "mvc_mean": F.softmax(m_pred, dim=-1) * depth_mult,
+        "mvc_disp": torch.exp(torch.clamp(m_var, max=15)),
+        "mvc_zero_logits": m_zero,
+    }
+
+
+def _close(actual, expected):
+    torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-4)
+
+
+def _check_every_output(model, state, batch, mask=None):
+    """Our forward (capture_qk, with_mvc) against the explicit reference, output by output."""
+    captured_v = []
+    hooks = [
+        block.attn.qkv.register_forward_hook(lambda _m, _i, out: captured_v.append(out))
+        for block in model.blocks
+    ]
+    try:
+        with torch.no_grad():
+            out = model(batch, capture_qk=True, with_mvc=True)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    genes, expression, depth = batch[keys.GENES], batch[keys.EXPRESSION], batch[keys.DEPTH]
+    with torch.no_grad():
+        ref = reference_forward(state, genes, expression, depth, mask)
+    _close(out.zinb.mean, ref["mean"])
+    _close(out.zinb.theta, ref["disp"])
+    _close(out.zinb.zero_logit, ref["zero_logits"])
+    _close(out.special_embeddings, ref["cell_embs"])
+    _close(out.cell_embedding, ref["cell_embs"].mean(1))
+    for name in CLASSES:
+        _close(out.class_logits[name], ref["cls"][name])
+    for (q, k), qkv, (ref_q, ref_k, ref_v) in zip(out.qk, captured_v, ref["qkv"], strict=True):
+        _close(q, ref_q.transpose(1, 2))  # ours: (batch, heads, tokens, d_head)
+        _close(k, ref_k.transpose(1, 2))
+        _close(qkv.view(*qkv.shape[:2], 3, HEADS, D // HEADS)[:, :, 2], ref_v)
+    _close(out.mvc.mean, ref["mvc_mean"])
+    _close(out.mvc.theta, ref["mvc_disp"])
+    _close(out.mvc.zero_logit, ref["mvc_zero_logits"])
+    return out
 
 
 def test_official_checkpoint_matches_reference_forward(tmp_path):
+    """Every output (ZINB, embeddings, class logits, per-layer Q/K/V, MVC), unmasked and masked."""
     state = official_state_dict()
     path = write_official(tmp_path / "small-v1.ckpt", state)
     official = load_official_checkpoint(path)
     model, config = official.model, official.model.config
     assert official.genes == GENES and len(official.sha256) == 64
     assert (config.d_model, config.n_layers, config.n_heads, config.n_genes) == (D, LAYERS, HEADS, N_GENES)
+    assert config.mvc_decoder == "inner product"
     cell_type = config.classes[0]
     assert cell_type.leaves == ("CL:0000084", "CL:0000236", "CL:0000576")
     assert cell_type.parents == ("CL:0000542",) and cell_type.parent_leaves == ((0, 1),)
@@ -194,15 +260,59 @@ def test_official_checkpoint_matches_reference_forward(tmp_path):
     g = torch.Generator().manual_seed(1)
     genes = torch.stack([torch.randperm(N_GENES, generator=g)[:12] for _ in range(3)])
     expression = torch.poisson(torch.rand(3, 12, generator=g) * 5) + 1
-    depth = expression.sum(1) * 4
+    batch = {keys.GENES: genes, keys.EXPRESSION: expression, keys.DEPTH: expression.sum(1) * 4}
+    plain = _check_every_output(model, state, batch)
+    mask = torch.rand(3, 12, generator=g) < 0.4
+    assert mask.any() and not mask.all()
+    masked = _check_every_output(model, state, {**batch, keys.MASK: mask}, mask)
+    assert not torch.allclose(plain.zinb.mean, masked.zinb.mean)  # the mask really hides expression
+
+
+def test_official_grn_on_a_given_gene_list_matches_explicit_procedure(tmp_path):
+    """softmax(mean Q mean Kᵀ / √d) per head over all tokens, specials dropped, mean over heads, on a given
+    list whose unexpressed genes stay in every cell's context (scPRINT's drop_unexpressed=False)."""
+    import anndata as ad
+    import scipy.sparse as sp
+
+    from scprint_graph.genes import GeneVocabulary
+    from scprint_graph.grn import extract_network
+    from scprint_graph.grn_params import GrnParams
+
+    state = official_state_dict()
+    model = load_official_checkpoint(write_official(tmp_path / "small-v1.ckpt", state)).model
+    rng = np.random.default_rng(3)
+    counts = rng.poisson(2.0, size=(9, N_GENES)).astype(np.float32) + (rng.random((9, N_GENES)) < 0.2)
+    given = [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 20, 21]
+    counts[:, [7, 9]] = 0  # two given genes that no cell expresses
+    adata = ad.AnnData(X=sp.csr_matrix(counts), var={"gene": GENES})
+    adata.var_names = GENES
+    vocab = GeneVocabulary.from_ensembl_ids(GENES)
+    params = GrnParams(genes=[GENES[i] for i in given], n_genes=None, edge_filter="none", max_cells=9)
+    net = extract_network(model, adata, vocab, params, progress=False, device="cpu")
+    assert net.genes == [GENES[i] for i in given] and net.params["precision"] == "fp32"
+
+    genes = torch.tensor([given] * 9)
+    expression = torch.from_numpy(counts[:, given])
+    depth = torch.from_numpy(counts.sum(1))
     with torch.no_grad():
-        out = model({keys.GENES: genes, keys.EXPRESSION: expression, keys.DEPTH: depth})
-        mean, disp, zero_logits, logits = reference_forward(state, genes, expression, depth)
-    torch.testing.assert_close(out.zinb.mean, mean, atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(out.zinb.theta, disp, atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(out.zinb.zero_logit, zero_logits, atol=1e-5, rtol=1e-4)
-    for name in CLASSES:
-        torch.testing.assert_close(out.class_logits[name], logits[name], atol=1e-5, rtol=1e-4)
+        qkv = reference_forward(state, genes, expression, depth)["qkv"]
+    n_special, d_head = 2 + len(CLASSES), D // HEADS
+    expected = torch.zeros(len(given), len(given), dtype=torch.float64)
+    for q, k, _ in qkv:
+        q_mean, k_mean = q.double().mean(0), k.double().mean(0)  # (tokens, heads, d_head)
+        for h in range(HEADS):
+            attn = torch.softmax(q_mean[:, h] @ k_mean[:, h].T / math.sqrt(d_head), dim=-1)
+            expected += attn[n_special:, n_special:] / (LAYERS * HEADS)
+    index = {g: i for i, g in enumerate(net.genes)}
+    weights = np.zeros((len(given), len(given)))
+    for r, t, w in zip(
+        *(net.edges.column(c).to_pylist() for c in ("regulator", "target", "weight")), strict=True
+    ):
+        weights[index[t], index[r]] = w
+    np.fill_diagonal(weights, 0.0)
+    reference = expected.numpy().copy()
+    np.fill_diagonal(reference, 0.0)
+    np.testing.assert_allclose(weights, reference, atol=1e-6, rtol=1e-5)
 
 
 def test_missing_and_misshaped_official_tensors_are_named(tmp_path):
