@@ -262,10 +262,14 @@ def rescore_release(
 ) -> int:
     """Re-score networks (default: all of the release) against the priors now loaded; return how many.
 
-    Uses only stored edges, so new or changed priors never need the model. Quality rows of sources that
-    no longer exist are removed first.
+    Uses only stored edges, so new or changed priors never need the model. Quality rows of sources or
+    networks that no longer exist are removed first.
     """
-    con.execute("DELETE FROM network_quality WHERE source_id NOT IN (SELECT id FROM prior_sources)")
+    con.execute(
+        "DELETE FROM network_quality WHERE source_id NOT IN (SELECT id FROM prior_sources)"
+        " OR network_id NOT IN (SELECT id FROM networks)"
+    )
+    con.execute("DELETE FROM network_tf_hubs WHERE network_id NOT IN (SELECT id FROM networks)")
     if network_ids is None:
         network_ids = [r[0] for r in con.execute("SELECT id FROM networks ORDER BY id").fetchall()]
     network_ids = list(network_ids)

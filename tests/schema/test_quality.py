@@ -115,3 +115,17 @@ def test_badge_needs_figures_when_scored():
     with pytest.raises(ValueError, match="needs an EPR"):
         quality_badge("CollecTRI", "scored", None, None, 12)
     assert quality_badge("CollecTRI", "scored", 2.44, 1e-5, 40) == "2.4x random against CollecTRI"
+
+
+def test_rescoring_drops_rows_of_deleted_networks(tmp_path):
+    built = build_prior_store(tmp_path)
+    store = Store(built.root)
+    with store.new_release() as w:
+        load_priors(w.con, "known", built.prior)
+        rescore_release(w.con, metrics=grn_metrics)
+        w.delete_networks([built.network_ids["tiny"]])
+        assert rescore_release(w.con, metrics=grn_metrics) == 2
+    with store.open_reader() as r:
+        left = r.con.execute("SELECT DISTINCT network_id FROM network_quality ORDER BY 1").fetchall()
+        hubs = r.con.execute("SELECT network_id FROM network_tf_hubs ORDER BY 1").fetchall()
+    assert left == hubs == [(built.network_ids["good"],), (built.network_ids["random"],)]
