@@ -18,6 +18,7 @@ from schema.priors import (
 from schema.queries import evidence
 from schema.synthetic import gene_table
 from scprint_graph.grn_metrics import load_ground_truth
+from tests.schema.prior_store import build_prior_store
 
 
 def write(tmp_path, text, name="p.tsv"):
@@ -183,3 +184,22 @@ def test_cli_tsv_and_its_mistakes(tmp_path):
     bad = write(tmp_path, "regulator\ttarget\tsign\nG1\tG2\tmaybe\n", "bad.tsv")
     result = run(app, ["store", "load-priors", "--db", str(store.root), "--tsv", str(bad), "--name", "x"])
     assert result.exit_code == 2 and "line 2: sign 'maybe'" in flat(result.output)
+
+
+def test_cli_rescore_scores_networks_added_after_the_priors(tmp_path):
+    built = build_prior_store(tmp_path / "store")
+    path = tmp_path / "prior.tsv"
+    lines = [
+        f"{r}\t{t}"
+        for r, t in zip(built.prior["regulator"].to_pylist(), built.prior["target"].to_pylist(), strict=True)
+    ]
+    path.write_text("regulator\ttarget\n" + "\n".join(lines) + "\n")
+    run = CliRunner().invoke
+    result = run(app, ["store", "load-priors", "--db", str(built.root), "--tsv", str(path), "--name", "lab"])
+    assert result.exit_code == 0 and "re-scored 3 networks" in result.output
+    with Store(built.root).new_release() as w:
+        w.con.execute("DELETE FROM network_quality")
+    result = run(app, ["store", "rescore", "--db", str(built.root)])
+    assert result.exit_code == 0 and "re-scored 3 networks" in result.output
+    with Store(built.root).open_reader() as r:
+        assert r.con.execute("SELECT count(*), count(epr) FROM network_quality").fetchall()[0] == (6, 4)
