@@ -43,6 +43,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.baselines import abs_pearson, genie3, matrix_to_edges, random_scores  # noqa: E402
 from bench.simulate import SimulationConfig, simulate  # noqa: E402
+from schema.priors import BUNDLED_OMNIPATH, BUNDLED_SPLITS  # noqa: E402
+from schema.quality import HUB_PERMUTATIONS, HUB_SEED, HUB_TOP_K, MIN_KNOWN_EDGES  # noqa: E402
 from scprint_graph.cells import AnnDataCells, TokenizedCells, collate_cells, label_sampling_weights  # noqa: E402
 from scprint_graph.checkpoint import load_checkpoint  # noqa: E402
 from scprint_graph.config import LabelClass, ModelConfig  # noqa: E402
@@ -61,7 +63,7 @@ from scprint_graph.train import TrainConfig, pretrain  # noqa: E402
 
 logger = logging.getLogger("grn_quality")
 GROUND_TRUTH = ROOT / "data" / "ground_truth"
-MIN_TRUE_EDGES = 10  # fewer true edges among the genes: the dataset is not scored
+MIN_TRUE_EDGES = MIN_KNOWN_EDGES  # fewer true edges among the genes: not scored (the store's rule)
 METRICS = ("EPR", "AUPRC", "EPR_TF", "AUPRC_TF", "EPR_heldout", "AUPRC_heldout", "TFhub_NES", "TFhub_p")
 
 
@@ -189,14 +191,7 @@ def score_methods(
     for name in [*methods, "scPRINT selected heads"]:
         row = {"method": name, "dataset": dataset}
         if name in methods:
-            edges = matrix_to_edges(methods[name], genes)
-            all_pairs = evaluate_network(edges, genes, truth)
-            row |= {"EPR": all_pairs["epr"], "AUPRC": all_pairs["auprc"]}
-            if tfs & set(universe):
-                tf_pairs = evaluate_network(edges, genes, truth, regulators=tfs)
-                row |= {"EPR_TF": tf_pairs["epr"], "AUPRC_TF": tf_pairs["auprc"]}
-            hubs = tf_enrichment(edges, genes, tfs, n_permutations=200, seed=seed)
-            row |= {"TFhub_NES": hubs["nes"], "TFhub_p": hubs["p_value"]}
+            row |= network_metrics(matrix_to_edges(methods[name], genes), genes, truth, tfs)
         row |= {"EPR_heldout": held_out[name]["epr"], "AUPRC_heldout": held_out[name]["auprc"]}
         row["note"] = (
             f"{len(selection.selected)}/{len(head_ids)} heads" if name == "scPRINT selected heads" else ""
@@ -211,6 +206,29 @@ def score_methods(
         }
     )
     return rows
+
+
+def network_metrics(edges: pa.Table, genes: list[str], truth: pa.Table, tfs: set[str]) -> dict:
+    """EPR and AUPRC on all pairs and on TF rows, TF enrichment among hubs: the figures the store keeps.
+
+    The TF-row figures are left out below ``MIN_TRUE_EDGES`` known pairs, as ``schema.quality`` does;
+    ``tests/schema/test_quality.py`` checks that the store reports exactly these numbers.
+    """
+    row = {}
+    all_pairs = evaluate_network(edges, genes, truth)
+    row |= {"EPR": all_pairs["epr"], "AUPRC": all_pairs["auprc"]}
+    universe = set(genes) & (set(truth["regulator"].to_pylist()) | set(truth["target"].to_pylist()))
+    rows = tfs & universe
+    n_known_tf = sum(
+        r in rows and t in universe and r != t
+        for r, t in zip(truth["regulator"].to_pylist(), truth["target"].to_pylist(), strict=True)
+    )
+    if n_known_tf >= MIN_TRUE_EDGES:
+        tf_pairs = evaluate_network(edges, genes, truth, regulators=tfs)
+        row |= {"EPR_TF": tf_pairs["epr"], "AUPRC_TF": tf_pairs["auprc"]}
+    hubs = tf_enrichment(edges, genes, tfs, top_k=HUB_TOP_K, n_permutations=HUB_PERMUTATIONS, seed=HUB_SEED)
+    row |= {"TFhub_NES": hubs["nes"], "TFhub_p": hubs["p_value"]}
+    return row
 
 
 def methods_for(model, adata, vocab, genes, n_genes, max_cells, genie3_trees, seed):
@@ -260,11 +278,8 @@ def simulated_rows(args) -> list[dict]:
 def real_rows(args) -> list[dict]:
     checkpoint = load_checkpoint(args.ckpt)
     model, vocab = checkpoint.model, GeneVocabulary.from_ensembl_ids(checkpoint.genes)
-    omnipath = GROUND_TRUTH / "omnipath_transcriptional.parquet"
     truths = {
-        "OmniPath": load_ground_truth(omnipath),
-        "CollecTRI": load_ground_truth(omnipath, sources=["CollecTRI"]),
-        "DoRothEA": load_ground_truth(omnipath, sources=["DoRothEA"]),
+        name: load_ground_truth(BUNDLED_OMNIPATH, sources=split) for name, split in BUNDLED_SPLITS.items()
     }
     tfs = set(load_ground_truth_tfs())
     rows = []

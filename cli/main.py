@@ -3,7 +3,7 @@
 import logging
 
 # One import per command module; importing it registers its commands on `app`.
-from cli import grn, ingest, model, serve, store, train  # noqa: F401
+from cli import grn, ingest, model, priors, serve, store, train  # noqa: F401
 from cli.app import app
 
 

