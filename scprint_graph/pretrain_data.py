@@ -42,7 +42,8 @@ class DataConfig:
     weight_columns
         obs columns whose joint distribution the sampler flattens (scPRINT ``clss_to_weight``).
     weight_scaler
-        Strength of the flattening (scPRINT ``weight_scaler`` = 50; larger balances more).
+        Category size around which balancing sets in (scPRINT ``weight_scaler`` = 50): a category of n
+        cells is drawn in proportion to n * s / (n + s); a smaller value balances more.
     val_fraction
         Fraction of each dataset's cells held out for validation (scPRINT: 0.02).
     restrict_vocabulary
