@@ -20,7 +20,14 @@ from scprint_graph.pretrain_data import (
     location_tensor,
 )
 from scprint_graph.pretrain_tasks import PretrainObjective, TaskConfig
-from scprint_graph.train import TrainConfig, evaluate, export_weights, learning_rate, pretrain
+from scprint_graph.train import (
+    LearningRateSchedule,
+    TrainConfig,
+    evaluate,
+    export_weights,
+    learning_rate,
+    pretrain,
+)
 from tests.scprint_graph.synthetic import synthetic_adata
 
 MAX_LEN = 32
@@ -186,6 +193,77 @@ def test_config_validation_and_schedule():
     assert learning_rate(9, config) == pytest.approx(1.0)
     assert learning_rate(99, config) == pytest.approx(0.1, abs=1e-3)
     assert TrainConfig.from_dict(config.to_dict()) == config
+
+
+def test_plateau_schedule_and_early_stopping_follow_the_validation_loss(human_vocab, tmp_path):
+    """lr 1e-12 leaves the fp32 weights exactly as they are, so every validation loss equals the first:
+    the plateau rule (torch's ReduceLROnPlateau, patience 1) lowers the rate by 0.6 at the second
+    validation without improvement and early stopping (patience 3) stops at the third."""
+    data, model, config = small_run(
+        human_vocab, steps=20, lr=1e-12, warmup_steps=0, val_every=1, checkpoint_every=20
+    )
+    result = run(data, model, config, tmp_path)
+    assert result.stopped_early and result.steps == 4
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert len({r["val_loss"] for r in rows}) == 1
+    lrs = [float(r["lr"]) for r in rows]
+    assert lrs[:3] == pytest.approx([1e-12] * 3) and lrs[3] == pytest.approx(0.6e-12)
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert ckpt.extra["step"] == 4 and ckpt.extra["schedule"]["stopped"]
+    # resuming a run that stopped early trains no further
+    data, model, config = small_run(
+        human_vocab, steps=20, lr=1e-12, warmup_steps=0, val_every=1, checkpoint_every=20
+    )
+    again = run(data, model, config, tmp_path)
+    assert again.steps == 4 and again.stopped_early
+
+
+def test_learning_rate_schedule_rules():
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    optimizer = torch.optim.AdamW(params, lr=1.0)
+    schedule = LearningRateSchedule(optimizer, TrainConfig(lr=1.0, warmup_steps=4, early_stopping_patience=3))
+    assert [schedule.rate(s) for s in range(4)] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    for loss, lr, stopped in [
+        (5.0, 1.0, False),
+        (4.0, 1.0, False),
+        (4.0, 1.0, False),
+        (4.5, 0.6, False),
+        (3.0, 0.6, False),
+        (3.0, 0.6, False),
+        (3.0, 0.36, False),
+        (3.0, 0.36, True),
+    ]:
+        schedule.validated(loss)
+        assert (schedule.rate(10), schedule.stopped) == (pytest.approx(lr), stopped), loss
+    restored = LearningRateSchedule(optimizer, TrainConfig(lr=1.0, warmup_steps=4))
+    restored.load_state_dict(schedule.state_dict())
+    assert restored.state_dict() == schedule.state_dict()
+    cosine_config = TrainConfig(
+        lr=1.0, steps=100, warmup_steps=10, schedule="cosine", early_stopping_patience=0
+    )
+    cosine = LearningRateSchedule(optimizer, cosine_config)
+    assert cosine.rate(99) == pytest.approx(learning_rate(99, cosine_config))
+    assert not cosine.watches_validation
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="linear")
+    with pytest.raises(ValueError, match="plateau_factor"):
+        TrainConfig(plateau_factor=1.5)
+
+
+def test_plateau_needs_validation_cells(human_vocab, tmp_path):
+    data, model, config = small_run(human_vocab, steps=2)
+    with pytest.raises(ValueError, match="no validation cells"):
+        pretrain(
+            model,
+            list(data.vocab.ensembl_ids),
+            data.train,
+            None,
+            data.weights,
+            tmp_path,
+            config=config,
+            collate_fn=collate_cells,
+            device=torch.device("cpu"),
+        )
 
 
 def test_export_weights_is_small_and_loads(human_vocab, tmp_path):
