@@ -106,6 +106,9 @@ class ModelConfig:
     frozen_gene_embeddings
         The gene embedding table is a user-provided precomputed table (e.g. protein embeddings) and is
         not trained.
+    gene_embeddings_sha256
+        sha256 of the parquet table the gene embeddings were initialised from (provenance; None when
+        they were learned from random initialisation). See :mod:`scprint_graph.gene_embeddings`.
     """
 
     n_genes: int
@@ -125,6 +128,7 @@ class ModelConfig:
     max_expression: float = 100_000.0
     location_max_period: float = 10_000.0
     preset_name: str | None = field(default=None, compare=False)
+    gene_embeddings_sha256: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(self.classes))
@@ -158,6 +162,10 @@ class ModelConfig:
             raise ValueError(msg)
         if any(h < 1 for h in self.classifier_hidden):
             msg = f"classifier_hidden sizes must be positive, got {self.classifier_hidden!r}"
+            raise ValueError(msg)
+        sha = self.gene_embeddings_sha256
+        if sha is not None and (len(sha) != 64 or any(ch not in "0123456789abcdef" for ch in sha)):
+            msg = f"gene_embeddings_sha256 must be 64 lowercase hex digits, got {sha!r}"
             raise ValueError(msg)
         for name in ("layer_norm_eps", "max_expression", "location_max_period"):
             if getattr(self, name) <= 0:

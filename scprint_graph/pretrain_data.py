@@ -23,6 +23,7 @@ from torch.utils.data import ConcatDataset
 
 from scprint_graph.cells import AnnDataCells, TokenizedCells, label_sampling_weights, label_values
 from scprint_graph.config import LabelClass
+from scprint_graph.gene_embeddings import GeneEmbeddingTable, vocabulary_with_embeddings
 from scprint_graph.genes import GeneVocabulary
 from scprint_graph.sampling import split_cells
 
@@ -135,6 +136,21 @@ def build_label_classes(
     return tuple(classes)
 
 
+def check_label_columns(adatas: Sequence[ad.AnnData], config: DataConfig) -> None:
+    """Refuse, naming the dataset and the columns, when a dataset lacks a label or weight column."""
+    needed = list(dict.fromkeys([*config.label_columns, *config.weight_columns]))
+    for i, adata in enumerate(adatas):
+        missing = [c for c in needed if c not in adata.obs.columns]
+        if missing:
+            name = adata.uns.get("dataset_id") or f"dataset {i + 1} of {len(adatas)}"
+            present = [c for c in adata.obs.columns if str(c).endswith("_ontology_term_id")]
+            msg = (
+                f"{name} has no obs column {', '.join(map(repr, missing))} (named in label_columns or "
+                f"weight_columns); its ontology columns are {present}: add it or drop it from the config"
+            )
+            raise ValueError(msg)
+
+
 def restricted_vocabulary(vocab: GeneVocabulary, adatas: Sequence[ad.AnnData]) -> GeneVocabulary:
     """The vocabulary genes measured in at least one dataset, in vocabulary order."""
     used = np.zeros(len(vocab), dtype=bool)
@@ -151,6 +167,7 @@ def build_pretraining_data(
     *,
     max_len: int,
     vocab: GeneVocabulary | None = None,
+    gene_embeddings: GeneEmbeddingTable | None = None,
 ) -> PretrainingData:
     """Map ``adatas`` (raw counts) onto a vocabulary and build the train / validation cell sets.
 
@@ -165,11 +182,16 @@ def build_pretraining_data(
         are not padded), otherwise lower it.
     vocab
         Start from this vocabulary instead of the reference one.
+    gene_embeddings
+        A precomputed gene embedding table: the vocabulary keeps only the genes it covers (as scPRINT).
     """
     if not adatas:
         msg = "no datasets given"
         raise ValueError(msg)
+    check_label_columns(adatas, config)
     vocab = vocab if vocab is not None else GeneVocabulary.load(config.organisms)
+    if gene_embeddings is not None:
+        vocab = vocabulary_with_embeddings(vocab, gene_embeddings)
     if config.restrict_vocabulary:
         vocab = restricted_vocabulary(vocab, adatas)
     classes = build_label_classes([a.obs for a in adatas], config.label_columns, config.hierarchy)

@@ -300,6 +300,42 @@ def test_pretrain_command(human_vocab, tmp_path):
     assert missing.exit_code != 0
 
 
+def test_pretrain_refuses_config_and_data_mistakes_in_one_line(human_vocab, tmp_path):
+    from cli.main import app
+
+    adata = synthetic_adata(n_cells=30, n_genes=100, vocab=human_vocab)
+    data_path = tmp_path / "cells.h5ad"
+    adata.write_h5ad(data_path)
+    config = tmp_path / "run.toml"
+    runner = CliRunner()
+    args = ["pretrain", "--config", str(config), "--data", str(data_path), "--out", str(tmp_path / "run")]
+    cases = {
+        RUN_TOML.replace('preset = "tiny"', 'preset = "tiny"\nlayers = 3'): ["'layers'", "[model]"],
+        RUN_TOML.replace("steps = 2", "steps = 2\nlearning_rate = 1"): ["'learning_rate'", "[train]"],
+        RUN_TOML + "[train.tasks]\nmask = true\n": ["'mask'", "[train.tasks]"],
+        RUN_TOML.replace("val_fraction", "val_frac"): ["'val_frac'", "[data]"],
+        RUN_TOML.replace("max_len = 24", "max_len = 24\ndropout = 2.0"): ["dropout"],
+        RUN_TOML.replace('preset = "tiny"', 'preset = "tiny"\nfreeze_gene_embeddings = true'): [
+            "gene_embeddings"
+        ],
+        RUN_TOML.replace(
+            'weight_columns = ["cell_type_ontology_term_id"]',
+            'weight_columns = ["cell_type_ontology_term_id", "sex_ontology_term_id"]',
+        ): ["'sex_ontology_term_id'", "dataset 1 of 1"],
+    }
+    for text, expected in cases.items():
+        config.write_text(text)
+        result = runner.invoke(app, args)
+        output = " ".join(result.output.split())  # typer wraps the message over lines
+        assert result.exit_code == 2, (text, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+        assert "Traceback" not in result.output
+        for part in expected:
+            assert part in output, (part, result.output)
+        if "[" in expected[-1]:
+            assert "run.toml" in output.replace("│", "").replace(" ", "")
+
+
 def _ddp_worker(rank: int, world_size: int, port: int, out: str) -> None:
     import os
 
