@@ -54,11 +54,15 @@ def test_label_classes_from_the_ontology_plus_explicit_parents():
     assert cell_type.leaves == (B_CELL, CD4)
     assert cell_type.parents == (T_CELL, LYMPHOCYTE)  # sorted by term id
     leaves_of = {
-        p: {cell_type.leaves[i] for i in ls} for p, ls in zip(cell_type.parents, cell_type.parent_leaves)
+        p: {cell_type.leaves[i] for i in ls}
+        for p, ls in zip(cell_type.parents, cell_type.parent_leaves, strict=True)
     }
     assert leaves_of == {LYMPHOCYTE: {B_CELL, CD4}, T_CELL: {CD4}}
     # an explicit table adds leaves no cell carries (CD8) and the ontology places them
     (extended,) = build_label_classes([obs], [column], {column: {T_CELL: [CD8]}}, ontology_columns=[column])
     assert extended.leaves == (B_CELL, CD4, CD8)
-    groups = {p: {extended.leaves[i] for i in ls} for p, ls in zip(extended.parents, extended.parent_leaves)}
+    groups = {
+        p: {extended.leaves[i] for i in ls}
+        for p, ls in zip(extended.parents, extended.parent_leaves, strict=True)
+    }
     assert groups == {LYMPHOCYTE: {B_CELL, CD4, CD8}, T_CELL: {CD4, CD8}}

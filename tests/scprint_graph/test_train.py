@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from scprint_graph import keys
 from scprint_graph.cells import collate_cells
 from scprint_graph.checkpoint import load_checkpoint
-from scprint_graph.config import ModelConfig
+from scprint_graph.config import PRESETS, ModelConfig
 from scprint_graph.losses import hierarchical_label_loss, hierarchy_matrix
 from scprint_graph.model import ScPrintModel
 from scprint_graph.pretrain_data import (
@@ -334,6 +334,29 @@ def test_pretrain_refuses_config_and_data_mistakes_in_one_line(human_vocab, tmp_
             assert part in output, (part, result.output)
         if "[" in expected[-1]:
             assert "run.toml" in output.replace("│", "").replace(" ", "")
+
+
+def test_shipped_configs_parse_and_large_presets_use_the_original_values():
+    from pathlib import Path
+
+    from cli.train import read_run_config
+
+    configs = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml"))
+    runs = {path.stem: read_run_config(path) for path in configs}
+    assert {"demo-tiny", "pretrain-small", "pretrain-medium", "pretrain-large"} <= set(runs)
+    demo = runs["demo-tiny"]  # as the committed demo weights were trained
+    assert (demo.train.lr, demo.train.schedule, demo.train.early_stopping_patience) == (0.002, "cosine", 0)
+    assert demo.data.ontology_columns == () and len(demo.data.label_columns) == 3
+    defaults = TrainConfig()
+    for name in ("pretrain-small", "pretrain-medium", "pretrain-large"):
+        run = runs[name]
+        assert run.train.lr == defaults.lr == 1e-4
+        assert run.train.schedule == defaults.schedule == "plateau"
+        assert (run.train.plateau_factor, run.train.plateau_patience) == (0.6, 1)
+        assert run.train.early_stopping_patience == 3 and run.train.warmup_steps == 500
+        assert run.train.weight_decay == 0.01
+        assert len(run.data.label_columns) == 6 and run.data.weight_scaler == 50
+        assert run.model["classifier_hidden"] == [PRESETS[run.preset]["d_model"]]
 
 
 def _ddp_worker(rank: int, world_size: int, port: int, out: str) -> None:
