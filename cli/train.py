@@ -109,6 +109,13 @@ def read_run_config(path: Path) -> RunConfig:
     except (TypeError, ValueError) as err:
         msg = f"{path}: {err}"
         raise typer.BadParameter(msg) from err
+    watches = train_config.schedule == "plateau" or train_config.early_stopping_patience > 0
+    if watches and data_config.val_fraction == 0:
+        msg = (
+            f"{path}: [train] schedule {train_config.schedule!r} / early_stopping_patience "
+            f"{train_config.early_stopping_patience} watch the validation loss but [data] val_fraction = 0"
+        )
+        raise typer.BadParameter(msg)
     return RunConfig(
         preset=preset,
         model=model,

@@ -315,6 +315,7 @@ def test_pretrain_refuses_config_and_data_mistakes_in_one_line(human_vocab, tmp_
         RUN_TOML + "[train.tasks]\nmask = true\n": ["'mask'", "[train.tasks]"],
         RUN_TOML.replace("val_fraction", "val_frac"): ["'val_frac'", "[data]"],
         RUN_TOML.replace("max_len = 24", "max_len = 24\ndropout = 2.0"): ["dropout"],
+        RUN_TOML.replace("val_fraction = 0.2", "val_fraction = 0.0"): ["val_fraction = 0", "[train]"],
         RUN_TOML.replace('preset = "tiny"', 'preset = "tiny"\nfreeze_gene_embeddings = true'): [
             "gene_embeddings"
         ],
