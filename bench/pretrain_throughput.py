@@ -9,7 +9,8 @@ fp32 on CPU.
 MFU = achieved model FLOP/s / the device's peak. Model FLOPs per cell and step: 3 x (forward FLOPs of the
 two passes) (backward ~ 2 x forward), counted analytically with ``bench/model_throughput.py``'s
 :func:`forward_flops_per_cell`. Peak: dense bf16 from the vendor's data sheet on GPU; on CPU an estimate,
-cores x clock x fp32 FLOPs per cycle (32 with AVX2 + FMA, 64 with AVX-512), or ``--peak-gflops``.
+cores used (torch threads) x clock x fp32 FLOPs per cycle (32 with AVX2 + FMA, 64 with AVX-512), or
+``--peak-gflops``. On a shared machine ``--threads 1`` gives steadier figures.
 
     python bench/pretrain_throughput.py --preset tiny --preset small        # CPU
     python bench/pretrain_throughput.py --device cuda --preset medium --batch-size 64 --max-len 2200
@@ -48,7 +49,7 @@ def cpu_peak() -> tuple[float | None, str]:
     mhz = [float(line.split(":")[1]) for line in info.splitlines() if line.startswith("cpu MHz")]
     flags = next((line for line in info.splitlines() if line.startswith("flags")), "")
     per_cycle = 64 if " avx512f" in flags else 32 if (" avx2" in flags and " fma" in flags) else 8
-    cores = len(os.sched_getaffinity(0))
+    cores = min(len(os.sched_getaffinity(0)), torch.get_num_threads())  # the cores torch computes on
     if not mhz:
         return None, "unknown clock"
     return cores * mhz[0] * 1e6 * per_cycle, f"{cores} cores x {mhz[0]:.0f} MHz x {per_cycle} FLOP/cycle"
