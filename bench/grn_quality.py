@@ -85,6 +85,9 @@ def train_on_simulation(
     train_config = TrainConfig(
         steps=steps,
         batch_size=32,
+        lr=1e-3,  # no validation cells: a fixed cosine schedule (the plateau default needs them)
+        schedule="cosine",
+        early_stopping_patience=0,
         warmup_steps=max(1, steps // 10),
         val_every=steps,
         checkpoint_every=steps,

@@ -11,7 +11,6 @@ the list give -1 (the latter are reported).
 """
 
 import logging
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 
 import anndata as ad
@@ -90,19 +89,22 @@ def encode_labels(obs: pd.DataFrame, labels: Mapping[str, Sequence[str]]) -> np.
 
 
 def label_sampling_weights(
-    obs: pd.DataFrame, columns: Sequence[str], *, scaler: float | None = 10.0
+    obs: pd.DataFrame, columns: Sequence[str], *, scaler: float | None = 50.0
 ) -> np.ndarray:
     """Per-cell sampling weights that flatten the label distribution (scPRINT's label-weighted sampling).
 
     Cells are grouped by the combination of their values in ``columns`` (unknown values form their own
-    category). With ``c`` the size of a cell's group and ``cmin``, ``cmax`` the smallest and largest group
-    sizes, the weight is ``(cmax / scaler) / (1 + c - cmin + cmax / scaler)`` (scDataLoader's formula): a
-    larger ``scaler`` balances more strongly. ``scaler=None`` gives ``1 / c`` (every group equally likely).
+    category). A cell in a group of ``n`` cells gets weight ``scaler / (n + scaler)``, so the group is
+    drawn with probability proportional to ``n * scaler / (n + scaler)``: groups much larger than
+    ``scaler`` are drawn about equally often, smaller ones in proportion to their size. This is
+    scDataLoader's formula (``Dataset.get_label_weights`` with categories, times the category count in
+    ``LabelWeightedSampler``; scPRINT runs it with ``weight_scaler`` = 50). ``scaler=None`` gives
+    ``1 / n`` (every group equally likely).
 
     Returns
     -------
     np.ndarray
-        ``(n_cells,)`` float64 weights, e.g. for ``torch.utils.data.WeightedRandomSampler``.
+        ``(n_cells,)`` float64 weights, e.g. for :class:`~scprint_graph.sampling.WeightedCellSampler`.
     """
     if not columns:
         msg = "give at least one obs column to weight by"
@@ -114,14 +116,11 @@ def label_sampling_weights(
     if missing:
         msg = f"obs has no columns {missing}; columns are {list(obs.columns)}"
         raise ValueError(msg)
-    keys_ = obs[list(columns)].astype(str).agg("__".join, axis=1) if len(columns) > 1 else obs[columns[0]]
-    keys_ = keys_.astype(str).to_numpy()
-    counter = Counter(keys_.tolist())
-    counts = np.array([counter[k] for k in keys_], dtype=np.float64)
+    groups = obs[list(columns)].astype(str).groupby(list(columns), sort=False).ngroup().to_numpy()
+    counts = np.bincount(groups)[groups].astype(np.float64)  # size of each cell's group
     if scaler is None:
         return 1.0 / counts
-    cmin, cmax = min(counter.values()), max(counter.values())
-    return (cmax / scaler) / ((1.0 + counts - cmin) + cmax / scaler)
+    return scaler / (counts + scaler)
 
 
 class AnnDataCells:

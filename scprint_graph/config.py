@@ -110,6 +110,9 @@ class ModelConfig:
     mvc_decoder
         ``"inner product"``: the model also has scPRINT's MVC decoder (expression from the cell embedding
         and the gene embeddings alone); None: no MVC decoder.
+    gene_embeddings_sha256
+        sha256 of the parquet table the gene embeddings were initialised from (provenance; None when
+        they were learned from random initialisation). See :mod:`scprint_graph.gene_embeddings`.
     """
 
     n_genes: int
@@ -130,6 +133,7 @@ class ModelConfig:
     location_max_period: float = 10_000.0
     preset_name: str | None = field(default=None, compare=False)
     mvc_decoder: str | None = None
+    gene_embeddings_sha256: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", tuple(self.classes))
@@ -166,6 +170,10 @@ class ModelConfig:
             raise ValueError(msg)
         if any(h < 1 for h in self.classifier_hidden):
             msg = f"classifier_hidden sizes must be positive, got {self.classifier_hidden!r}"
+            raise ValueError(msg)
+        sha = self.gene_embeddings_sha256
+        if sha is not None and (len(sha) != 64 or any(ch not in "0123456789abcdef" for ch in sha)):
+            msg = f"gene_embeddings_sha256 must be 64 lowercase hex digits, got {sha!r}"
             raise ValueError(msg)
         for name in ("layer_norm_eps", "max_expression", "location_max_period"):
             if getattr(self, name) <= 0:

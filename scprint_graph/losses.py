@@ -74,42 +74,40 @@ def hierarchical_label_loss(logits: Tensor, labels: Tensor, hierarchy: Tensor | 
     Notes
     -----
     A leaf label is a one-hot BCE target over all leaves. A parent label does not say which descendant
-    the cell is: its descendant leaves carry no loss, the other leaves are negatives, and one extra logit,
-    log-sum-exp of the descendants' logits (a differentiable max), is pushed towards 1. The loss is the
-    mean over the (cell, logit) entries that carry weight.
+    the cell is: its descendant leaves carry no loss, the other leaves are negatives, and, when the batch
+    holds any parent label, one extra logit per cell, log-sum-exp of the descendants' logits (a
+    differentiable max), is pushed towards 1 for the parent-labelled cells. As in scPRINT
+    (``loss.classification``), the weighted BCE is averaged over *every* (cell, logit) entry: unknown
+    cells and the entries a parent label masks count in the denominator with zero loss, so a class with
+    many unknown or parent labels weighs less, not more.
     """
     n_leaves = logits.shape[1]
     logits = logits.float()
     known = labels >= 0
-    if not known.any():
-        return logits.sum() * 0.0
-    logits, labels = logits[known], labels[known]
     is_parent = labels >= n_leaves
     target = torch.zeros_like(logits)
-    weight = torch.ones_like(logits)
-    leaf_rows = (~is_parent).nonzero().squeeze(1)
+    weight = known[:, None].float().expand_as(logits).clone()  # unknown cells: weight 0
+    leaf_rows = (known & ~is_parent).nonzero().squeeze(1)
     target[leaf_rows, labels[leaf_rows]] = 1.0
+    if not is_parent.any():
+        return F.binary_cross_entropy_with_logits(logits, target, weight=weight)
+    if hierarchy is None:
+        bad = int(labels[is_parent][0])
+        msg = f"label {bad} is a parent label (>= {n_leaves} leaves) but no hierarchy was given"
+        raise ValueError(msg)
+    parent_index = labels[is_parent] - n_leaves
+    if int(parent_index.max()) >= hierarchy.shape[0]:
+        msg = f"label {int(labels.max())} is beyond the {n_leaves} leaves + {hierarchy.shape[0]} parents"
+        raise ValueError(msg)
+    descendants = hierarchy.to(logits.device)[parent_index]  # (n_parent_rows, n_leaves)
+    weight[is_parent] = (~descendants).float()
+    masked = logits[is_parent].masked_fill(~descendants, float("-inf"))
     extra_logit = torch.zeros(logits.shape[0], device=logits.device)
-    extra_weight = torch.zeros_like(extra_logit)
-    if is_parent.any():
-        if hierarchy is None:
-            bad = int(labels[is_parent][0])
-            msg = f"label {bad} is a parent label (>= {n_leaves} leaves) but no hierarchy was given"
-            raise ValueError(msg)
-        parent_index = labels[is_parent] - n_leaves
-        if int(parent_index.max()) >= hierarchy.shape[0]:
-            msg = f"label {int(labels.max())} is beyond the {n_leaves} leaves + {hierarchy.shape[0]} parents"
-            raise ValueError(msg)
-        descendants = hierarchy.to(logits.device)[parent_index]  # (n_parent_rows, n_leaves)
-        weight[is_parent] = (~descendants).float()
-        masked = logits[is_parent].masked_fill(~descendants, float("-inf"))
-        extra_logit[is_parent] = torch.logsumexp(masked, dim=1)
-        extra_weight[is_parent] = 1.0
-    all_logits = torch.cat([logits, extra_logit[:, None]], dim=1)
+    extra_logit[is_parent] = torch.logsumexp(masked, dim=1)
+    all_logits = torch.cat([logits, extra_logit[:, None]], dim=1)  # (batch, n_leaves + 1)
     all_target = torch.cat([target, torch.ones_like(extra_logit)[:, None]], dim=1)
-    all_weight = torch.cat([weight, extra_weight[:, None]], dim=1)
-    loss = F.binary_cross_entropy_with_logits(all_logits, all_target, weight=all_weight, reduction="sum")
-    return loss / all_weight.sum()
+    all_weight = torch.cat([weight, is_parent.float()[:, None]], dim=1)
+    return F.binary_cross_entropy_with_logits(all_logits, all_target, weight=all_weight)
 
 
 def token_dissimilarity(special_embeddings: Tensor) -> Tensor:

@@ -425,6 +425,11 @@ class ScPrintModel(nn.Module):
         identity and location but no expression, so everything about the cell must flow through those
         embeddings. The ZINB is at :meth:`target_depth` of ``batch``.
         """
+        return self.regenerate(special_embeddings, batch).zinb
+
+    def regenerate(self, special_embeddings: Tensor, batch: dict[str, Tensor]) -> ModelOutput:
+        """:meth:`reconstruct_from_embeddings` returning the whole pass: the special-token outputs too
+        (scPRINT adds their dissimilarity loss on this pass as on every other); no class logits."""
         n_special = self.config.n_special_tokens
         if special_embeddings.shape[1:] != (n_special, self.config.d_model):
             msg = (
@@ -435,7 +440,8 @@ class ScPrintModel(nn.Module):
         gene_tokens = self.gene_tokens(batch[keys.GENES], None)
         tokens = torch.cat([special_embeddings.to(gene_tokens.dtype), gene_tokens], dim=1)
         hidden, _ = self.transform(tokens)
-        return self.expression_decoder(hidden[:, n_special:], self.target_depth(batch))
+        zinb = self.expression_decoder(hidden[:, n_special:], self.target_depth(batch))
+        return ModelOutput(special_embeddings=hidden[:, :n_special], zinb=zinb, class_logits={}, qk=None)
 
     # --- loss -----------------------------------------------------------------------------------------
     def loss(

@@ -3,10 +3,13 @@
 One training step (scPRINT ``_full_training`` with its ``TrainingMode`` defaults):
 
 1. **denoising** -- the context counts are downsampled (:func:`downsample_counts`, noise 0.6) and the model
-   predicts the full counts with the ZINB loss; the label and token-dissimilarity losses are taken on this
-   pass. With denoising off, one plain forward pass reconstructs its own input instead.
+   predicts the full counts with the ZINB loss; the label loss is taken on the first such pass. With
+   denoising off, one plain forward pass reconstructs its own input instead.
 2. **bottleneck** -- the cell, depth and class token outputs of that pass alone regenerate the full profile
-   (:meth:`ScPrintModel.reconstruct_from_embeddings`), again with the ZINB loss.
+   (:meth:`ScPrintModel.regenerate`), again with the ZINB loss.
+
+As in scPRINT's ``_compute_loss``, the special-token dissimilarity (weight 0.2) is added on every pass,
+the bottleneck pass included; the ``dissimilarity`` term reported is the mean over the passes.
 3. **labels** -- the hierarchical label loss (weight ``label_weight``, scPRINT's ``class_scale`` 1.5).
 
 :class:`PretrainObjective` wraps the model so that the whole step is one ``forward`` call: that is what a
@@ -21,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from scprint_graph import keys
-from scprint_graph.losses import zinb_loss
+from scprint_graph.losses import token_dissimilarity, zinb_loss
 from scprint_graph.model import ScPrintModel
 
 
@@ -136,26 +139,33 @@ class PretrainObjective(nn.Module):
         terms: dict[str, Tensor] = {}
         total = full.new_zeros(())
         output = None
+        dissimilarity = []
         for i, (name, expression) in enumerate(passes):
             step_batch = {**base, keys.EXPRESSION: expression}
-            if i > 0:  # labels and dissimilarity once per step, as scPRINT
+            if i > 0:  # labels once per step, as scPRINT
                 step_batch.pop(keys.LABELS, None)
             output = self.model(step_batch)
             parts = self.model.loss(
                 output,
                 step_batch,
                 label_weight=label_weight if i == 0 else 0.0,
-                dissimilarity_weight=self.tasks.dissimilarity_weight if i == 0 else 0.0,
+                dissimilarity_weight=self.tasks.dissimilarity_weight,
             )
             total = total + parts.total
             terms[name] = parts.expression.detach()
+            dissimilarity.append(parts.dissimilarity.detach())
             if i == 0:
                 terms["labels"] = parts.labels.detach()
-                terms["dissimilarity"] = parts.dissimilarity.detach()
         if self.tasks.bottleneck and output is not None:
-            zinb = self.model.reconstruct_from_embeddings(output.special_embeddings, base)
+            regenerated = self.model.regenerate(output.special_embeddings, base)
+            zinb = regenerated.zinb
             bottleneck = zinb_loss(full, zinb.mean, zinb.theta, zinb.zero_logit)
             total = total + self.tasks.bottleneck_weight * bottleneck
             terms["bottleneck"] = bottleneck.detach()
+            if self.model.config.classes:  # scPRINT's _compute_loss adds it on the generation pass too
+                gen_dissimilarity = token_dissimilarity(regenerated.special_embeddings)
+                total = total + self.tasks.dissimilarity_weight * gen_dissimilarity
+                dissimilarity.append(gen_dissimilarity.detach())
+        terms["dissimilarity"] = torch.stack(dissimilarity).mean()
         terms["loss"] = total
         return terms

@@ -1,4 +1,5 @@
-"""The pretraining loop: AdamW with warm-up, mixed precision on GPU, gradient clipping, checkpoints, resume.
+"""The pretraining loop: AdamW, warm-up then a plateau (or cosine) schedule, early stopping, mixed
+precision on GPU, gradient clipping, checkpoints, resume.
 
 Data parallelism goes through torch DDP: launch with ``torchrun --nproc_per_node N``; each process reads
 ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` from the environment, joins a process group (NCCL on GPU, gloo on
@@ -6,8 +7,9 @@ CPU) and wraps :class:`~scprint_graph.pretrain_tasks.PretrainObjective` in ``Dis
 With a world size of 1 (a plain ``python`` process) there is no process group and no wrapper.
 
 Reproducibility and resume: the sampler's draws depend on ``(seed, epoch)``, and every step reseeds the
-random generators (downsampling noise, dropout, gene draws) from ``(seed, step, rank)``. A run resumed from
-its last checkpoint therefore replays exactly the steps an uninterrupted run would have taken.
+random generators (downsampling noise, dropout, gene draws) from ``(seed, step, rank)``; checkpoints hold
+the optimizer and the schedule's state (plateau counters, best validation loss). A run resumed from its last
+checkpoint therefore replays exactly the steps an uninterrupted run would have taken.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ logger = logging.getLogger(__name__)
 LAST_CHECKPOINT = "last.pt"
 METRICS_FILE = "metrics.csv"
 PRECISIONS = ("auto", "fp32", "bf16")
+SCHEDULES = ("plateau", "cosine")
 
 
 @dataclass(frozen=True)
@@ -54,15 +57,27 @@ class TrainConfig:
     batch_size
         Cells per step and per data-parallel rank (scPRINT: 64).
     lr, weight_decay, warmup_steps
-        AdamW learning rate (scPRINT: 1e-3), weight decay (0.01) and linear warm-up length (500 steps);
-        after warm-up the rate follows a cosine down to ``min_lr_ratio * lr`` (scPRINT lowers it on
-        validation plateaus instead; a fixed schedule keeps resumed runs identical).
+        AdamW learning rate, weight decay and linear warm-up length. Defaults are scPRINT's effective
+        values: lr 1e-4 (``scPrint(lr=1e-4)``; ``TrainingMode``'s 1e-3 never reaches the optimizer),
+        weight decay 0.01, 500 warm-up steps.
+    schedule
+        After warm-up: ``"plateau"`` (scPRINT: ReduceLROnPlateau on the validation loss, multiplying the
+        rate by ``plateau_factor`` after more than ``plateau_patience`` validations without improvement)
+        or ``"cosine"`` (a cosine down to ``min_lr_ratio * lr`` at ``steps``; the demo config).
+    plateau_factor, plateau_patience
+        scPRINT: 0.6 and 1.
+    early_stopping_patience
+        Stop after this many validations in a row without a new best validation loss (scPRINT: 3, with
+        Lightning's EarlyStopping); 0 turns it off.
+    min_lr_ratio
+        Floor of the cosine schedule, as a fraction of ``lr``.
     grad_clip
         Maximum global gradient norm (scPRINT: 100).
     cells_per_epoch
         Cells drawn per epoch (per rank); ``None``: the number of training cells.
     val_every, checkpoint_every, log_every
-        In steps. Validation also runs after the last step.
+        In steps. Validation also runs after the last step. A validation is scPRINT's epoch end (an
+        epoch of 7,000 batches there): the plateau schedule and early stopping count validations.
     val_batches
         Maximum validation batches per evaluation (``None``: all).
     precision
@@ -77,9 +92,13 @@ class TrainConfig:
 
     steps: int = 1000
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 1e-4
     weight_decay: float = 0.01
     warmup_steps: int = 500
+    schedule: str = "plateau"
+    plateau_factor: float = 0.6
+    plateau_patience: int = 1
+    early_stopping_patience: int = 3
     min_lr_ratio: float = 0.1
     grad_clip: float = 100.0
     cells_per_epoch: int | None = None
@@ -108,6 +127,17 @@ class TrainConfig:
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             msg = f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio!r}"
             raise ValueError(msg)
+        if self.schedule not in SCHEDULES:
+            msg = f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"
+            raise ValueError(msg)
+        if not 0.0 < self.plateau_factor < 1.0:
+            msg = f"plateau_factor must be in (0, 1), got {self.plateau_factor!r}"
+            raise ValueError(msg)
+        for name in ("plateau_patience", "early_stopping_patience"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                msg = f"{name} must be an integer >= 0, got {value!r}"
+                raise ValueError(msg)
         if self.precision not in PRECISIONS:
             msg = f"precision must be one of {PRECISIONS}, got {self.precision!r}"
             raise ValueError(msg)
@@ -129,14 +159,86 @@ class TrainConfig:
         return cls(**values, tasks=tasks)
 
 
-def learning_rate(step: int, config: TrainConfig) -> float:
-    """Linear warm-up over ``warmup_steps``, then cosine decay to ``min_lr_ratio * lr`` at ``steps``."""
+def warmup_rate(step: int, config: TrainConfig) -> float | None:
+    """The learning rate of a warm-up step (linear to ``lr``, as scPRINT), None once warm-up is over."""
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
+    return None
+
+
+def learning_rate(step: int, config: TrainConfig) -> float:
+    """The cosine schedule: linear warm-up, then cosine decay to ``min_lr_ratio * lr`` at ``steps``."""
+    warm = warmup_rate(step, config)
+    if warm is not None:
+        return warm
     span = max(1, config.steps - config.warmup_steps)
     progress = min(1.0, (step - config.warmup_steps) / span)
     floor = config.min_lr_ratio
     return config.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+class LearningRateSchedule:
+    """The learning rate per step and early stopping, with state saved in checkpoints for exact resume.
+
+    Warm-up sets the rate of the first ``warmup_steps`` steps (overriding any plateau reduction, as
+    scPRINT's ``optimizer_step`` does). Then the cosine schedule sets every step's rate, or the plateau
+    schedule (torch's ReduceLROnPlateau, the class scPRINT uses) lowers it after validations, and early
+    stopping counts validations without a strictly lower loss (Lightning's EarlyStopping rule).
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, config: TrainConfig):
+        self.optimizer = optimizer
+        self.config = config
+        self.plateau = (
+            torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience
+            )
+            if config.schedule == "plateau"
+            else None
+        )
+        self.best = math.inf
+        self.bad_validations = 0
+        self.stopped = False
+
+    @property
+    def watches_validation(self) -> bool:
+        return self.plateau is not None or self.config.early_stopping_patience > 0
+
+    def rate(self, step: int) -> float:
+        """Set and return the learning rate of ``step``."""
+        warm = warmup_rate(step, self.config)
+        if warm is None and self.plateau is None:
+            warm = learning_rate(step, self.config)
+        if warm is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = warm
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def validated(self, loss: float) -> None:
+        """Record a validation loss: maybe lower the rate, maybe stop."""
+        if self.plateau is not None:
+            self.plateau.step(loss)
+        if loss < self.best:
+            self.best, self.bad_validations = loss, 0
+        else:
+            self.bad_validations += 1
+        patience = self.config.early_stopping_patience
+        self.stopped = patience > 0 and self.bad_validations >= patience
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "plateau": self.plateau.state_dict() if self.plateau is not None else None,
+            "best": self.best,
+            "bad_validations": self.bad_validations,
+            "stopped": self.stopped,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.plateau is not None and state.get("plateau") is not None:
+            self.plateau.load_state_dict(state["plateau"])
+        self.best = float(state["best"])
+        self.bad_validations = int(state["bad_validations"])
+        self.stopped = bool(state["stopped"])
 
 
 @dataclass(frozen=True)
@@ -169,6 +271,15 @@ def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContex
     if precision == "bf16":
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return autocast_for(device)
+
+
+def _same_on_all_ranks(value: float, ctx: DistributedContext, device: torch.device) -> float:
+    """Rank 0's value everywhere, so that every rank takes the same schedule and stopping decisions."""
+    if ctx.world_size == 1:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    dist.broadcast(tensor, src=0)
+    return float(tensor.item())
 
 
 def _to_device(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
@@ -221,6 +332,7 @@ class TrainResult:
     last_train: dict[str, float]
     last_val: dict[str, float]
     seconds: float
+    stopped_early: bool = False
 
 
 def evaluate(
@@ -322,6 +434,14 @@ def pretrain(
     optimizer = torch.optim.AdamW(
         [p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay
     )
+    schedule = LearningRateSchedule(optimizer, config)
+    if schedule.watches_validation and (val_set is None or len(val_set) == 0):
+        msg = (
+            f"schedule {config.schedule!r} / early_stopping_patience={config.early_stopping_patience} "
+            "watch the validation loss but there are no validation cells: set val_fraction > 0, or "
+            "schedule = 'cosine' and early_stopping_patience = 0"
+        )
+        raise ValueError(msg)
     start_step = 0
     last_path = out / LAST_CHECKPOINT
     if resume and last_path.exists():
@@ -331,6 +451,8 @@ def pretrain(
             msg = f"{last_path} holds no optimizer state: it is not a training checkpoint"
             raise ValueError(msg)
         optimizer.load_state_dict(ckpt.optimizer_state)
+        if "schedule" in ckpt.extra:
+            schedule.load_state_dict(ckpt.extra["schedule"])
         start_step = int(ckpt.extra["step"])
         logger.info("resuming from %s at step %d", last_path, start_step)
     wrapped: torch.nn.Module = objective
@@ -364,7 +486,8 @@ def pretrain(
 
     def checkpoint(step: int) -> None:
         if ctx.is_main:
-            save_checkpoint(last_path, model, genes, optimizer=optimizer, extra={**meta, "step": step})
+            extra = {**meta, "step": step, "schedule": schedule.state_dict()}
+            save_checkpoint(last_path, model, genes, optimizer=optimizer, extra=extra)
 
     last_train: dict[str, float] = {}
     last_val: dict[str, float] = {}
@@ -374,13 +497,15 @@ def pretrain(
     )
     stream = _batches(loader, sampler, start_step)
     end = config.steps if stop_at is None else min(stop_at, config.steps)
+    if schedule.stopped:
+        logger.info("%s: the run stopped early at step %d; nothing to resume", last_path, start_step)
+        end = start_step
     for step in range(start_step, end):
         generator = _seed_step(
             config.seed, step, ctx.rank, device
         )  # before loading: tokenisation draws reproduce
         epoch, batch = next(stream)
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, config)
+        lr = schedule.rate(step)
         with _autocast(device, config.precision):
             terms = wrapped(_to_device(batch, device), generator=generator)
         optimizer.zero_grad(set_to_none=True)
@@ -401,8 +526,19 @@ def pretrain(
             )
             row.update({f"val_{k}": round(v, 6) for k, v in last_val.items()})
             logger.info("step %d validation: %s", done, {k: round(v, 4) for k, v in last_val.items()})
+            schedule.validated(_same_on_all_ranks(last_val["loss"], ctx, device))
         if row and metrics is not None:
-            metrics.append({"step": done, "epoch": epoch, "lr": learning_rate(step, config), **row})
+            metrics.append({"step": done, "epoch": epoch, "lr": lr, **row})
+        if schedule.stopped:
+            logger.info(
+                "early stopping at step %d: %d validations without a lower loss (best %.4f)",
+                done,
+                schedule.bad_validations,
+                schedule.best,
+            )
+            checkpoint(done)
+            end = done
+            break
         if done % config.checkpoint_every == 0 or done in (config.steps, end):
             checkpoint(done)
     progress.close()
@@ -414,6 +550,7 @@ def pretrain(
         last_train=last_train,
         last_val=last_val,
         seconds=time.monotonic() - started,
+        stopped_early=schedule.stopped,
     )
 
 

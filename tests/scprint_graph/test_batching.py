@@ -148,22 +148,6 @@ def test_dataset_with_weighted_sampler(adata_h5ad, human_vocab):
     backed.file.close()
 
 
-def test_label_sampling_weights_follow_scdataloader_formula():
-    obs = pd.DataFrame({"ct": ["a"] * 6 + ["b"] * 3 + ["c"], "d": ["x"] * 10})
-    inverse = label_sampling_weights(obs, ["ct"], scaler=None)
-    np.testing.assert_allclose(inverse[[0, 6, 9]], [1 / 6, 1 / 3, 1])
-    # each class gets the same total mass with 1 / count
-    np.testing.assert_allclose([inverse[:6].sum(), inverse[6:9].sum(), inverse[9:].sum()], [1, 1, 1])
-    w = label_sampling_weights(obs, ["ct", "d"], scaler=10)
-    cmax, cmin = 6, 1
-    np.testing.assert_allclose(w[0], (cmax / 10) / (1 + 6 - cmin + cmax / 10))
-    assert w[9] > w[6] > w[0]  # rarer class, larger per-cell weight
-    strong = label_sampling_weights(obs, ["ct"], scaler=100)
-    assert strong[9] / strong[0] > w[9] / w[0]  # a larger scaler balances more
-    with pytest.raises(ValueError, match="scaler"):
-        label_sampling_weights(obs, ["ct"], scaler=0)
-
-
 def test_encode_labels_unknown_and_missing(caplog):
     obs = pd.DataFrame({"ct": ["a", "unknown", None, "zzz", "b", ""]})
     with caplog.at_level(logging.WARNING, logger="scprint_graph.cells"):

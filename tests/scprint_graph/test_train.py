@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from scprint_graph import keys
 from scprint_graph.cells import collate_cells
 from scprint_graph.checkpoint import load_checkpoint
-from scprint_graph.config import ModelConfig
+from scprint_graph.config import PRESETS, ModelConfig
 from scprint_graph.losses import hierarchical_label_loss, hierarchy_matrix
 from scprint_graph.model import ScPrintModel
 from scprint_graph.pretrain_data import (
@@ -20,7 +20,14 @@ from scprint_graph.pretrain_data import (
     location_tensor,
 )
 from scprint_graph.pretrain_tasks import PretrainObjective, TaskConfig
-from scprint_graph.train import TrainConfig, evaluate, export_weights, learning_rate, pretrain
+from scprint_graph.train import (
+    LearningRateSchedule,
+    TrainConfig,
+    evaluate,
+    export_weights,
+    learning_rate,
+    pretrain,
+)
 from tests.scprint_graph.synthetic import synthetic_adata
 
 MAX_LEN = 32
@@ -188,6 +195,77 @@ def test_config_validation_and_schedule():
     assert TrainConfig.from_dict(config.to_dict()) == config
 
 
+def test_plateau_schedule_and_early_stopping_follow_the_validation_loss(human_vocab, tmp_path):
+    """lr 1e-12 leaves the fp32 weights exactly as they are, so every validation loss equals the first:
+    the plateau rule (torch's ReduceLROnPlateau, patience 1) lowers the rate by 0.6 at the second
+    validation without improvement and early stopping (patience 3) stops at the third."""
+    data, model, config = small_run(
+        human_vocab, steps=20, lr=1e-12, warmup_steps=0, val_every=1, checkpoint_every=20
+    )
+    result = run(data, model, config, tmp_path)
+    assert result.stopped_early and result.steps == 4
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert len({r["val_loss"] for r in rows}) == 1
+    lrs = [float(r["lr"]) for r in rows]
+    assert lrs[:3] == pytest.approx([1e-12] * 3) and lrs[3] == pytest.approx(0.6e-12)
+    ckpt = load_checkpoint(tmp_path / "last.pt")
+    assert ckpt.extra["step"] == 4 and ckpt.extra["schedule"]["stopped"]
+    # resuming a run that stopped early trains no further
+    data, model, config = small_run(
+        human_vocab, steps=20, lr=1e-12, warmup_steps=0, val_every=1, checkpoint_every=20
+    )
+    again = run(data, model, config, tmp_path)
+    assert again.steps == 4 and again.stopped_early
+
+
+def test_learning_rate_schedule_rules():
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    optimizer = torch.optim.AdamW(params, lr=1.0)
+    schedule = LearningRateSchedule(optimizer, TrainConfig(lr=1.0, warmup_steps=4, early_stopping_patience=3))
+    assert [schedule.rate(s) for s in range(4)] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    for loss, lr, stopped in [
+        (5.0, 1.0, False),
+        (4.0, 1.0, False),
+        (4.0, 1.0, False),
+        (4.5, 0.6, False),
+        (3.0, 0.6, False),
+        (3.0, 0.6, False),
+        (3.0, 0.36, False),
+        (3.0, 0.36, True),
+    ]:
+        schedule.validated(loss)
+        assert (schedule.rate(10), schedule.stopped) == (pytest.approx(lr), stopped), loss
+    restored = LearningRateSchedule(optimizer, TrainConfig(lr=1.0, warmup_steps=4))
+    restored.load_state_dict(schedule.state_dict())
+    assert restored.state_dict() == schedule.state_dict()
+    cosine_config = TrainConfig(
+        lr=1.0, steps=100, warmup_steps=10, schedule="cosine", early_stopping_patience=0
+    )
+    cosine = LearningRateSchedule(optimizer, cosine_config)
+    assert cosine.rate(99) == pytest.approx(learning_rate(99, cosine_config))
+    assert not cosine.watches_validation
+    with pytest.raises(ValueError, match="schedule"):
+        TrainConfig(schedule="linear")
+    with pytest.raises(ValueError, match="plateau_factor"):
+        TrainConfig(plateau_factor=1.5)
+
+
+def test_plateau_needs_validation_cells(human_vocab, tmp_path):
+    data, model, config = small_run(human_vocab, steps=2)
+    with pytest.raises(ValueError, match="no validation cells"):
+        pretrain(
+            model,
+            list(data.vocab.ensembl_ids),
+            data.train,
+            None,
+            data.weights,
+            tmp_path,
+            config=config,
+            collate_fn=collate_cells,
+            device=torch.device("cpu"),
+        )
+
+
 def test_export_weights_is_small_and_loads(human_vocab, tmp_path):
     data, model, config = small_run(human_vocab, steps=2)
     run(data, model, config, tmp_path)
@@ -220,6 +298,66 @@ def test_pretrain_command(human_vocab, tmp_path):
     assert bad.exit_code != 0 and "trian" in bad.output
     missing = runner.invoke(app, ["pretrain", "--config", str(config), "--data", "nope.h5ad", "--out", "x"])
     assert missing.exit_code != 0
+
+
+def test_pretrain_refuses_config_and_data_mistakes_in_one_line(human_vocab, tmp_path):
+    from cli.main import app
+
+    adata = synthetic_adata(n_cells=30, n_genes=100, vocab=human_vocab)
+    data_path = tmp_path / "cells.h5ad"
+    adata.write_h5ad(data_path)
+    config = tmp_path / "run.toml"
+    runner = CliRunner()
+    args = ["pretrain", "--config", str(config), "--data", str(data_path), "--out", str(tmp_path / "run")]
+    cases = {
+        RUN_TOML.replace('preset = "tiny"', 'preset = "tiny"\nlayers = 3'): ["'layers'", "[model]"],
+        RUN_TOML.replace("steps = 2", "steps = 2\nlearning_rate = 1"): ["'learning_rate'", "[train]"],
+        RUN_TOML + "[train.tasks]\nmask = true\n": ["'mask'", "[train.tasks]"],
+        RUN_TOML.replace("val_fraction", "val_frac"): ["'val_frac'", "[data]"],
+        RUN_TOML.replace("max_len = 24", "max_len = 24\ndropout = 2.0"): ["dropout"],
+        RUN_TOML.replace("val_fraction = 0.2", "val_fraction = 0.0"): ["val_fraction = 0", "[train]"],
+        RUN_TOML.replace('preset = "tiny"', 'preset = "tiny"\nfreeze_gene_embeddings = true'): [
+            "gene_embeddings"
+        ],
+        RUN_TOML.replace(
+            'weight_columns = ["cell_type_ontology_term_id"]',
+            'weight_columns = ["cell_type_ontology_term_id", "sex_ontology_term_id"]',
+        ): ["'sex_ontology_term_id'", "dataset 1 of 1"],
+    }
+    for text, expected in cases.items():
+        config.write_text(text)
+        result = runner.invoke(app, args)
+        output = " ".join(result.output.split())  # typer wraps the message over lines
+        assert result.exit_code == 2, (text, result.output)
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+        assert "Traceback" not in result.output
+        for part in expected:
+            assert part in output, (part, result.output)
+        if "[" in expected[-1]:
+            assert "run.toml" in output.replace("│", "").replace(" ", "")
+
+
+def test_shipped_configs_parse_and_large_presets_use_the_original_values():
+    from pathlib import Path
+
+    from cli.train import read_run_config
+
+    configs = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.toml"))
+    runs = {path.stem: read_run_config(path) for path in configs}
+    assert {"demo-tiny", "pretrain-small", "pretrain-medium", "pretrain-large"} <= set(runs)
+    demo = runs["demo-tiny"]  # as the committed demo weights were trained
+    assert (demo.train.lr, demo.train.schedule, demo.train.early_stopping_patience) == (0.002, "cosine", 0)
+    assert demo.data.ontology_columns == () and len(demo.data.label_columns) == 3
+    defaults = TrainConfig()
+    for name in ("pretrain-small", "pretrain-medium", "pretrain-large"):
+        run = runs[name]
+        assert run.train.lr == defaults.lr == 1e-4
+        assert run.train.schedule == defaults.schedule == "plateau"
+        assert (run.train.plateau_factor, run.train.plateau_patience) == (0.6, 1)
+        assert run.train.early_stopping_patience == 3 and run.train.warmup_steps == 500
+        assert run.train.weight_decay == 0.01
+        assert len(run.data.label_columns) == 6 and run.data.weight_scaler == 50
+        assert run.model["classifier_hidden"] == [PRESETS[run.preset]["d_model"]]
 
 
 def _ddp_worker(rank: int, world_size: int, port: int, out: str) -> None:
