@@ -8,7 +8,9 @@ import pytest
 from ingest.census import CensusSource, census_module
 from ingest.columns import ColumnMap
 from ingest.lamin import LaminSource
-from ingest.sources import Dataset, H5adSource, file_sha256
+from ingest.readable import UnreadableFile
+from ingest.sources import Dataset, H5adSource
+from scprint_graph.checkpoint import file_sha256
 
 
 def test_h5ad_folder_ids_are_stable_and_versions_follow_content(make_adata, tmp_path):
@@ -37,9 +39,15 @@ def test_h5ad_folder_ids_are_stable_and_versions_follow_content(make_adata, tmp_
 def test_h5ad_source_errors(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         H5adSource(tmp_path / "missing")
-    (tmp_path / "x.csv").write_text("")
+    ad.AnnData(np.ones((2, 2), dtype=np.float32)).write_h5ad(tmp_path / "x.hdf5")
     with pytest.raises(ValueError, match=r"must end in \.h5ad"):
+        H5adSource(tmp_path / "x.hdf5")
+    (tmp_path / "x.csv").write_text("gene,count\n")  # what the file is comes before its suffix
+    with pytest.raises(UnreadableFile, match=r"x\.csv is a text file, not HDF5 \(it starts with 'gene,count"):
         H5adSource(tmp_path / "x.csv")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UnreadableFile, match=r"empty holds no file matching '\*\.h5ad'"):
+        list(H5adSource(tmp_path / "empty").datasets())
     with pytest.raises(ValueError, match="source_id must be non-empty"):
         Dataset(source="h5ad", source_id="", version="1", title="t")
 
