@@ -7,7 +7,6 @@ standard error, ``Error: <message>``, and exit status 1, for every command in on
 (or ``--debug``) the exception propagates with its traceback instead.
 """
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -15,21 +14,22 @@ EXPECTED_ERRORS = (ValueError, OSError)
 """Shown as one line: the project raises ValueError (InputError) for bad input; OSError is about files."""
 
 
-def _verbose(ctx: click.Context) -> bool:
+def _verbose(ctx: typer.Context) -> bool:
     return bool(ctx.find_root().params.get("verbose"))
 
 
 class CommandGroup(TyperGroup):
     """The root group: runs the command and renders an expected error as one line (exit 1)."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
         except EXPECTED_ERRORS as err:
             if _verbose(ctx):
                 raise
             message = " ".join(str(err).split()) or type(err).__name__
-            raise click.ClickException(message) from err
+            typer.echo(f"Error: {message}", err=True)
+            raise typer.Exit(code=1) from err
 
 
 app = typer.Typer(

@@ -70,6 +70,11 @@ def format_bytes(n: int) -> str:
     return f"{value:.1f} {unit}" if unit != "B" else f"{n} B"
 
 
+def is_zarr_store(path: Path) -> bool:
+    """Whether ``path`` is a folder holding a zarr store (AnnData's other on-disk format)."""
+    return path.is_dir() and any((path / marker).exists() for marker in _ZARR_MARKERS)
+
+
 def check_file(path: Path) -> None:
     """Refuse what is not an HDF5 file before HDF5 sees it: missing, a folder, empty, text, compressed."""
     try:
@@ -82,7 +87,7 @@ def check_file(path: Path) -> None:
             raise UnreadableFile(path, what) from err
         raise UnreadableFile(path, f"cannot be read: {err.strerror}") from err
     if path.is_dir():
-        if any((path / marker).exists() for marker in _ZARR_MARKERS):
+        if is_zarr_store(path):
             msg = "is a zarr store (a folder), not an .h5ad file: convert it (anndata read_zarr, write_h5ad)"
             raise UnreadableFile(path, msg)
         raise UnreadableFile(path, "is a folder, not an .h5ad file")
@@ -180,7 +185,7 @@ def _check_indices(path: Path, name: str, indices: h5py.Dataset, n_minor: int) -
 
 def _check_numeric(path: Path, name: str, dtype: np.dtype) -> None:
     if dtype.kind not in "iuf":
-        raise UnreadableFile(path, f"has a {name} of {dtype} values, not numbers (counts expected)")
+        raise UnreadableFile(path, f"has {name} values of dtype {dtype}, not numbers (counts expected)")
 
 
 def _check_matrix(path: Path, elem, name: str, shape: tuple[int, int]) -> None:
@@ -238,8 +243,8 @@ def inspect_h5ad(path: str | os.PathLike, *, max_bytes: int = MAX_DATASET_BYTES)
             found = ", ".join(keys[:8]) or "nothing"
             msg = f"is HDF5 but not AnnData: its root holds {found} (an .h5ad file holds X, obs and var)"
             raise UnreadableFile(path, msg)
-        missing = [k for k in ("obs", "var") if k not in f]
-        if missing:
+        missing = [k for k in ("X", "obs", "var") if k not in f]
+        if missing:  # a backed AnnData without X cannot be read, whatever layer holds the counts
             raise UnreadableFile(path, f"is AnnData without {' and '.join(missing)}")
         n_obs, n_vars = _frame_length(path, f["obs"], "obs"), _frame_length(path, f["var"], "var")
         nbytes, largest = _declared_bytes(f)

@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 import anndata as ad
 
 from ingest.columns import ColumnMap
-from ingest.readable import MAX_DATASET_BYTES, UnreadableFile, check_file, open_h5ad
+from ingest.readable import MAX_DATASET_BYTES, UnreadableFile, check_file, is_zarr_store, open_h5ad
 from scprint_graph.checkpoint import file_sha256
 
 logger = logging.getLogger(__name__)
@@ -133,11 +133,8 @@ class H5adSource:
         pattern: str = "*.h5ad",
     ) -> None:
         self.path = Path(path).expanduser()
-        if not self.path.exists():
-            what = "is a broken symbolic link or a link loop" if self.path.is_symlink() else "does not exist"
-            raise UnreadableFile(self.path, what)
-        if not self.path.is_dir():
-            check_file(self.path)  # a compressed or text file is named as such, before its suffix
+        if not self.path.is_dir() or is_zarr_store(self.path):
+            check_file(self.path)  # a compressed or text file, a zarr store, named as such before the suffix
         if not self.path.is_dir() and self.path.suffix != ".h5ad":
             msg = f"h5ad source file must end in .h5ad: {self.path}"
             raise ValueError(msg)
@@ -148,21 +145,24 @@ class H5adSource:
         self._hashes: dict[tuple[str, int, int], str] = {}
 
     def files(self) -> list[Path]:
-        """The ``.h5ad`` files of the source, sorted."""
-        if self.path.is_file():
+        """The ``.h5ad`` files of the source, sorted; a broken link or link loop is kept (it fails, named)."""
+        if not self.path.is_dir():
             return [self.path]
-        return sorted(p for p in self.path.rglob(self.pattern) if p.is_file())
+        found = self.path.rglob(self.pattern)
+        return sorted(p for p in found if p.is_file() or p.is_symlink() or is_zarr_store(p))
 
-    def _hash(self, path: Path) -> str | None:
-        """The file's sha256, or None when it cannot be read (it then fails, named, when opened)."""
-        stat = path.stat()
-        memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        if memo not in self._hashes:
-            try:
+    def _version(self, path: Path) -> tuple[str, str | None]:
+        """``(version, sha256)``; a file that cannot be read gets a version from its link's metadata and no
+        hash, so it is still listed and fails, named, when opened."""
+        try:
+            stat = path.stat()
+            memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+            if memo not in self._hashes:
                 self._hashes[memo] = file_sha256(path)
-            except OSError:
-                return None
-        return self._hashes[memo]
+        except OSError:
+            stat = path.lstat()
+            return f"unreadable:{stat.st_size}:{stat.st_mtime_ns}", None
+        return self._hashes[memo], self._hashes[memo]
 
     def datasets(self) -> Iterator[Dataset]:
         root = self.path if self.path.is_dir() else self.path.parent
@@ -171,12 +171,11 @@ class H5adSource:
             msg = f"holds no file matching {self.pattern!r}"
             raise UnreadableFile(self.path, msg)
         for path in files:
-            digest = self._hash(path)
-            stat = path.stat()
+            version, digest = self._version(path)
             yield Dataset(
                 source=H5AD.name,
                 source_id=f"{self.name}/{path.relative_to(root).as_posix()}",
-                version=digest or f"unreadable:{stat.st_size}:{stat.st_mtime_ns}",
+                version=version,
                 title=path.stem,
                 columns=self.columns,
                 opener=_BackedOpener(path),
