@@ -161,7 +161,7 @@ def count_problems(matrix, n_cells: int, *, check_cells: int = 0) -> list[str]:
     if cells_with_counts == 0:
         problems.append(f"no cell has a positive count{checked}: the counts are all zero")
     elif n_genes < MIN_GENES:
-        problems.append(f"only {n_genes} gene has counts{checked}: a network needs at least {MIN_GENES}")
+        problems.append(f"only {n_genes} gene(s) with counts{checked}: a network needs at least {MIN_GENES}")
     return problems
 
 
@@ -224,7 +224,7 @@ def validate_dataset(
     if adata.n_obs == 0:
         problems.append("no cells")
     if adata.n_vars < MIN_GENES:
-        problems.append(f"{adata.n_vars} genes: a network needs at least {MIN_GENES}")
+        problems.append(f"only {adata.n_vars} gene(s): a network needs at least {MIN_GENES}")
     if adata.obs_names.has_duplicates:
         dup = adata.obs_names[adata.obs_names.duplicated()].unique()
         problems.append(f"{len(dup)} duplicated cell names, e.g. {list(dup[:_N_EXAMPLES])}")
