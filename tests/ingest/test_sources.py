@@ -58,6 +58,7 @@ def test_lamindb_collection_and_key_prefix(lamin_instance):
     assert [d.source_id for d in datasets] == [f"default/{one.uid[:16]}", f"default/{two.uid[:16]}"]
     assert [d.version for d in datasets] == [one.hash, two.hash]
     assert [d.title for d in datasets] == ["one", "two"] and datasets[0].collection == "demo"
+    assert {d.source for d in datasets} == {"lamindb"}
     with datasets[1].open() as adata:
         assert adata.isbacked and adata.n_obs == 240
         np.testing.assert_array_equal(adata.X[:5].toarray(), ad.read_h5ad(two.cache()).X[:5].toarray())
