@@ -129,7 +129,7 @@ def group_labels(obs: pd.DataFrame, cmap: ColumnMap) -> pd.DataFrame:
     -------
     pd.DataFrame
         Columns ``tissue, disease, cell_type`` and ``<key>_ontology_term_id``, indexed like ``obs``;
-        missing labels (null or blank) become ``"unknown"``.
+        missing labels (``missing_labels``: null, blank, "NA", ...) become ``"unknown"``.
     """
     out = {}
     for key in KEYS:
@@ -139,8 +139,8 @@ def group_labels(obs: pd.DataFrame, cmap: ColumnMap) -> pd.DataFrame:
             ids = np.full(len(obs), None, dtype=object)
         else:
             values = obs[cmap.column(key)]
-            blank = values.astype(object).where(values.notna(), "").astype(str).str.strip() == ""
-            labels = values.astype(object).where(~blank, "unknown").astype(str).to_numpy(dtype=object)
+            missing = missing_labels(values)
+            labels = values.astype(object).where(~missing, "unknown").astype(str).to_numpy(dtype=object)
             id_col = cmap.id_column(key)
             if id_col in obs.columns:
                 ids = obs[id_col].astype(object).where(obs[id_col].notna(), None).to_numpy(dtype=object)
