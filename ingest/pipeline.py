@@ -278,7 +278,7 @@ class Ingestion:
             logger.error("%s", err)
             logger.debug("dataset %s", ds.key, exc_info=True)
             outcome.status, outcome.error = "failed", "; ".join(err.problems)
-        except InputError as err:  # a bad file or value: one line naming it (the traceback at debug level)
+        except (InputError, OSError) as err:  # a bad file or value: one line (the traceback at debug level)
             logger.error("dataset %s: %s", ds.key, err)
             logger.debug("dataset %s", ds.key, exc_info=True)
             outcome.status, outcome.error = "failed", str(err)

@@ -237,33 +237,44 @@ def inspect_h5ad(path: str | os.PathLike, *, max_bytes: int = MAX_DATASET_BYTES)
         f = h5py.File(path, "r")
     except OSError as err:
         raise UnreadableFile(path, f"is truncated or damaged HDF5 ({_first_line(err)})") from err
-    with f:
-        keys = list(f.keys())
-        if not {"X", "obs", "var"} & set(keys):
-            found = ", ".join(keys[:8]) or "nothing"
-            msg = f"is HDF5 but not AnnData: its root holds {found} (an .h5ad file holds X, obs and var)"
-            raise UnreadableFile(path, msg)
-        missing = [k for k in ("X", "obs", "var") if k not in f]
-        if missing:  # a backed AnnData without X cannot be read, whatever layer holds the counts
-            raise UnreadableFile(path, f"is AnnData without {' and '.join(missing)}")
-        n_obs, n_vars = _frame_length(path, f["obs"], "obs"), _frame_length(path, f["var"], "var")
-        nbytes, largest = _declared_bytes(f)
-        if nbytes > max_bytes:
-            msg = (
-                f"declares {format_bytes(nbytes)} of arrays (largest {largest}), over the bound of "
-                f"{format_bytes(max_bytes)} per dataset; raise [validation] max_dataset_bytes if it is right"
-            )
-            raise UnreadableFile(path, msg)
-        matrices = [("X", f.get("X"), (n_obs, n_vars))]
-        layers = f.get("layers")
-        if isinstance(layers, h5py.Group):
-            matrices += [(f"layer {k!r}", v, (n_obs, n_vars)) for k, v in layers.items()]
-        raw = f.get("raw")
-        if isinstance(raw, h5py.Group) and "X" in raw and "var" in raw:
-            matrices.append(("raw.X", raw["X"], (n_obs, _frame_length(path, raw["var"], "raw.var"))))
-        for name, elem, shape in matrices:
-            if elem is not None:
-                _check_matrix(path, elem, name, shape)
+    try:
+        with f:
+            return _inspect(path, f, max_bytes)
+    except UnreadableFile:
+        raise
+    except (OSError, KeyError, RuntimeError, TypeError, ValueError) as err:  # h5py on damaged metadata
+        msg = f"is damaged HDF5 ({type(err).__name__}: {_first_line(err)})"
+        raise UnreadableFile(path, msg) from err
+
+
+def _inspect(path: Path, f: h5py.File, max_bytes: int) -> H5adLayout:
+    """The checks of ``inspect_h5ad`` on the open file: layout, lengths, declared bytes, then matrices."""
+    keys = list(f.keys())
+    if not {"X", "obs", "var"} & set(keys):
+        found = ", ".join(keys[:8]) or "nothing"
+        msg = f"is HDF5 but not AnnData: its root holds {found} (an .h5ad file holds X, obs and var)"
+        raise UnreadableFile(path, msg)
+    missing = [k for k in ("X", "obs", "var") if k not in f]
+    if missing:  # a backed AnnData without X cannot be read, whatever layer holds the counts
+        raise UnreadableFile(path, f"is AnnData without {' and '.join(missing)}")
+    n_obs, n_vars = _frame_length(path, f["obs"], "obs"), _frame_length(path, f["var"], "var")
+    nbytes, largest = _declared_bytes(f)
+    if nbytes > max_bytes:
+        msg = (
+            f"declares {format_bytes(nbytes)} of arrays (largest {largest}), over the bound of "
+            f"{format_bytes(max_bytes)} per dataset; raise [validation] max_dataset_bytes if it is right"
+        )
+        raise UnreadableFile(path, msg)
+    matrices = [("X", f.get("X"), (n_obs, n_vars))]
+    layers = f.get("layers")
+    if isinstance(layers, h5py.Group):
+        matrices += [(f"layer {k!r}", v, (n_obs, n_vars)) for k, v in layers.items()]
+    raw = f.get("raw")
+    if isinstance(raw, h5py.Group) and "X" in raw and "var" in raw:
+        matrices.append(("raw.X", raw["X"], (n_obs, _frame_length(path, raw["var"], "raw.var"))))
+    for name, elem, shape in matrices:
+        if elem is not None:
+            _check_matrix(path, elem, name, shape)
     return H5adLayout(n_obs=n_obs, n_vars=n_vars, nbytes=nbytes, largest=largest)
 
 

@@ -28,7 +28,7 @@ class Dataset:
     Attributes
     ----------
     source
-        Kind of source: ``"h5ad"``, ``"lamindb"`` or ``"census"``.
+        Kind of source: the name of its ``SourceKind`` (``"h5ad"``, ``"lamindb"``, ``"census"``, ...).
     source_id
         Stable id within that kind (relative path, artifact uid, Census dataset id).
     version

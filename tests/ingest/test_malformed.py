@@ -22,12 +22,14 @@ import scipy.sparse as sp
 from typer.testing import CliRunner
 
 from cli.main import app
+from ingest.columns import ColumnMap
 from ingest.config import IngestConfig, SourceSpec
-from ingest.pipeline import run_ingest
-from ingest.readable import inspect_h5ad
-from ingest.validate import ValidationOptions
+from ingest.pipeline import load_if_small, run_ingest
+from ingest.readable import inspect_h5ad, open_h5ad
+from ingest.validate import ValidationOptions, validate_dataset
 from schema import Store
 from scprint_graph.checkpoint import file_sha256
+from scprint_graph.errors import InputError
 
 ROOT = Path(__file__).resolve().parents[2]
 MIN_CELLS = 15
@@ -468,3 +470,27 @@ print(json.dumps({{"delta_kib": after - before, "errors": [o.error for o in repo
     assert re_search("declares 1.0 GiB of arrays .* over the bound of 64.0 MiB", result["errors"][0])
     print(f"peak RSS delta {result['delta_kib'] / 1024:.1f} MiB")
     assert result["delta_kib"] < 128 << 10  # 128 MiB: the model and the store, not the matrix
+
+
+def test_bit_flipped_files_are_either_sound_or_refused_as_input_errors(tmp_path, make_adata):
+    """Seeded fuzz: random bytes of a good file overwritten; nothing but an InputError may escape."""
+    raw = bytearray(_write(_good(make_adata)[:60].copy(), tmp_path / "good.h5ad").read_bytes())
+    rng = np.random.default_rng(0)
+    outcomes = {"sound": 0, "refused": 0}
+    for i in range(80):
+        data = bytearray(raw)
+        for at in rng.integers(0, len(data), size=rng.choice([1, 4, 16])):
+            data[at] = int(rng.integers(0, 256))
+        path = tmp_path / f"flipped-{i}.h5ad"
+        path.write_bytes(bytes(data))
+        try:
+            backed = open_h5ad(path)
+            try:
+                validate_dataset(load_if_small(backed), ColumnMap(), name=path.name)
+            finally:
+                backed.file.close()
+            outcomes["sound"] += 1
+        except InputError as err:
+            assert "\n" not in str(err)
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 40, outcomes  # most flips hit metadata, indices or labels
