@@ -5,6 +5,7 @@ from pathlib import Path
 import anndata as ad
 import typer
 
+from ingest.readable import inspect_h5ad
 from scprint_graph.checkpoint import Checkpoint
 from scprint_graph.official import load_any_checkpoint
 
@@ -19,4 +20,5 @@ def load_inputs(ckpt: Path, h5ad: Path) -> tuple[Checkpoint, ad.AnnData]:
         checkpoint = load_any_checkpoint(ckpt)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--ckpt") from err
+    inspect_h5ad(h5ad)  # a damaged, compressed or oversized file is named in one line before anndata reads it
     return checkpoint, ad.read_h5ad(h5ad)

@@ -18,7 +18,7 @@ import anndata as ad
 import pandas as pd
 
 from ingest.columns import ColumnMap, normalise_organism
-from ingest.sources import Dataset
+from ingest.sources import Dataset, SourceKind
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,9 @@ class _CensusOpener:
     value_filter: str
     module: Any = None
 
-    def __call__(self) -> ad.AnnData:
+    def __call__(self, *, max_bytes: int | None = None) -> ad.AnnData:
+        # cellxgene_census reads the query's cells into memory itself: the obs filter bounds the size, not
+        # max_bytes (there is no file whose metadata could be checked first).
         cc = self.module if self.module is not None else census_module()
         with cc.open_soma(census_version=self.census_version) as census:
             adata = cc.get_anndata(
@@ -159,7 +161,7 @@ class CensusSource:
         for dataset_id in ids:
             row = table.loc[dataset_id]
             yield Dataset(
-                source="census",
+                source=CENSUS.name,
                 source_id=dataset_id,
                 version=f"{row['dataset_version_id']}{suffix}",
                 title=str(row.get("dataset_title", dataset_id)),
@@ -169,3 +171,12 @@ class CensusSource:
                 ),
                 collection=str(row["collection_name"]) if "collection_name" in row else None,
             )
+
+
+def _build(options: dict, *, columns: ColumnMap, census_module: Any = None, **_: Any) -> CensusSource:
+    return CensusSource(columns=columns, module=census_module, **options)
+
+
+CENSUS = SourceKind(
+    "census", frozenset({"census_version", "organism", "obs_filter", "dataset_ids", "name"}), _build
+)

@@ -112,6 +112,16 @@ class ColumnMap:
         return [c for c in self.required_columns() if c not in present]
 
 
+MISSING_LABELS = frozenset({"", "nan", "na", "none", "unknown"})
+"""Label values that mean "not annotated" (compared stripped and lower-cased), besides a null value."""
+
+
+def missing_labels(values: pd.Series) -> np.ndarray:
+    """``(n,)`` bool: which labels are missing (null, blank, or an ``unknown``-like word)."""
+    text = values.astype(object).where(values.notna(), "").astype(str).str.strip().str.lower()
+    return text.isin(MISSING_LABELS).to_numpy()
+
+
 def group_labels(obs: pd.DataFrame, cmap: ColumnMap) -> pd.DataFrame:
     """One row per cell with the grouping labels and their ontology ids (None where unknown).
 
@@ -119,7 +129,7 @@ def group_labels(obs: pd.DataFrame, cmap: ColumnMap) -> pd.DataFrame:
     -------
     pd.DataFrame
         Columns ``tissue, disease, cell_type`` and ``<key>_ontology_term_id``, indexed like ``obs``;
-        missing labels become ``"unknown"``.
+        missing labels (``missing_labels``: null, blank, "NA", ...) become ``"unknown"``.
     """
     out = {}
     for key in KEYS:
@@ -128,8 +138,9 @@ def group_labels(obs: pd.DataFrame, cmap: ColumnMap) -> pd.DataFrame:
             labels = np.full(len(obs), constant, dtype=object)
             ids = np.full(len(obs), None, dtype=object)
         else:
-            labels = obs[cmap.column(key)].astype(object).where(obs[cmap.column(key)].notna(), "unknown")
-            labels = labels.astype(str).to_numpy(dtype=object)
+            values = obs[cmap.column(key)]
+            missing = missing_labels(values)
+            labels = values.astype(object).where(~missing, "unknown").astype(str).to_numpy(dtype=object)
             id_col = cmap.id_column(key)
             if id_col in obs.columns:
                 ids = obs[id_col].astype(object).where(obs[id_col].notna(), None).to_numpy(dtype=object)

@@ -10,14 +10,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingest.census import CensusSource
 from ingest.columns import ColumnMap
-from ingest.lamin import LaminSource
-from ingest.sources import H5adSource, Source
+from ingest.registry import SOURCE_KINDS
+from ingest.sources import Source
 from ingest.validate import ValidationOptions
 from scprint_graph.grn_params import GrnParams
 
-SOURCE_KINDS = ("h5ad", "lamindb", "census")
 DEVICES = ("auto", "cpu", "cuda")
 EXECUTORS = ("local", "ray")
 # Keys each table accepts ([params] is free: it holds the extraction options). A test checks that
@@ -26,12 +24,10 @@ TABLE_KEYS = {
     "top level": {"store", "model", "params", "validation", "executor", "schedule", "sources"},
     "store": {"root"},
     "model": {"checkpoint", "device", "batch_size"},
-    "validation": {"max_unmapped_fraction", "check_cells"},
+    "validation": {"max_unmapped_fraction", "check_cells", "max_dataset_bytes"},
     "executor": {"kind", "address", "actors", "gpus_per_actor"},
     "schedule": {"cron", "interval_minutes", "lock", "timezone"},
-    "sources (h5ad)": {"path", "name", "pattern"},
-    "sources (lamindb)": {"collection", "key_prefix", "instance", "name"},
-    "sources (census)": {"census_version", "organism", "obs_filter", "dataset_ids", "name"},
+    **{f"sources ({name})": set(kind.options) for name, kind in SOURCE_KINDS.items()},
 }
 
 
@@ -79,23 +75,19 @@ class SourceSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in SOURCE_KINDS:
-            msg = f"unknown source kind {self.kind!r}; choose from {SOURCE_KINDS}"
+            msg = f"unknown source kind {self.kind!r}; choose from {tuple(SOURCE_KINDS)}"
             raise ValueError(msg)
 
     def build(self, base: Path, *, census_module: Any = None) -> Source:
-        """The source object; relative h5ad paths are resolved against ``base``."""
-        opts = dict(self.options)
-        if self.kind == "h5ad":
-            _check_keys(opts, TABLE_KEYS["sources (h5ad)"], "sources (h5ad)")
-            if "path" not in opts:
-                msg = "an h5ad source needs `path`"
-                raise ValueError(msg)
-            return H5adSource(_path(opts.pop("path"), base), columns=self.columns, **opts)
-        if self.kind == "lamindb":
-            _check_keys(opts, TABLE_KEYS["sources (lamindb)"], "sources (lamindb)")
-            return LaminSource(columns=self.columns, **opts)
-        _check_keys(opts, TABLE_KEYS["sources (census)"], "sources (census)")
-        return CensusSource(columns=self.columns, module=census_module, **opts)
+        """The source object, from its kind's registry entry; relative paths are taken from ``base``."""
+        kind = SOURCE_KINDS[self.kind]
+        _check_keys(self.options, set(kind.options), f"sources ({kind.name})")
+        return kind.build(
+            dict(self.options),
+            columns=self.columns,
+            resolve_path=lambda value: _path(value, base),
+            census_module=census_module,
+        )
 
 
 @dataclass(frozen=True)
@@ -230,7 +222,7 @@ def parse_config(data: dict, *, base: Path) -> IngestConfig:
     for i, entry in enumerate(data.get("sources", [])):
         entry = dict(entry)
         if "kind" not in entry:
-            msg = f"[[sources]] entry {i} needs `kind` (one of {SOURCE_KINDS})"
+            msg = f"[[sources]] entry {i} needs `kind` (one of {tuple(SOURCE_KINDS)})"
             raise ValueError(msg)
         kind = entry.pop("kind")
         columns = ColumnMap.from_options(dict(entry.pop("columns", {})))

@@ -8,11 +8,13 @@ Files are cached locally by lamindb and opened backed; lamindb is imported only 
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import anndata as ad
 
 from ingest.columns import ColumnMap
-from ingest.sources import Dataset, read_backed
+from ingest.readable import MAX_DATASET_BYTES, open_h5ad
+from ingest.sources import Dataset, SourceKind
 
 logger = logging.getLogger(__name__)
 
@@ -32,10 +34,10 @@ class _ArtifactOpener:
     instance: str | None
     uid: str
 
-    def __call__(self) -> ad.AnnData:
+    def __call__(self, *, max_bytes: int = MAX_DATASET_BYTES) -> ad.AnnData:
         ln = _lamindb()
         artifact = ln.Artifact.connect(self.instance).get(uid=self.uid)
-        return read_backed(artifact.cache())
+        return open_h5ad(artifact.cache(), max_bytes=max_bytes)
 
 
 class LaminSource:
@@ -108,7 +110,7 @@ class LaminSource:
                 continue
             instance = self.instance or "default"
             yield Dataset(
-                source="lamindb",
+                source=LAMINDB.name,
                 source_id=f"{instance}/{artifact.uid[:_UID_STEM]}",
                 version=artifact.hash or artifact.uid,
                 title=artifact.description or artifact.key or artifact.uid,
@@ -117,3 +119,10 @@ class LaminSource:
                 collection=collection,
                 content_hash=artifact.hash,
             )
+
+
+def _build(options: dict, *, columns: ColumnMap, **_: Any) -> LaminSource:
+    return LaminSource(columns=columns, **options)
+
+
+LAMINDB = SourceKind("lamindb", frozenset({"collection", "key_prefix", "instance", "name"}), _build)

@@ -6,8 +6,9 @@ Order of work, and why:
    the others go on.
 2. Each dataset's idempotency key is looked up in the current release: published keys are skipped before the
    model is even loaded.
-3. The rest are opened (backed), validated (nothing reaches the model before validation passes) and planned;
-   their groups go through the executor.
+3. The rest are opened (backed, after ``ingest.readable`` checked the file's metadata and bounded what it
+   may allocate), validated (nothing reaches the model before validation passes) and planned; their groups
+   go through the executor. A bad file or invalid data is logged as one line naming the dataset.
 4. A dataset whose groups all succeeded is written into one new release, replacing its older networks; a
    dataset that failed anywhere is reported and leaves its published networks as they were. The release is
    opened only when the first dataset is ready to write, so a run with nothing new publishes nothing, and it
@@ -31,6 +32,7 @@ from ingest.columns import ORGANISMS, dataset_organism
 from ingest.config import IngestConfig
 from ingest.executor import Executor, LocalExecutor, RayExecutor
 from ingest.plan import Plan, idempotency_key, params_hash, plan_groups
+from ingest.readable import declared_nbytes
 from ingest.report import DatasetOutcome, RunReport
 from ingest.sources import Dataset
 from ingest.validate import InvalidDataset, validate_dataset
@@ -38,12 +40,13 @@ from ingest.worker import ModelWorker, NetworkResult
 from schema import NetworkMeta, ReleaseWriter, Store
 from schema.queries.networks import datasets_with_networks, networks_by_idempotency_key
 from scprint_graph.checkpoint import file_sha256
+from scprint_graph.errors import InputError
 from scprint_graph.genes import GeneVocabulary
 from scprint_graph.official import load_any_checkpoint
 
 logger = logging.getLogger(__name__)
 
-IN_MEMORY_BYTES = 512 << 20  # backed files up to 512 MiB are read into memory once per dataset
+IN_MEMORY_BYTES = 512 << 20  # datasets declaring up to 512 MiB of arrays are read into memory once
 
 
 def list_datasets(config: IngestConfig, report: RunReport, *, census_module: Any = None) -> list[Dataset]:
@@ -55,6 +58,11 @@ def list_datasets(config: IngestConfig, report: RunReport, *, census_module: Any
             source = spec.build(config.base, census_module=census_module)
             name = source.name
             datasets = list(source.datasets())
+        except InputError as err:  # the user's to fix: one line (the traceback at debug level)
+            logger.error("source %s could not be listed: %s", name, err)
+            logger.debug("source %s", name, exc_info=True)
+            report.source_errors[name] = str(err)
+            continue
         except Exception as err:
             logger.exception("source %s could not be listed", name)
             report.source_errors[name] = f"{type(err).__name__}: {err}"
@@ -81,13 +89,14 @@ def published_state(
 
 
 def load_if_small(adata: ad.AnnData, limit: int | None = None) -> ad.AnnData:
-    """A backed dataset whose file is under ``limit`` bytes, read into memory once.
+    """A backed dataset whose arrays declare at most ``limit`` bytes, read into memory once.
 
-    One sequential read beats one fancy-indexed read per group (and a validation pass) on small files; larger
-    files stay on disk and each group reads only its rows.
+    One sequential read beats one fancy-indexed read per group (and a validation pass) on small datasets;
+    larger ones stay on disk and each group reads only its rows. The decision is made on the declared
+    (uncompressed) sizes, not the file's size: a small compressed file can hold a large matrix.
     """
     limit = IN_MEMORY_BYTES if limit is None else limit
-    if not adata.isbacked or Path(adata.filename).stat().st_size > limit:
+    if not adata.isbacked or declared_nbytes(Path(adata.filename)) > limit:
         return adata
     return adata.to_memory()
 
@@ -196,7 +205,7 @@ class Ingestion:
     def compute(self, ds: Dataset, outcome: DatasetOutcome) -> tuple[Plan, list[NetworkResult], str] | None:
         """Validate, plan and run one dataset; None when it is invalid, empty or a group failed."""
         cmap = ds.columns
-        with ds.open() as backed:
+        with ds.open(max_bytes=self.config.validation.max_dataset_bytes) as backed:
             adata = load_if_small(backed)
             validate_dataset(
                 adata,
@@ -267,7 +276,12 @@ class Ingestion:
             computed = self.compute(ds, outcome)
         except InvalidDataset as err:
             logger.error("%s", err)
+            logger.debug("dataset %s", ds.key, exc_info=True)
             outcome.status, outcome.error = "failed", "; ".join(err.problems)
+        except (InputError, OSError) as err:  # a bad file or value: one line (the traceback at debug level)
+            logger.error("dataset %s: %s", ds.key, err)
+            logger.debug("dataset %s", ds.key, exc_info=True)
+            outcome.status, outcome.error = "failed", str(err)
         except Exception as err:  # its own failure (unreadable file, lost connection) spares the others
             logger.exception("dataset %s could not be ingested", ds.key)
             outcome.status, outcome.error = "failed", f"{type(err).__name__}: {err}"

@@ -5,21 +5,20 @@ id or a content hash), so the pipeline can tell new, changed and unchanged datas
 touching cells. Opening a dataset gives an AnnData, backed on disk where the format allows it.
 """
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import anndata as ad
 
 from ingest.columns import ColumnMap
+from ingest.readable import MAX_DATASET_BYTES, UnreadableFile, check_file, is_zarr_store, open_h5ad
+from scprint_graph.checkpoint import file_sha256
 
 logger = logging.getLogger(__name__)
-
-_HASH_CHUNK = 8 << 20  # 8 MiB reads keep hashing I/O bound
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class Dataset:
     Attributes
     ----------
     source
-        Kind of source: ``"h5ad"``, ``"lamindb"`` or ``"census"``.
+        Kind of source: the name of its ``SourceKind`` (``"h5ad"``, ``"lamindb"``, ``"census"``, ...).
     source_id
         Stable id within that kind (relative path, artifact uid, Census dataset id).
     version
@@ -39,7 +38,8 @@ class Dataset:
     columns
         How its obs columns map onto the grouping keys.
     opener
-        Returns the AnnData (backed where possible); called by ``open``.
+        ``opener(max_bytes=...)`` returns the AnnData (backed where possible), refusing a file whose arrays
+        declare more than ``max_bytes``; called by ``open``.
     collection
         The collection it belongs to, if any.
     content_hash
@@ -51,7 +51,7 @@ class Dataset:
     version: str
     title: str
     columns: ColumnMap = field(default_factory=ColumnMap)
-    opener: Callable[[], ad.AnnData] | None = field(default=None, compare=False, repr=False)
+    opener: Callable[..., ad.AnnData] | None = field(default=None, compare=False, repr=False)
     collection: str | None = None
     content_hash: str | None = None
 
@@ -67,12 +67,12 @@ class Dataset:
         return f"{self.source}:{self.source_id}"
 
     @contextmanager
-    def open(self) -> Iterator[ad.AnnData]:
-        """The dataset's AnnData; a backed file is closed on exit."""
+    def open(self, *, max_bytes: int = MAX_DATASET_BYTES) -> Iterator[ad.AnnData]:
+        """The dataset's AnnData (within ``max_bytes`` declared); a backed file is closed on exit."""
         if self.opener is None:
             msg = f"dataset {self.key} has no opener"
             raise ValueError(msg)
-        adata = self.opener()
+        adata = self.opener(max_bytes=max_bytes)
         try:
             yield adata
         finally:
@@ -91,18 +91,19 @@ class Source(Protocol):
         ...
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, read in large chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class SourceKind:
+    """One kind of source as the config names it: ``kind = "<name>"`` and the options its table accepts.
 
+    ``build(options, columns=..., resolve_path=..., census_module=...)`` makes the source from the table's
+    options (already checked against ``options``); ``resolve_path`` takes a relative path from the config's
+    folder, ``census_module`` replaces ``cellxgene_census`` (tests). The kind's name is also what the
+    store keeps as a dataset's ``source`` and what the API reports.
+    """
 
-def read_backed(path: Path) -> ad.AnnData:
-    """Open an ``.h5ad`` file backed (read-only): cells stay on disk until a batch reads them."""
-    return ad.read_h5ad(path, backed="r")
+    name: str
+    options: frozenset[str]
+    build: Callable[..., Source]
 
 
 class H5adSource:
@@ -132,10 +133,9 @@ class H5adSource:
         pattern: str = "*.h5ad",
     ) -> None:
         self.path = Path(path).expanduser()
-        if not self.path.exists():
-            msg = f"h5ad source path does not exist: {self.path}"
-            raise ValueError(msg)
-        if self.path.is_file() and self.path.suffix != ".h5ad":
+        if not self.path.is_dir() or is_zarr_store(self.path):
+            check_file(self.path)  # a compressed or text file, a zarr store, named as such before the suffix
+        if not self.path.is_dir() and self.path.suffix != ".h5ad":
             msg = f"h5ad source file must end in .h5ad: {self.path}"
             raise ValueError(msg)
         root = self.path if self.path.is_dir() else self.path.parent
@@ -145,29 +145,37 @@ class H5adSource:
         self._hashes: dict[tuple[str, int, int], str] = {}
 
     def files(self) -> list[Path]:
-        """The ``.h5ad`` files of the source, sorted."""
-        if self.path.is_file():
+        """The ``.h5ad`` files of the source, sorted; a broken link or link loop is kept (it fails, named)."""
+        if not self.path.is_dir():
             return [self.path]
-        return sorted(p for p in self.path.rglob(self.pattern) if p.is_file())
+        found = self.path.rglob(self.pattern)
+        return sorted(p for p in found if p.is_file() or p.is_symlink() or is_zarr_store(p))
 
-    def _hash(self, path: Path) -> str:
-        stat = path.stat()
-        memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-        if memo not in self._hashes:
-            self._hashes[memo] = file_sha256(path)
-        return self._hashes[memo]
+    def _version(self, path: Path) -> tuple[str, str | None]:
+        """``(version, sha256)``; a file that cannot be read gets a version from its link's metadata and no
+        hash, so it is still listed and fails, named, when opened."""
+        try:
+            stat = path.stat()
+            memo = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+            if memo not in self._hashes:
+                self._hashes[memo] = file_sha256(path)
+        except OSError:
+            stat = path.lstat()
+            return f"unreadable:{stat.st_size}:{stat.st_mtime_ns}", None
+        return self._hashes[memo], self._hashes[memo]
 
     def datasets(self) -> Iterator[Dataset]:
         root = self.path if self.path.is_dir() else self.path.parent
         files = self.files()
         if not files:
-            logger.warning("h5ad source %s: no file matches %s under %s", self.name, self.pattern, self.path)
+            msg = f"holds no file matching {self.pattern!r}"
+            raise UnreadableFile(self.path, msg)
         for path in files:
-            digest = self._hash(path)
+            version, digest = self._version(path)
             yield Dataset(
-                source="h5ad",
+                source=H5AD.name,
                 source_id=f"{self.name}/{path.relative_to(root).as_posix()}",
-                version=digest,
+                version=version,
                 title=path.stem,
                 columns=self.columns,
                 opener=_BackedOpener(path),
@@ -182,5 +190,18 @@ class _BackedOpener:
 
     path: Path
 
-    def __call__(self) -> ad.AnnData:
-        return read_backed(self.path)
+    def __call__(self, *, max_bytes: int = MAX_DATASET_BYTES) -> ad.AnnData:
+        return open_h5ad(self.path, max_bytes=max_bytes)
+
+
+def _build_h5ad(
+    options: dict, *, columns: ColumnMap, resolve_path: Callable[[str], Path], **_: Any
+) -> H5adSource:
+    options = dict(options)
+    if "path" not in options:
+        msg = "an h5ad source needs `path`"
+        raise ValueError(msg)
+    return H5adSource(resolve_path(options.pop("path")), columns=columns, **options)
+
+
+H5AD = SourceKind("h5ad", frozenset({"path", "name", "pattern"}), _build_h5ad)

@@ -65,7 +65,7 @@ class Dataset(Base):
     __tablename__ = "datasets"
     __table_args__ = (UniqueConstraint("source", "source_id"),)
     id: Mapped[int] = _id_column("dataset")
-    source: Mapped[str] = mapped_column(String)  # h5ad | lamindb | cellxgene
+    source: Mapped[str] = mapped_column(String)  # h5ad | lamindb | census (ingest.registry kind names)
     source_id: Mapped[str] = mapped_column(String)
     version: Mapped[str | None] = mapped_column(String)
     title: Mapped[str | None] = mapped_column(Text)

@@ -11,7 +11,17 @@ PACKAGES = ("scprint_graph", "schema", "ingest", "server", "cli")
 
 # Third-party roots each package may import (besides the standard library and itself).
 ALLOWED = {
-    "scprint_graph": {"torch", "numpy", "scipy", "anndata", "pyarrow", "tqdm", "pandas", "h5py", "cellxgene_ontology_guide"},
+    "scprint_graph": {
+        "torch",
+        "numpy",
+        "scipy",
+        "anndata",
+        "pyarrow",
+        "tqdm",
+        "pandas",
+        "h5py",
+        "cellxgene_ontology_guide",
+    },
     "schema": {
         "sqlalchemy",
         "duckdb",

@@ -11,7 +11,7 @@ from schema.rows import DatasetRow, ModelRow
 @strawberry.type(description="A source dataset (an h5ad file, a lamindb artifact or a CELLxGENE dataset).")
 class Dataset:
     id: int = strawberry.field(description="Store id of the dataset (stable across releases).")
-    source: str = strawberry.field(description="Where it was read from: 'h5ad', 'lamindb' or 'cellxgene'.")
+    source: str = strawberry.field(description="Where it was read from: 'h5ad', 'lamindb' or 'census'.")
     source_id: str = strawberry.field(description="Identifier within the source (path, uid, dataset id).")
     version: str | None = strawberry.field(description="Source version, when the source has versions.")
     title: str | None = strawberry.field(description="Dataset title.")

@@ -9,6 +9,7 @@ import pytest
 
 from ingest.columns import ColumnMap
 from ingest.config import TABLE_KEYS, extraction_options, load_config, parse_config
+from ingest.registry import SOURCE_KINDS
 from ingest.sources import H5adSource
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,3 +126,24 @@ def test_params_heads_file_is_read_and_hashed_by_content(tmp_path):
     assert params_hash(_config(text, tmp_path).network_params) != before
     with pytest.raises(ValueError, match="heads file not found"):
         _config(text.replace("heads.json", "nope.json"), tmp_path)
+
+
+def test_one_name_per_source_kind_in_config_store_and_api(tmp_path, fake_census):
+    """The kind a config names is the `source` a dataset is stored with and the value the API describes."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.h5ad").write_bytes(b"")  # listing reads no cell
+    config = _config(
+        BASE
+        + '[[sources]]\nkind = "h5ad"\npath = "data"\n[[sources]]\nkind = "census"\ndataset_ids = ["ds-a"]\n',
+        tmp_path,
+    )
+    for spec in config.sources:
+        (dataset, *_) = spec.build(config.base, census_module=fake_census).datasets()
+        assert dataset.source == spec.kind == SOURCE_KINDS[spec.kind].name
+    from server.types.provenance import Dataset as ApiDataset
+
+    description = next(
+        f for f in ApiDataset.__strawberry_definition__.fields if f.name == "source"
+    ).description
+    named = re.findall(r"'(\w+)'", description)
+    assert named and set(named) <= set(SOURCE_KINDS)  # no other name (it once said 'cellxgene')

@@ -8,7 +8,9 @@ import pytest
 from ingest.census import CensusSource, census_module
 from ingest.columns import ColumnMap
 from ingest.lamin import LaminSource
-from ingest.sources import Dataset, H5adSource, file_sha256
+from ingest.readable import UnreadableFile
+from ingest.sources import Dataset, H5adSource
+from scprint_graph.checkpoint import file_sha256
 
 
 def test_h5ad_folder_ids_are_stable_and_versions_follow_content(make_adata, tmp_path):
@@ -37,9 +39,15 @@ def test_h5ad_folder_ids_are_stable_and_versions_follow_content(make_adata, tmp_
 def test_h5ad_source_errors(tmp_path):
     with pytest.raises(ValueError, match="does not exist"):
         H5adSource(tmp_path / "missing")
-    (tmp_path / "x.csv").write_text("")
+    ad.AnnData(np.ones((2, 2), dtype=np.float32)).write_h5ad(tmp_path / "x.hdf5")
     with pytest.raises(ValueError, match=r"must end in \.h5ad"):
+        H5adSource(tmp_path / "x.hdf5")
+    (tmp_path / "x.csv").write_text("gene,count\n")  # what the file is comes before its suffix
+    with pytest.raises(UnreadableFile, match=r"x\.csv is a text file, not HDF5 \(it starts with 'gene,count"):
         H5adSource(tmp_path / "x.csv")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UnreadableFile, match=r"empty holds no file matching '\*\.h5ad'"):
+        list(H5adSource(tmp_path / "empty").datasets())
     with pytest.raises(ValueError, match="source_id must be non-empty"):
         Dataset(source="h5ad", source_id="", version="1", title="t")
 
@@ -50,6 +58,7 @@ def test_lamindb_collection_and_key_prefix(lamin_instance):
     assert [d.source_id for d in datasets] == [f"default/{one.uid[:16]}", f"default/{two.uid[:16]}"]
     assert [d.version for d in datasets] == [one.hash, two.hash]
     assert [d.title for d in datasets] == ["one", "two"] and datasets[0].collection == "demo"
+    assert {d.source for d in datasets} == {"lamindb"}
     with datasets[1].open() as adata:
         assert adata.isbacked and adata.n_obs == 240
         np.testing.assert_array_equal(adata.X[:5].toarray(), ad.read_h5ad(two.cache()).X[:5].toarray())

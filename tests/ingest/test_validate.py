@@ -2,11 +2,18 @@
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from ingest.columns import ColumnMap
-from ingest.validate import InvalidDataset, ValidationOptions, count_problems, validate_dataset
+from ingest.columns import ColumnMap, group_labels
+from ingest.validate import (
+    InvalidDataset,
+    ValidationOptions,
+    count_problems,
+    label_problems,
+    validate_dataset,
+)
 
 
 def _validate(adata, vocab=None, cmap=None, **options):
@@ -113,3 +120,15 @@ def test_genes_by_symbol_or_a_var_column(make_adata, vocab):
     named.var["ids"] = adata.var_names.to_numpy()
     assert _validate(named, vocab, cmap=ColumnMap(gene_col="ids")).n_known == adata.n_vars
     assert "var has no column 'symbolz'" in _problems(named, vocab, cmap=ColumnMap(gene_col="symbolz"))[-1]
+
+
+def test_missing_labels_become_unknown_and_an_all_missing_column_is_refused():
+    obs = pd.DataFrame({"cell_type": ["T cell", None, " ", "NA", "Unknown", "B cell"]})
+    cmap = ColumnMap(tissue="lung", disease="normal")
+    assert list(group_labels(obs, cmap)["cell_type"]) == ["T cell", *["unknown"] * 4, "B cell"]
+    assert label_problems(obs, cmap) == []
+    problems = label_problems(obs.iloc[1:5], cmap)
+    assert (
+        len(problems) == 1 and "the cell_type column 'cell_type' holds no label (all 4 missing" in problems[0]
+    )
+    assert label_problems(obs.iloc[1:5], ColumnMap(tissue="lung", disease="normal", cell_type="T")) == []
