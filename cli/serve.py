@@ -54,8 +54,8 @@ def export_schema(
     ] = None,
 ) -> None:
     """Write the GraphQL schema (SDL) of the API, with every description."""
+    from server.api import build_schema
     from server.config import Limits
-    from server.schema import build_schema
 
     sdl = build_schema(Limits()).as_str() + "\n"
     if out is None:

@@ -20,11 +20,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from schema.release import NoReleaseError, SchemaVersionError, Store
+from server.api import build_schema
 from server.config import Limits, ServerConfig
 from server.context import Context
 from server.exports import export_routes
 from server.releases import Releases
-from server.schema import build_schema
 from server.web import graphiql_page, web_routes
 
 log = logging.getLogger(__name__)

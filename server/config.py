@@ -1,7 +1,7 @@
 """Server settings: the request limits and where the releases live.
 
-Every limit is documented because clients meet them as errors; `tests/server/test_config.py` fails if a
-field lacks a line in the docstring of its class.
+Every setting is documented because clients meet the limits as errors and operators set the rest;
+`tests/server/test_config.py` fails if a field lacks an entry in the docstring of its class.
 """
 
 from dataclasses import dataclass, field

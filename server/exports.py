@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from schema.queries.edge_tables import network_edges_table
 from schema.queries.networks import networks_by_ids
 from server.errors import UserError
-from server.queries import network_edges_table
 
 TSV_COLUMNS = [
     "regulator_ensembl_id",

@@ -121,8 +121,8 @@ def test_graphiql_introspection_passes_the_default_limits(gql):
 def test_cost_arithmetic():
     from graphql import parse
 
+    from server.api import build_schema
     from server.limits import operation_cost
-    from server.schema import build_schema
 
     schema = build_schema(Limits())._schema
     document = parse("{ networks(first: 10) { nodes { edges(first: 5) { nodes { rank } } } } __typename }")

@@ -7,9 +7,9 @@ from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType, 
 from typer.testing import CliRunner
 
 from cli.main import app as cli_app
+from server.api import build_schema
 from server.config import Limits, ServerConfig
 from server.releases import Release
-from server.schema import build_schema
 from tests.server.conftest import GraphQL, make_client
 
 BUILT_IN = {"String", "Int", "Float", "Boolean", "ID"}
