@@ -1,16 +1,18 @@
 """The GraphQL schema: the root `Query` (thin resolvers over `schema.queries`) and `build_schema`."""
 
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Annotated
 
 import strawberry
+from strawberry.extensions import SchemaExtension
 
 from schema.queries.compare import compare_networks
 from schema.queries.genes import search_genes
 from schema.queries.meta import store_info
 from schema.queries.networks import find_network_ids, find_networks, find_networks_and_facets
 from server import prefetch
-from server.arguments import AfterArg, FilterArg, FirstArg, MinWeightArg, OrganismArg
+from server.arguments import DEFAULTS, AfterArg, FilterArg, FirstArg, MinWeightArg, OrganismArg
 from server.config import Limits
 from server.context import Info
 from server.enrichment import (
@@ -20,7 +22,7 @@ from server.enrichment import (
     regulator_enrichment,
 )
 from server.errors import LoggingSchema, UserError, mask_errors
-from server.limits import cache_extensions, limit_extensions, page_size
+from server.limits import page_size
 from server.lookup import gene_name_or_none, gene_row
 from server.types.comparison import NetworkComparison
 from server.types.enrichment import GeneSetEnrichmentResult, RegulatorEnrichmentResult
@@ -29,8 +31,20 @@ from server.types.gene import Gene
 from server.types.meta import Meta
 from server.types.network import Network, NetworkConnection
 
+QUERY_DESCRIPTION = f"""Gene networks inferred by scPRINT, with their genes, hubs and enrichments.
 
-@strawberry.type(description="Gene networks inferred by scPRINT, with their genes, hubs and enrichments.")
+Limits (defaults): pages of at most {DEFAULTS.max_page_size} items ({DEFAULTS.default_page_size} when \
+`first` is left out); cost at most {DEFAULTS.max_cost} (a field costs 1, a page `first` x its selection, a \
+gene list per gene); depth {DEFAULTS.max_depth}; {DEFAULTS.max_aliases} aliases; \
+{DEFAULTS.max_fragment_spreads} fragment spreads; {DEFAULTS.max_tokens} tokens; gene lists of \
+{DEFAULTS.max_gene_list}; {DEFAULTS.deadline_s:g} s per request; responses of \
+{DEFAULTS.max_response_bytes} bytes; request bodies of {DEFAULTS.max_body_bytes} bytes.
+
+Introspection is allowed (the schema is public), within the same token, alias and spread limits and a \
+depth of {DEFAULTS.max_introspection_depth}; it costs nothing."""
+
+
+@strawberry.type(description=QUERY_DESCRIPTION)
 class Query:
     @strawberry.field(description="The release being served: id, schema version, counts and models.")
     async def meta(self, info: Info) -> Meta:
@@ -147,8 +161,25 @@ class Query:
     )
 
 
+class UsePrepared(SchemaExtension):
+    """Executes the document the app already parsed, validated and priced off the event loop.
+
+    `GraphQLApp.execute_operation` leaves it in `Context.prepared`; a schema used without the app (tests,
+    `export-schema`) parses and validates as plain graphql-core does, without the server's limits.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        prepared = getattr(context.context, "prepared", None)
+        if prepared is not None:
+            context.graphql_document = prepared.document
+            context.pre_execution_errors = []  # validated by `server.limits.prepare`
+        yield
+
+
 def build_schema(limits: Limits) -> strawberry.Schema:
-    """The schema with its limits, document caches and error masking (last, over every other error)."""
-    return LoggingSchema(
-        query=Query, extensions=[*limit_extensions(limits), *cache_extensions(), mask_errors]
-    )
+    """The schema with the prepared-document hook and error masking (last, over every other error).
+
+    `limits` are the ones the app enforces; the schema's descriptions state the defaults.
+    """
+    return LoggingSchema(query=Query, extensions=[UsePrepared, mask_errors])

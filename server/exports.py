@@ -6,6 +6,7 @@ GET /networks/{id}/edges.tsv | network.graphml | regulons.gmt, with optional que
 """
 
 import io
+import re
 from collections.abc import Callable
 
 import networkx as nx
@@ -30,24 +31,28 @@ TSV_COLUMNS = [
 ]
 
 
+# ASCII only and nothing Python's int()/float() would also forgive (spaces, '+', '_', other digits)
+INTEGER = re.compile(r"[0-9]{1,18}", flags=re.ASCII)
+NUMBER = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]{1,3})?", flags=re.ASCII)
+
+
 def _number(request: Request, name: str, kind: Callable) -> float | int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        return kind(raw)
-    except ValueError:
-        msg = f"query parameter {name} must be a{'n integer' if kind is int else ' number'}, got {raw!r}"
-        raise UserError(msg) from None
+    if not (INTEGER if kind is int else NUMBER).fullmatch(raw):
+        msg = f"query parameter {name} must be a{'n integer' if kind is int else ' number'}, got {raw[:40]!r}"
+        raise UserError(msg)
+    return kind(raw)
 
 
 async def _edges(request: Request) -> tuple[int, pa.Table]:
     """The network id of the path and its edges under the request's filters; `UserError` if unknown."""
-    try:
-        network_id = int(request.path_params["network_id"])
-    except ValueError:
-        msg = f"network id must be an integer, got {request.path_params['network_id']!r}"
-        raise UserError(msg) from None
+    raw_id = request.path_params["network_id"]
+    if not INTEGER.fullmatch(raw_id):
+        msg = f"network id must be an integer, got {raw_id[:40]!r}"
+        raise UserError(msg)
+    network_id = int(raw_id)
     min_weight = _number(request, "min_weight", float)
     max_rank = _number(request, "max_rank", int)
     release = request.state.release

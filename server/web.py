@@ -19,7 +19,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 _GRAPHIQL = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>scPRINT-graph GraphiQL</title>
 <link rel="stylesheet" href="/static/vendor/graphiql/graphiql.min.css">
-<style>body { margin: 0; } #graphiql { height: 100vh; }</style>
+<link rel="stylesheet" href="/static/graphiql/page.css">
 </head>
 <body><div id="graphiql" data-endpoint="/graphql">Loading GraphiQL...</div>
 <script src="/static/vendor/graphiql/react.production.min.js"></script>

@@ -69,13 +69,13 @@ def test_serve_refuses_a_missing_store(tmp_path):
 def store_calls(monkeypatch):
     """Names of the store functions each request calls, in order."""
     calls: list[str] = []
-    original = Release.call
+    original = Release._call
 
-    def counting(self, fn, *args, **kwargs):
+    def counting(self, statement, fn, args, kwargs):
         calls.append(fn.__name__)
-        return original(self, fn, *args, **kwargs)
+        return original(self, statement, fn, args, kwargs)
 
-    monkeypatch.setattr(Release, "call", counting)
+    monkeypatch.setattr(Release, "_call", counting)
     return calls
 
 
