@@ -1,4 +1,4 @@
-"""Overload: the deadline interrupts DuckDB, lanes queue fairly by client, cheap queries pass expensive ones."""
+"""Overload: the deadline interrupts DuckDB, lanes queue fairly by client, cheap queries pass costly ones."""
 
 import asyncio
 import time
@@ -174,7 +174,8 @@ def test_healthz_answers_while_hostile_documents_arrive_over_http(store_root):
                     for query, _ in HOSTILE_DOCUMENTS:
                         statuses.append(client.post("/graphql", json={"query": query}).status_code)
                     body = b"[" * 100_000 + b"]" * 100_000
-                    response = client.post("/graphql", content=body, headers={"content-type": "application/json"})
+                    headers = {"content-type": "application/json"}
+                    response = client.post("/graphql", content=body, headers=headers)
                     statuses.append(response.status_code)
 
         attackers = [threading.Thread(target=attack) for _ in range(4)]
