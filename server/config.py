@@ -41,7 +41,7 @@ class Limits:
         cheap ones of threads and cores.
     max_queued_per_client
         Operations one client (IP address) may have waiting in a lane; past it the request is refused
-        with 429.
+        with 429. Generous, as many users may share one address (a NAT, a proxy, a notebook server).
     deadline_s
         Seconds one request may take, queueing included; past it the running DuckDB statement is
         interrupted and the client gets an error.
@@ -66,7 +66,7 @@ class Limits:
     expensive_cost: int = 5_000
     max_concurrent: int = 16
     max_expensive: int = 1
-    max_queued_per_client: int = 16
+    max_queued_per_client: int = 64
     deadline_s: float = 10.0
     max_gene_list: int = 5_000
     max_export_edges: int = 2_000_000

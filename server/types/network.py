@@ -12,7 +12,7 @@ from schema.queries.hubs import node_stats
 from schema.queries.networks import FACETS, facet_counts
 from schema.rows import FacetCount, NetworkRow, Page
 from server import prefetch
-from server.arguments import AfterArg, FirstArg, HubsByArg, MinWeightArg
+from server.arguments import DEFAULTS, AfterArg, FirstArg, HubsByArg, MinWeightArg
 from server.context import Info
 from server.errors import UserError
 from server.limits import page_size
@@ -127,7 +127,14 @@ class Network:
         transcription_factors_only: Annotated[
             bool, strawberry.argument(description="Rank transcription factors only.")
         ] = False,
-        first: Annotated[int | None, strawberry.argument(description="How many hubs (capped).")] = None,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description=(
+                    f"How many hubs (default {DEFAULTS.default_page_size}, at most {DEFAULTS.max_page_size})."
+                )
+            ),
+        ] = None,
     ) -> list[NodeStatistics]:
         size = page_size(first, info.context.limits)
         rows = await info.context.loaders.hubs.load((self.id, by.value, size, transcription_factors_only))
