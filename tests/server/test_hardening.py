@@ -136,7 +136,7 @@ def test_export_ids_parse_strictly(client, network_id):
 
 @pytest.mark.parametrize("value", ["+5", " 5", "1_0", "\uff15", "inf"])
 def test_export_numbers_parse_strictly(client, value):
-    response = client.get("/networks/1/edges.tsv", params={"max_rank": value})
+    response = client.get("/networks/1/edges.tsv", params={"maxRank": value})
     assert response.status_code == 400 and "must be an integer" in response.text
 
 
