@@ -13,7 +13,7 @@
    queries; prints requests/s, latency percentiles and the number of errors.
 5. An abuse run (`--abuse-seconds`, default 30, twice): the same normal clients alone, then alongside
    `--attackers` clients (default 4, from other loopback addresses 127.0.0.2...) sending expensive legal
-   queries (nested regulators -> targets, nodeStatistics of 1,000 genes over 50 networks, regulator
+   queries (nested regulators -> targets, nodeStatistics of 1,000 genes over 40 networks, regulator
    enrichment of 200 genes) and malicious ones (fragment fan-out, JSON nested 100k deep, invalid UTF-8,
    oversized bodies, 40-digit cursors); prints normal-query p50/p99 both times, the ratio (target p99 <= 2x)
    and what the attackers got back. Only 127.0.0.0/8 is ever contacted.
@@ -235,7 +235,7 @@ async def load(url: str, n_networks: int, n_genes: int, clients: int, seconds: f
 EXPENSIVE = [
     """query($gene: String) { gene(ensemblId: $gene) { regulators(first: 100) { nodes {
         regulator { targets(first: 20) { nodes { weight target { symbol } } } } } } } }""",
-    """query($genes: [String!]!) { networks(first: 50) { nodes { nodeStatistics(genes: $genes) {
+    """query($genes: [String!]!) { networks(first: 40) { nodes { nodeStatistics(genes: $genes) {
         outDegree pagerank } } } }""",
     """query($some: [String!]!) { enrichedRegulators(genes: $some, first: 100) {
         results { overlap pValue regulator { symbol } } } }""",
