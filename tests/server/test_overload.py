@@ -56,6 +56,18 @@ def test_a_request_past_its_deadline_gets_a_clear_error(store_root, monkeypatch)
     assert "ran past the 0.3 s deadline and was stopped" in body["errors"][0]["message"]
 
 
+def test_an_expensive_query_past_its_deadline_is_interrupted_too(store_root, monkeypatch):
+    """The expensive lane runs on a loop of its own in a worker thread; the deadline holds there as well."""
+    monkeypatch.setattr(
+        "server.enrichment.enriched_regulators", lambda con, *a, **k: con.execute(SLOW_SQL).fetchall()
+    )
+    gql = GraphQL(make_client(store_root, Limits(deadline_s=0.3)))
+    started = time.monotonic()
+    body = gql('{ enrichedRegulators(genes: ["G3"]) { queryGeneCount } }')
+    assert time.monotonic() - started < 3.0
+    assert "ran past the 0.3 s deadline and was stopped" in body["errors"][0]["message"]
+
+
 def test_lanes_serve_waiting_clients_in_turn():
     async def scenario():
         lane = FairLane("test", slots=1, max_queued_per_client=5)
