@@ -11,7 +11,13 @@
    p50 <= 1.5 x SQL p50 + 2 ms.
 4. A load run: `--clients` concurrent clients (default 32) for `--load-seconds` (default 60) mixing the
    queries; prints requests/s, latency percentiles and the number of errors.
-Figures are printed, never asserted.
+5. An abuse run (`--abuse-seconds`, default 30, twice): the same normal clients alone, then alongside
+   `--attackers` clients (default 4, from other loopback addresses 127.0.0.2...) sending expensive legal
+   queries (nested regulators -> targets, nodeStatistics of 1,000 genes over 40 networks, regulator
+   enrichment of 200 genes) and malicious ones (fragment fan-out, JSON nested 100k deep, invalid UTF-8,
+   oversized bodies, 40-digit cursors); prints normal-query p50/p99 both times, the ratio (target p99 <= 2x)
+   and what the attackers got back. Only 127.0.0.0/8 is ever contacted.
+`--runs` picks the parts (default latency,load,abuse). Figures are printed, never asserted.
 """
 
 import argparse
@@ -130,7 +136,10 @@ def start_server(root: Path, port: int, duckdb_threads: int | None) -> subproces
     command = [sys.executable, "-m", "cli.main", "serve", "--db", str(root), "--port", str(port)]
     if duckdb_threads is not None:
         command += ["--duckdb-threads", str(duckdb_threads)]
-    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server_log = Path(tempfile.mkstemp(prefix="scprint-graph-serve-", suffix=".log")[1])
+    log.info("server log: %s", server_log)
+    with server_log.open("w") as sink:  # the child keeps its own copy of the descriptor
+        server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=sink)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -223,6 +232,120 @@ async def load(url: str, n_networks: int, n_genes: int, clients: int, seconds: f
         print(f"  first error: {errors[0]}")
 
 
+EXPENSIVE = [
+    """query($gene: String) { gene(ensemblId: $gene) { regulators(first: 100) { nodes {
+        regulator { targets(first: 20) { nodes { weight target { symbol } } } } } } } }""",
+    """query($genes: [String!]!) { networks(first: 40) { nodes { nodeStatistics(genes: $genes) {
+        outDegree pagerank } } } }""",
+    """query($some: [String!]!) { enrichedRegulators(genes: $some, first: 100) {
+        results { overlap pValue regulator { symbol } } } }""",
+]
+
+
+def fan_out(levels: int) -> str:
+    fragments = ["fragment F0 on Network { id nCells }"]
+    fragments += [f"fragment F{i} on Network {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, levels + 1)]
+    return f"{{ network(id: 1) {{ ...F{levels} }} }} " + " ".join(fragments)
+
+
+MALICIOUS_BODIES = [
+    ("fan-out", lambda: {"json": {"query": fan_out(40)}}),
+    ("deep JSON", lambda: {"content": b"[" * 100_000 + b"]" * 100_000}),
+    ("invalid UTF-8", lambda: {"content": b'{"query": "\xff"}'}),
+    ("oversized", lambda: {"content": b'{"query": "' + b"a" * 1_100_000 + b'"}'}),
+    ("40-digit cursor", lambda: {"json": {"query": f'{{ networks(after: "{"9" * 40}") {{ totalCount }} }}'}}),
+    ("many fields", lambda: {"json": {"query": "{ " + "network(id: 1) { id } " * 30 + "}"}}),
+    (
+        "over cost",
+        lambda: {
+            "json": {"query": "{ networks(first: 1000) { nodes { edges(first: 1000) { nodes { rank } } } } }"}
+        },
+    ),
+]
+
+
+async def normal_clients(url, n_networks, n_genes, clients, seconds) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.monotonic() + seconds
+
+    async def worker(index: int) -> None:
+        nonlocal errors
+        rng = random.Random(index)
+        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+            while time.monotonic() < deadline:
+                case = rng.choice(CASES)
+                variables = {
+                    k: v
+                    for k, v in case.variables(rng, n_networks, n_genes).items()
+                    if f"${k}" in case.graphql
+                }
+                start = time.perf_counter()
+                try:
+                    response = await client.post(
+                        "/graphql", json={"query": case.graphql, "variables": variables}
+                    )
+                    errors += response.status_code != 200 or "errors" in response.json()
+                except httpx.HTTPError as error:
+                    errors += 1
+                    log.warning("normal query failed: %r", error)
+                latencies.append((time.perf_counter() - start) * 1000)
+
+    await asyncio.gather(*(worker(i) for i in range(clients)))
+    return latencies, errors
+
+
+async def attacker(url, index, n_genes, stop: asyncio.Event, outcomes: dict) -> None:
+    """One hostile client from its own loopback address: expensive and malicious requests in turn."""
+    rng = random.Random(1000 + index)
+    names = [str(g) for g in gene_names(n_genes)]
+    transport = httpx.AsyncHTTPTransport(local_address=f"127.0.0.{2 + index}")
+    headers = {"content-type": "application/json"}
+    async with httpx.AsyncClient(base_url=url, timeout=60, transport=transport) as client:
+        turn = 0
+        while not stop.is_set():
+            turn += 1
+            if turn % 2:
+                query = rng.choice(EXPENSIVE)
+                variables = {"gene": rng.choice(names[:1000]), "genes": rng.sample(names, 1000),
+                             "some": rng.sample(names, 200)}  # fmt: skip
+                variables = {k: v for k, v in variables.items() if f"${k}" in query}
+                kind, request = "expensive", {"json": {"query": query, "variables": variables}}
+            else:
+                kind, make = rng.choice(MALICIOUS_BODIES)
+                request = make()
+            start = time.perf_counter()
+            try:
+                response = await client.post("/graphql", headers=headers, **request)
+                body = response.json()
+                error = body.get("errors", [{}])[0].get("message", "")[:48] if "errors" in body else "data"
+                outcome = f"{response.status_code} {error}"
+            except httpx.HTTPError as exc:
+                outcome = f"transport error {type(exc).__name__}"
+            key = (kind, outcome)
+            count, total = outcomes.get(key, (0, 0.0))
+            outcomes[key] = (count + 1, total + time.perf_counter() - start)
+
+
+async def abuse(url, n_networks, n_genes, clients, attackers, seconds) -> None:
+    print(f"\nabuse: {clients} normal clients for {seconds:.0f} s, alone then with {attackers} attackers")
+    alone, alone_errors = await normal_clients(url, n_networks, n_genes, clients, seconds)
+    stop, outcomes = asyncio.Event(), {}
+    hostile = [asyncio.create_task(attacker(url, i, n_genes, stop, outcomes)) for i in range(attackers)]
+    await asyncio.sleep(1.0)  # let the attack start first
+    attacked, attacked_errors = await normal_clients(url, n_networks, n_genes, clients, seconds)
+    stop.set()
+    await asyncio.gather(*hostile)
+    for label, values, errors in (("alone", alone, alone_errors), ("attacked", attacked, attacked_errors)):
+        print(f"  normal queries {label:9s}: {len(values):6,} requests  {errors} errors  "
+              f"p50 {percentile(values, 50):7.1f} ms  p99 {percentile(values, 99):7.1f} ms")  # fmt: skip
+    ratio = percentile(attacked, 99) / percentile(alone, 99)
+    print(f"  p99 attacked / alone: {ratio:.2f} (target <= 2: {'met' if ratio <= 2 else 'MISSED'})")
+    print("  what the attackers got (kind, status and first error; count; mean seconds):")
+    for (kind, outcome), (count, total) in sorted(outcomes.items()):
+        print(f"    {kind:9s} {outcome:60s} {count:5d} {total / count:6.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -235,6 +358,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--load-seconds", type=float, default=60.0)
     parser.add_argument("--duckdb-threads", type=int, help="Passed to `scprint-graph serve`.")
+    parser.add_argument("--abuse-seconds", type=float, default=30.0, help="Each half of the abuse run.")
+    parser.add_argument("--attackers", type=int, default=4)
+    parser.add_argument("--runs", default="latency,load,abuse", help="Parts to run, comma-separated.")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per timed request
@@ -246,8 +372,14 @@ def main() -> None:
     server = start_server(root, port, args.duckdb_threads)
     url = f"http://127.0.0.1:{port}"
     try:
-        latency(url, root, n_networks, args.genes, args.repeats, server.pid)
-        asyncio.run(load(url, n_networks, args.genes, args.clients, args.load_seconds))
+        runs = set(args.runs.split(","))
+        if "latency" in runs:
+            latency(url, root, n_networks, args.genes, args.repeats, server.pid)
+        if "load" in runs:
+            asyncio.run(load(url, n_networks, args.genes, args.clients, args.load_seconds))
+        if "abuse" in runs:
+            attack = abuse(url, n_networks, args.genes, args.clients, args.attackers, args.abuse_seconds)
+            asyncio.run(attack)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -25,6 +25,13 @@ def serve(
     duckdb_threads: Annotated[
         int | None, typer.Option(help="DuckDB threads per release (default: one per core).")
     ] = None,
+    deadline_s: Annotated[
+        float, typer.Option(help="Seconds one request may run before its query is interrupted.")
+    ] = 10.0,
+    cors_origin: Annotated[
+        list[str] | None,
+        typer.Option(help="Origin allowed to call the API from a browser (repeat; default: any, '*')."),
+    ] = None,
 ) -> None:
     """Serve the store read-only over GraphQL (GraphiQL at /graphql), exports and /healthz."""
     import uvicorn
@@ -39,8 +46,16 @@ def serve(
     if Store(db).current_release() is None:
         log.warning("%s has no published release yet: /healthz answers 503 until one is published", db)
     try:
-        limits = Limits(max_depth=max_depth, max_cost=max_cost, max_page_size=max_page_size)
-        config = ServerConfig(db=db, limits=limits, graphiql=not no_graphiql, duckdb_threads=duckdb_threads)
+        limits = Limits(
+            max_depth=max_depth, max_cost=max_cost, max_page_size=max_page_size, deadline_s=deadline_s
+        )
+        config = ServerConfig(
+            db=db,
+            limits=limits,
+            graphiql=not no_graphiql,
+            duckdb_threads=duckdb_threads,
+            cors_origins=tuple(cors_origin) if cors_origin else ("*",),
+        )
     except ValueError as error:
         raise typer.BadParameter(str(error)) from error
     log.info("serving %s on http://%s:%d/graphql", db, host, port)
@@ -54,8 +69,8 @@ def export_schema(
     ] = None,
 ) -> None:
     """Write the GraphQL schema (SDL) of the API, with every description."""
+    from server.api import build_schema
     from server.config import Limits
-    from server.schema import build_schema
 
     sdl = build_schema(Limits()).as_str() + "\n"
     if out is None:

@@ -1,11 +1,16 @@
 """A network over plain HTTP beside GraphQL: edges as TSV, the graph as GraphML, regulons as GMT.
 
-GET /networks/{id}/edges.tsv | network.graphml | regulons.gmt, with optional query parameters
-`min_weight` and `max_rank`. Each export is one bulk read (Arrow) in the thread pool, capped at
-`Limits.max_export_edges` edges: past the cap the client is told to narrow with max_rank or min_weight.
+GET /networks/{id}/edges.tsv | network.graphml | regulons.gmt, with the optional query parameters
+`minWeight` and `maxRank`: the names, meanings and formats of the GraphQL arguments. Any other parameter is
+refused (a misspelt filter must not return the whole network silently). Each export is one bulk read
+(Arrow) in the thread pool, capped at `Limits.max_export_edges` edges: past the cap the client is told to
+narrow with maxRank or minWeight. Every format carries the network's metadata (`network_metadata`): TSV
+as trailing columns repeated on every row (so exports of several networks concatenate), GraphML as graph
+attributes (and a transcription-factor flag per node), GMT in each regulon's description.
 """
 
 import io
+import re
 from collections.abc import Callable
 
 import networkx as nx
@@ -16,11 +21,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from schema.queries.edge_tables import network_edges_table
+from schema.queries.meta import list_models
 from schema.queries.networks import networks_by_ids
+from schema.rows import NetworkRow
 from server.errors import UserError
-from server.queries import network_edges_table
 
-TSV_COLUMNS = [
+EDGE_COLUMNS = [
     "regulator_ensembl_id",
     "regulator_symbol",
     "target_ensembl_id",
@@ -28,28 +35,60 @@ TSV_COLUMNS = [
     "weight",
     "rank",
 ]
+METADATA = ["network_id", "cell_type", "tissue", "disease", "organism", "model", "release"]
+TSV_COLUMNS = EDGE_COLUMNS + METADATA
+
+# ASCII only and nothing Python's int()/float() would also forgive (spaces, '+', '_', other digits)
+INTEGER = re.compile(r"[0-9]{1,18}", flags=re.ASCII)
+NUMBER = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]{1,3})?", flags=re.ASCII)
+PARAMETERS: dict[str, Callable] = {"minWeight": float, "maxRank": int}  # as the GraphQL arguments
 
 
 def _number(request: Request, name: str, kind: Callable) -> float | int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        return kind(raw)
-    except ValueError:
-        msg = f"query parameter {name} must be a{'n integer' if kind is int else ' number'}, got {raw!r}"
-        raise UserError(msg) from None
+    if not (INTEGER if kind is int else NUMBER).fullmatch(raw):
+        msg = f"query parameter {name} must be a{'n integer' if kind is int else ' number'}, got {raw[:40]!r}"
+        raise UserError(msg)
+    return kind(raw)
 
 
-async def _edges(request: Request) -> tuple[int, pa.Table]:
-    """The network id of the path and its edges under the request's filters; `UserError` if unknown."""
-    try:
-        network_id = int(request.path_params["network_id"])
-    except ValueError:
-        msg = f"network id must be an integer, got {request.path_params['network_id']!r}"
-        raise UserError(msg) from None
-    min_weight = _number(request, "min_weight", float)
-    max_rank = _number(request, "max_rank", int)
+def _check_parameters(request: Request) -> None:
+    unknown = sorted(set(request.query_params) - set(PARAMETERS))
+    if unknown:
+        msg = (
+            f"unknown query parameter(s) {', '.join(map(repr, unknown))}: an export takes "
+            f"{' and '.join(PARAMETERS)}, named as the GraphQL arguments"
+        )
+        raise UserError(msg)
+
+
+async def network_metadata(request: Request, row: NetworkRow) -> dict[str, str | int]:
+    """What identifies the network's edges: its labels, the model that inferred it and the release."""
+    release = request.state.release
+    models = {m.id: m.name for m in await release.run(list_models)}
+    return {
+        "network_id": row.id,
+        "cell_type": row.cell_type or "",
+        "tissue": row.tissue or "",
+        "disease": row.disease or "",
+        "organism": row.organism or "",
+        "model": models.get(row.model_id, "") if row.model_id is not None else "",
+        "release": release.release_id,
+    }
+
+
+async def _edges(request: Request) -> tuple[dict, pa.Table]:
+    """The path's network metadata and its edges under the request's filters; `UserError` if unknown."""
+    _check_parameters(request)
+    raw_id = request.path_params["network_id"]
+    if not INTEGER.fullmatch(raw_id):
+        msg = f"network id must be an integer, got {raw_id[:40]!r}"
+        raise UserError(msg)
+    network_id = int(raw_id)
+    min_weight = _number(request, "minWeight", float)
+    max_rank = _number(request, "maxRank", int)
     release = request.state.release
     limit = request.app.state.limits.max_export_edges
     (row,) = await release.run(networks_by_ids, [network_id])
@@ -60,12 +99,16 @@ async def _edges(request: Request) -> tuple[int, pa.Table]:
         network_edges_table, network_id, min_weight=min_weight, max_rank=max_rank, limit=limit + 1
     )
     if table.num_rows > limit:
-        msg = f"network {network_id} has over {limit} edges under these filters: set max_rank or min_weight"
+        msg = f"network {network_id} has over {limit} edges under these filters: set maxRank or minWeight"
         raise UserError(msg)
-    return network_id, table
+    return await network_metadata(request, row), table
 
 
-def _tsv(table: pa.Table) -> bytes:
+def _tsv(metadata: dict, table: pa.Table) -> bytes:
+    for name in METADATA:
+        value = metadata[name]
+        kind = pa.int64() if isinstance(value, int) else pa.string()
+        table = table.append_column(name, pa.array([value] * table.num_rows, type=kind))
     sink = io.BytesIO()
     sink.write(("\t".join(TSV_COLUMNS) + "\n").encode())
     options = pacsv.WriteOptions(delimiter="\t", quoting_style="none", include_header=False)
@@ -73,12 +116,14 @@ def _tsv(table: pa.Table) -> bytes:
     return sink.getvalue()
 
 
-def _graphml(network_id: int, table: pa.Table) -> bytes:
-    graph = nx.DiGraph(network_id=network_id)
+def _graphml(metadata: dict, table: pa.Table) -> bytes:
+    graph = nx.DiGraph(**metadata)
     columns = table.to_pydict()
     for side in ("regulator", "target"):
-        for ensembl, symbol in zip(columns[f"{side}_ensembl_id"], columns[f"{side}_symbol"], strict=True):
-            graph.add_node(ensembl, symbol=symbol or "")
+        for ensembl, symbol, is_tf in zip(
+            columns[f"{side}_ensembl_id"], columns[f"{side}_symbol"], columns[f"{side}_is_tf"], strict=True
+        ):
+            graph.add_node(ensembl, symbol=symbol or "", is_transcription_factor=bool(is_tf))
     for regulator, target, weight, rank in zip(
         columns["regulator_ensembl_id"],
         columns["target_ensembl_id"],
@@ -90,9 +135,11 @@ def _graphml(network_id: int, table: pa.Table) -> bytes:
     return "\n".join(nx.generate_graphml(graph)).encode()
 
 
-def _gmt(network_id: int, table: pa.Table) -> bytes:
+def _gmt(metadata: dict, table: pa.Table) -> bytes:
     """One line per regulator: `<symbol>_network<id>`, a description, then its targets' symbols by rank."""
     columns = table.to_pydict()
+    network_id = metadata["network_id"]
+    labels = ", ".join(str(metadata[k]) for k in ("cell_type", "tissue", "disease") if metadata[k])
     regulons: dict[tuple[str, str], list[str]] = {}
     for reg_id, reg_symbol, target_id, target_symbol in zip(
         columns["regulator_ensembl_id"],
@@ -106,7 +153,8 @@ def _gmt(network_id: int, table: pa.Table) -> bytes:
         "\t".join(
             [
                 f"{symbol}_network{network_id}",
-                f"targets of {symbol} ({ensembl}) in network {network_id}",
+                f"targets of {symbol} ({ensembl}) in network {network_id} ({labels}; "
+                f"model {metadata['model'] or 'unknown'}; release {metadata['release']})",
                 *targets,
             ]
         )
@@ -116,7 +164,7 @@ def _gmt(network_id: int, table: pa.Table) -> bytes:
 
 
 FORMATS = {
-    "edges.tsv": ("text/tab-separated-values", lambda network_id, table: _tsv(table)),
+    "edges.tsv": ("text/tab-separated-values", _tsv),
     "network.graphml": ("application/graphml+xml", _graphml),
     "regulons.gmt": ("text/plain", _gmt),
 }
@@ -131,13 +179,13 @@ async def export(request: Request) -> Response:
         )
     media_type, render = FORMATS[name]
     try:
-        network_id, table = await _edges(request)
+        metadata, table = await _edges(request)
     except UserError as error:
         return PlainTextResponse(str(error), status_code=400)
     except LookupError as error:
         return PlainTextResponse(str(error.args[0]), status_code=404)
-    body = await run_in_threadpool(render, network_id, table)
-    filename = f"network{network_id}_{name}"
+    body = await run_in_threadpool(render, metadata, table)
+    filename = f"network{metadata['network_id']}_{name}"
     return Response(
         body, media_type=media_type, headers={"content-disposition": f'attachment; filename="{filename}"'}
     )

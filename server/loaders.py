@@ -2,10 +2,10 @@
 
 `networks { nodes { hubs { gene { symbol } } } }` costs three queries (networks, hubs of all of them, their
 genes), whatever the page size. Loaders are built per request by `Context`; their caches die with it.
-Genes come from the release's gene index (`Release.genes`, no query), networks from its memo, which holds
-them all unless the release has very many (`Release.networks_complete`). Datasets, models and networks not
-yet read go through the memo (`Release.memo`): a row read by one request is not read again while that
-release is served.
+Genes need no loader: `Context.genes` reads them from the release's gene index. Networks come from its
+memo, which holds them all unless the release has very many (`Release.networks_complete`). Datasets,
+models and networks not yet read go through the memo (`Release.memo`): a row read by one request is not
+read again while that release is served.
 """
 
 from collections import defaultdict
@@ -14,11 +14,10 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from schema.queries.genes import GeneIndex
 from schema.queries.hubs import hubs_for_networks
 from schema.queries.meta import list_models
 from schema.queries.networks import datasets_by_ids, networks_by_ids
-from schema.rows import DatasetRow, GeneRow, HubRow, ModelRow, NetworkRow
+from schema.rows import DatasetRow, HubRow, ModelRow, NetworkRow
 
 # the store refuses batches of more than 1000 ids (schema.queries._common.MAX_IDS)
 MAX_BATCH = 1000
@@ -30,14 +29,10 @@ HubKey = tuple[int, str, int, bool]  # (network id, statistic, k, transcription 
 class Loaders:
     """The DataLoaders of one request, all running store queries through `run` (the thread pool)."""
 
-    def __init__(
-        self, run: Runner, memo: dict[str, dict[int, Any]], genes: GeneIndex, *, networks_complete: bool
-    ) -> None:
+    def __init__(self, run: Runner, memo: dict[str, dict[int, Any]], *, networks_complete: bool) -> None:
         self._run = run
         self._memo = memo
-        self._gene_index = genes
         self._networks_complete = networks_complete  # memo["network"] holds every network of the release
-        self.gene: DataLoader[int, GeneRow | None] = DataLoader(self._genes, max_batch_size=MAX_BATCH)
         self.network: DataLoader[int, NetworkRow | None] = DataLoader(
             self._networks, max_batch_size=MAX_BATCH
         )
@@ -56,9 +51,6 @@ class Loaders:
                 if row is not None:
                     memo[i] = row
         return [memo.get(i) for i in ids]
-
-    async def _genes(self, ids: list[int]) -> Sequence[GeneRow | None]:
-        return [self._gene_index.by_id.get(i) for i in ids]
 
     async def _networks(self, ids: list[int]) -> Sequence[NetworkRow | None]:
         if self._networks_complete:

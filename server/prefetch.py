@@ -2,16 +2,16 @@
 
 A page of 100 edges asking for `regulator { symbol } target { symbol }` would otherwise run 200 async
 resolvers (each a DataLoader future): correct, but the asyncio bookkeeping costs more than the SQL. The
-connection resolver instead looks at the client's selection, takes the genes it asks for from the release's
-gene index and the networks through the request's DataLoader (one query, cached), and hands plain objects
-to the types.
+connection resolver instead looks at the client's selection, takes the genes it asks for from
+`Context.genes` (the release's gene index, no query) and the networks through the request's DataLoader (one
+query, cached), and hands plain objects to the types.
 """
 
 from collections.abc import Iterable, Mapping
 
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
-from schema.rows import GeneRow, NetworkRow
+from schema.rows import NetworkRow
 from server.context import Info
 
 
@@ -34,12 +34,6 @@ def selects(info: Info, *path: str) -> bool:
             return True
         level = [s for field in matches for s in _children(field.selections)]
     return True
-
-
-async def genes(info: Info, ids: Iterable[int]) -> Mapping[int, GeneRow]:
-    """Gene rows by id from the release's gene index (no query)."""
-    by_id = info.context.release.genes.by_id
-    return {i: by_id[i] for i in set(ids) if i in by_id}
 
 
 async def networks(info: Info, ids: Iterable[int]) -> Mapping[int, NetworkRow]:

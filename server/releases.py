@@ -56,18 +56,23 @@ class Release:
 
     def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run `fn(cursor, *args, **kwargs)` on a cursor no other thread is using (blocking)."""
+        return self._call(Statement(), fn, args, kwargs)
+
+    def _call(self, statement: "Statement", fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
         with self._lock:
             cursor = self._idle.pop() if self._idle else None
         if cursor is None:
             cursor = self.reader.cursor()
         try:
+            statement.start(cursor)
             return fn(cursor, *args, **kwargs)
         except ValueError as error:
             # the store's query functions raise ValueError, with a clear message, for bad arguments
             raise UserError(str(error)) from error
         finally:
+            interrupted = statement.finish()
             with self._lock:
-                keep = not self._closed and len(self._idle) < self.pool_size
+                keep = not self._closed and not interrupted and len(self._idle) < self.pool_size
                 if keep:
                     self._idle.append(cursor)
             if not keep:
@@ -77,6 +82,21 @@ class Release:
         """`call` in the thread pool, so the event loop never waits on DuckDB."""
         return await run_in_threadpool(self.call, fn, *args, **kwargs)
 
+    async def run_until(self, deadline: float, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`run`, but past `deadline` (time.monotonic()) the DuckDB statement is interrupted.
+
+        Raises `TimeoutError` at the deadline without waiting for the worker thread, which stops as soon
+        as DuckDB notices the interrupt; its cursor is then closed, not reused.
+        """
+        statement = Statement()
+        work = asyncio.ensure_future(run_in_threadpool(self._call, statement, fn, args, kwargs))
+        work.add_done_callback(_consume)
+        try:
+            return await asyncio.wait_for(asyncio.shield(work), deadline - time.monotonic())
+        except (TimeoutError, asyncio.CancelledError):
+            statement.interrupt()
+            raise
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -85,6 +105,40 @@ class Release:
             cursor.close()
         self.reader.close()
         log.info("closed release %s", self.release_id)
+
+
+class Statement:
+    """The cursor a worker thread is running a query on, so another thread can interrupt it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cursor: Any = None
+        self.interrupted = False
+
+    def start(self, cursor: Any) -> None:
+        with self._lock:
+            if self.interrupted:
+                msg = "interrupted before it started"
+                raise TimeoutError(msg)
+            self._cursor = cursor
+
+    def finish(self) -> bool:
+        """Forget the cursor; True when it was interrupted (and must not be reused)."""
+        with self._lock:
+            self._cursor = None
+            return self.interrupted
+
+    def interrupt(self) -> None:
+        with self._lock:
+            self.interrupted = True
+            if self._cursor is not None:
+                self._cursor.interrupt()
+
+
+def _consume(work: asyncio.Future) -> None:
+    """Retrieve the outcome of work abandoned at a deadline, so asyncio does not log it as lost."""
+    if not work.cancelled() and work.exception() is not None:
+        log.debug("abandoned query ended with %r", work.exception())
 
 
 class Releases:
@@ -97,11 +151,6 @@ class Releases:
         self._current: Release | None = None
         self._checked_at = 0.0
         self._swap = asyncio.Lock()
-
-    @property
-    def current_id(self) -> str | None:
-        """Id of the release new requests get (None before the first request or publish)."""
-        return self._current.release_id if self._current else None
 
     async def _ensure_current(self) -> Release:
         now = time.monotonic()

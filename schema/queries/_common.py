@@ -1,5 +1,6 @@
 """What the query modules share: hard caps, cursors, the network filter and row conversion."""
 
+import re
 from dataclasses import dataclass, fields
 
 import duckdb
@@ -43,18 +44,22 @@ def optional_filters(*filters: tuple[str, object]) -> tuple[str, list]:
     return "".join(f" AND {clause}" for clause, _ in given), params
 
 
+CURSOR_PART = re.compile(r"(0|[1-9][0-9]{0,17})", flags=re.ASCII)  # what make_cursor writes (int64)
+
+
 def parse_cursor(after: str | None, parts: int) -> tuple[int, ...] | None:
-    """Cursors are the sort key of the last row seen, as integers joined by ':'."""
+    """Cursors are the sort key of the last row seen, as integers joined by ':', parsed strictly.
+
+    Only what `make_cursor` writes is accepted: ASCII digits without sign, spaces, underscores or leading
+    zeros, at most 18 digits each (so a cursor never overflows a BIGINT parameter).
+    """
     if after is None:
         return None
-    try:
-        values = tuple(int(v) for v in after.split(":"))
-    except ValueError:
-        values = ()
-    if len(values) != parts:
-        msg = f"invalid cursor {after!r}"
+    values = after.split(":")
+    if len(values) != parts or not all(CURSOR_PART.fullmatch(v) for v in values):
+        msg = f"invalid cursor {after[:60]!r}: pass the endCursor of the previous page"
         raise ValueError(msg)
-    return values
+    return tuple(int(v) for v in values)
 
 
 def make_cursor(*values: int) -> str:

@@ -17,8 +17,8 @@ GeneType = Annotated["Gene", strawberry.lazy("server.types.gene")]
 async def _genes(info: Info, ids: list[int]) -> list:
     from server.types.gene import Gene
 
-    rows = await info.context.loaders.gene.load_many(ids)
-    return [Gene.from_row(r) for r in rows if r is not None]
+    rows = info.context.genes(ids)
+    return [Gene.from_row(rows[i]) for i in ids if i in rows]
 
 
 @strawberry.type(description="One gene set tested for over-representation (hypergeometric test).")
@@ -97,7 +97,7 @@ class RegulatorEnrichment:
     async def regulator(self, info: Info) -> GeneType:
         from server.types.gene import Gene
 
-        return Gene.from_row(await info.context.loaders.gene.load(self.regulator_id))
+        return Gene.from_row(info.context.genes([self.regulator_id])[self.regulator_id])
 
     @strawberry.field(description="The network (tissue, disease, cell type...).")
     async def network(self, info: Info) -> Annotated["Network", strawberry.lazy("server.types.network")]:

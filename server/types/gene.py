@@ -1,27 +1,14 @@
 """A gene with its regulators and targets across networks."""
 
-from typing import Annotated
-
 import strawberry
 
 from schema.queries.edges import regulator_summary, regulators_of, target_summary, targets_of
 from schema.rows import GeneRow
+from server.arguments import AfterArg, FilterArg, FirstArg, GroupByArg, MaxRankArg, MinWeightArg, TopArg
 from server.context import Info
 from server.limits import page_size
-from server.types.filters import GroupBy, NetworkFilterInput, to_store
+from server.types.filters import to_store
 from server.types.regulation import RegulationConnection, RegulationGroup
-
-FilterArg = Annotated[
-    NetworkFilterInput | None, strawberry.argument(description="Networks to look in (default: all).")
-]
-MinWeightArg = Annotated[float | None, strawberry.argument(description="Keep edges of at least this weight.")]
-MaxRankArg = Annotated[
-    int | None, strawberry.argument(description="Keep edges among the N strongest of their network.")
-]
-FirstArg = Annotated[int | None, strawberry.argument(description="Page size (capped).")]
-AfterArg = Annotated[str | None, strawberry.argument(description="`endCursor` of the previous page.")]
-GroupByArg = Annotated[GroupBy, strawberry.argument(description="Network attribute to group by.")]
-TopArg = Annotated[int | None, strawberry.argument(description="Partners kept per group (capped).")]
 
 
 @strawberry.type(description="A gene of the store's vocabulary (GENCODE), identified by its Ensembl id.")

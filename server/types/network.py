@@ -6,16 +6,17 @@ from typing import Annotated
 import strawberry
 from strawberry.utils.str_converters import to_camel_case
 
+from schema.queries.edge_tables import top_edges_per_regulator
 from schema.queries.edges import network_edges
 from schema.queries.hubs import node_stats
 from schema.queries.networks import FACETS, facet_counts
 from schema.rows import FacetCount, NetworkRow, Page
 from server import prefetch
+from server.arguments import DEFAULTS, AfterArg, FirstArg, HubsByArg, MinWeightArg
 from server.context import Info
 from server.errors import UserError
 from server.limits import page_size
 from server.lookup import MAX_SHOWN, gene_row, resolve, shown
-from server.queries import top_edges_per_regulator
 from server.types.edge import EdgeConnection
 from server.types.filters import HubStatistic, NetworkFilterInput, to_store
 from server.types.hub import NodeStatistics
@@ -72,9 +73,7 @@ class Network:
     async def edges(
         self,
         info: Info,
-        min_weight: Annotated[
-            float | None, strawberry.argument(description="Keep edges of at least this weight.")
-        ] = None,
+        min_weight: MinWeightArg = None,
         regulator: Annotated[
             str | None,
             strawberry.argument(description="Keep the targets of this gene (symbol or Ensembl id)."),
@@ -89,10 +88,8 @@ class Network:
                 description="Keep each regulator's k strongest targets (not with regulator/target)."
             ),
         ] = None,
-        first: Annotated[int | None, strawberry.argument(description="Page size (capped).")] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="`endCursor` of the previous page.")
-        ] = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
     ) -> EdgeConnection:
         context = info.context
         size = page_size(first, context.limits)
@@ -126,19 +123,22 @@ class Network:
     async def hubs(
         self,
         info: Info,
-        by: Annotated[HubStatistic, strawberry.argument(description="Statistic ranking the hubs.")] = (
-            HubStatistic.OUT_DEGREE
-        ),
+        by: HubsByArg = HubStatistic.OUT_DEGREE,
         transcription_factors_only: Annotated[
             bool, strawberry.argument(description="Rank transcription factors only.")
         ] = False,
-        first: Annotated[int | None, strawberry.argument(description="How many hubs (capped).")] = None,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description=(
+                    f"How many hubs (default {DEFAULTS.default_page_size}, at most {DEFAULTS.max_page_size})."
+                )
+            ),
+        ] = None,
     ) -> list[NodeStatistics]:
         size = page_size(first, info.context.limits)
         rows = await info.context.loaders.hubs.load((self.id, by.value, size, transcription_factors_only))
-        genes = (
-            await prefetch.genes(info, (r.gene_id for r in rows)) if prefetch.selects(info, "gene") else {}
-        )
+        genes = info.context.genes(r.gene_id for r in rows) if prefetch.selects(info, "gene") else {}
         return [NodeStatistics.from_row(r, genes) for r in rows]
 
     @strawberry.field(
@@ -168,7 +168,7 @@ async def _edge_genes(info: Info, edges: list) -> dict:
         ids += [e.regulator_id for e in edges]
     if prefetch.selects(info, "nodes", "target"):
         ids += [e.target_id for e in edges]
-    return await prefetch.genes(info, ids) if ids else {}
+    return info.context.genes(ids)
 
 
 @strawberry.type(description="How many matching networks share one value of a facet.")

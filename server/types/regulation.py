@@ -69,7 +69,7 @@ class RegulationConnection:
             gene_ids += [r.regulator_id for r in page.items]
         if prefetch.selects(info, "nodes", "target"):
             gene_ids += [r.target_id for r in page.items]
-        genes = await prefetch.genes(info, gene_ids) if gene_ids else {}
+        genes = info.context.genes(gene_ids)
         wants_networks = prefetch.selects(info, "nodes", "network")
         networks = await prefetch.networks(info, (r.network_id for r in page.items)) if wants_networks else {}
         return cls.from_row(page, genes, networks)
@@ -119,7 +119,7 @@ class RegulationGroup:
     async def build(cls, info: Info, rows: list[RegulationSummaryRow]) -> list["RegulationGroup"]:
         """Groups with the partner genes the client selected loaded in one batch."""
         wanted = prefetch.selects(info, "partners", "gene")
-        genes = await prefetch.genes(info, (r.partner_id for r in rows)) if wanted else {}
+        genes = info.context.genes(r.partner_id for r in rows) if wanted else {}
         return cls.from_rows(rows, genes)
 
     @classmethod

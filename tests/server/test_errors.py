@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
+from server.api import Query
 from server.errors import MASKED_MESSAGE
-from server.schema import Query
 from tests.server.conftest import GraphQL
 
 
@@ -120,8 +120,8 @@ def schema_string_arguments() -> set[str]:
     """Every String / [String] argument and input field of the schema, as Type.field.arg."""
     from graphql import GraphQLInputObjectType, GraphQLObjectType, get_named_type
 
+    from server.api import build_schema
     from server.config import Limits
-    from server.schema import build_schema
 
     schema = build_schema(Limits())._schema
     found = set()
@@ -167,7 +167,7 @@ def test_unexpected_errors_are_masked_and_logged(gql, monkeypatch, caplog):
         msg = "SELECT secret FROM edges failed"
         raise RuntimeError(msg)
 
-    monkeypatch.setattr("server.schema.store_info", broken)
+    monkeypatch.setattr("server.api.store_info", broken)
     with caplog.at_level(logging.ERROR, logger="server.errors"):
         body = gql("{ meta { release } network(id: 1) { id } }")
     assert body["errors"] == [

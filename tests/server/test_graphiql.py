@@ -48,7 +48,7 @@ def test_graphiql_page_names_only_local_static_assets(client):
 
 def test_every_asset_of_the_graphiql_page_is_served(client):
     urls = asset_urls(client.get("/graphql", headers=HTML).text)
-    assert len(urls) == 5  # the stylesheet, React, ReactDOM, GraphiQL and our start script
+    assert len(urls) == 6  # two stylesheets, React, ReactDOM, GraphiQL and our start script
     for url in urls:
         asset = client.get(url)
         assert asset.status_code == 200, url
@@ -95,7 +95,7 @@ def test_graphiql_renders_and_runs_a_query_offline(page, screenshots, client):
     )
     assert editor == QUERY  # taken from ?q=
     page.click("button.graphiql-execute-button")
-    page.wait_for_function(f"{RESULT_PANE}?.CodeMirror.getValue().includes('schemaVersion')")
+    page.wait_for_function(f"() => {RESULT_PANE}?.CodeMirror.getValue().includes('schemaVersion')")
     assert graphiql_result(page) == expected
     page.screenshot(path=screenshots / "graphiql.png")
 

@@ -119,15 +119,25 @@ def test_graphiql_introspection_passes_the_default_limits(gql):
 
 
 def test_cost_arithmetic():
-    from graphql import parse
-
-    from server.limits import operation_cost
-    from server.schema import build_schema
+    from server.api import build_schema
+    from server.limits import operation_cost, prepare
 
     schema = build_schema(Limits())._schema
-    document = parse("{ networks(first: 10) { nodes { edges(first: 5) { nodes { rank } } } } __typename }")
+
+    def cost(query, variables=None, limits=None):
+        limits = limits or Limits()
+        return operation_cost(schema, prepare(schema, limits, query, None), variables or {}, limits)
+
     # rank 1; nodes 1 + 1; edges 1 + 5 x 2; nodes 1 + 11; networks 1 + 10 x 12; __typename is free
-    assert operation_cost(schema, document.definitions[0], {}, {}, Limits()) == 121
-    defaults = parse("query($n: Int) { networks(first: $n) { totalCount } }")
-    assert operation_cost(schema, defaults.definitions[0], {}, {}, Limits(default_page_size=7)) == 1 + 7 * 1
-    assert operation_cost(schema, defaults.definitions[0], {}, {"n": 3}, Limits()) == 1 + 3 * 1
+    assert cost("{ networks(first: 10) { nodes { edges(first: 5) { nodes { rank } } } } __typename }") == 121
+    defaults = "query($n: Int) { networks(first: $n) { totalCount } }"
+    assert cost(defaults, limits=Limits(default_page_size=7)) == 1 + 7 * 1
+    assert cost(defaults, {"n": 3}) == 1 + 3 * 1
+    # a gene list costs per gene, plus the field's fixed charge; the same as a literal or a variable
+    stats = "query($g: [String!]!) { network(id: 1) { nodeStatistics(genes: $g) { rank outDegree } } }"
+    assert cost(stats, {"g": ["A"] * 100}) == 1 + 1 + 10 + 100 * 2
+    literal = '{ network(id: 1) { nodeStatistics(genes: ["A", "B", "C"]) { rank } } }'
+    assert cost(literal) == 1 + 1 + 10 + 3 * 1
+    # a fragment spread costs what its selection costs, each time it is spread
+    spread = "{ a: network(id: 1) { ...F } b: network(id: 2) { ...F } } fragment F on Network { id nCells }"
+    assert cost(spread) == 2 * (1 + 2)

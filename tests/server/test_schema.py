@@ -7,9 +7,9 @@ from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType, 
 from typer.testing import CliRunner
 
 from cli.main import app as cli_app
+from server.api import build_schema
 from server.config import Limits, ServerConfig
 from server.releases import Release
-from server.schema import build_schema
 from tests.server.conftest import GraphQL, make_client
 
 BUILT_IN = {"String", "Int", "Float", "Boolean", "ID"}
@@ -69,13 +69,13 @@ def test_serve_refuses_a_missing_store(tmp_path):
 def store_calls(monkeypatch):
     """Names of the store functions each request calls, in order."""
     calls: list[str] = []
-    original = Release.call
+    original = Release._call
 
-    def counting(self, fn, *args, **kwargs):
+    def counting(self, statement, fn, args, kwargs):
         calls.append(fn.__name__)
-        return original(self, fn, *args, **kwargs)
+        return original(self, statement, fn, args, kwargs)
 
-    monkeypatch.setattr(Release, "call", counting)
+    monkeypatch.setattr(Release, "_call", counting)
     return calls
 
 

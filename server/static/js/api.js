@@ -40,7 +40,7 @@ export const EXPORTS = [
   ["regulons.gmt", "Regulons (GMT)"],
 ];
 
-/** URL of one export of a network, e.g. exportUrl(3, "edges.tsv", {max_rank: 1000}). */
+/** URL of one export of a network, e.g. exportUrl(3, "edges.tsv", {maxRank: 1000}). */
 export function exportUrl(networkId, format, params = {}) {
   const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v != null && v !== ""));
   const qs = query.toString();

@@ -131,7 +131,7 @@ function downloads(id) {
   const rank = h("input", { type: "number", min: 1, placeholder: "all", "aria-label": "Strongest edges only", style: "width:7rem" });
   const links = EXPORTS.map(([format, label]) => h("a", { href: exportUrl(id, format), download: "", dataset: { format } }, label));
   rank.addEventListener("input", () => {
-    for (const link of links) link.href = exportUrl(id, link.dataset.format, { max_rank: rank.value });
+    for (const link of links) link.href = exportUrl(id, link.dataset.format, { maxRank: rank.value });
   });
   return h("div", { class: "card" }, h("h3", {}, "Download"),
     h("p", { class: "downloads" }, links),

@@ -1,0 +1,75 @@
+"""Edge reads the server needs besides `edges.py`: each regulator's top k (paged), and whole-network tables.
+
+Moved here from the server (which holds no SQL): `top_edges_per_regulator` backs
+`Network.edges(topKPerRegulator:)`, `network_edges_table` the plain-HTTP exports (TSV, GraphML, GMT).
+"""
+
+import duckdb
+import pyarrow as pa
+
+from schema.queries._common import (
+    MAX_PAGE,
+    check_limit,
+    make_cursor,
+    optional_filters,
+    parse_cursor,
+    rows_as,
+)
+from schema.rows import EdgeRow, Page
+
+
+def top_edges_per_regulator(
+    con: duckdb.DuckDBPyConnection,
+    network_id: int,
+    *,
+    k: int,
+    min_weight: float | None = None,
+    first: int = 100,
+    after: str | None = None,
+) -> Page[EdgeRow]:
+    """Each regulator's `k` strongest targets in one network, strongest first (cursor = rank)."""
+    check_limit("first", first, MAX_PAGE)
+    check_limit("topKPerRegulator", k, MAX_PAGE)
+    cursor = parse_cursor(after, 1)
+    optional, params = optional_filters(("weight >= ?", min_weight))
+    items = rows_as(
+        con,
+        EdgeRow,
+        f"""
+        SELECT network_id, regulator_id, target_id, weight, rank FROM edges
+        WHERE network_id = ?{optional}
+        QUALIFY row_number() OVER (PARTITION BY regulator_id ORDER BY rank) <= ? AND rank > ?
+        ORDER BY rank LIMIT ?
+        """,
+        [network_id, *params, k, cursor[0] if cursor else 0, first + 1],
+    )
+    more = len(items) > first
+    items = items[:first]
+    return Page(items=items, next_cursor=make_cursor(items[-1].rank) if more else None)
+
+
+def network_edges_table(
+    con: duckdb.DuckDBPyConnection,
+    network_id: int,
+    *,
+    min_weight: float | None,
+    max_rank: int | None,
+    limit: int,
+) -> pa.Table:
+    """Up to `limit` edges of one network as an Arrow table with Ensembl ids and symbols, by rank.
+
+    One bulk read instead of pages of rows. Columns: regulator_ensembl_id, regulator_symbol,
+    target_ensembl_id, target_symbol, weight, rank, regulator_is_tf, target_is_tf.
+    """
+    optional, params = optional_filters(("e.weight >= ?", min_weight), ("e.rank <= ?", max_rank))
+    return con.sql(
+        f"""
+        SELECT r.ensembl_id AS regulator_ensembl_id, r.symbol AS regulator_symbol,
+               t.ensembl_id AS target_ensembl_id, t.symbol AS target_symbol, e.weight, e.rank,
+               r.is_tf AS regulator_is_tf, t.is_tf AS target_is_tf
+        FROM edges e JOIN genes r ON r.id = e.regulator_id JOIN genes t ON t.id = e.target_id
+        WHERE e.network_id = ?{optional}
+        ORDER BY e.rank LIMIT ?
+        """,
+        params=[network_id, *params, limit],
+    ).to_arrow_table()

@@ -1,0 +1,185 @@
+"""The GraphQL schema: the root `Query` (thin resolvers over `schema.queries`) and `build_schema`."""
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import Annotated
+
+import strawberry
+from strawberry.extensions import SchemaExtension
+
+from schema.queries.compare import compare_networks
+from schema.queries.genes import search_genes
+from schema.queries.meta import store_info
+from schema.queries.networks import find_network_ids, find_networks, find_networks_and_facets
+from server import prefetch
+from server.arguments import DEFAULTS, AfterArg, FilterArg, FirstArg, MinWeightArg, OrganismArg
+from server.config import Limits
+from server.context import Info
+from server.enrichment import (
+    ENRICHED_REGULATORS_DESCRIPTION,
+    ENRICHMENT_DESCRIPTION,
+    enrichment,
+    regulator_enrichment,
+)
+from server.errors import LoggingSchema, UserError, mask_errors
+from server.limits import page_size
+from server.lookup import gene_name_or_none, gene_row
+from server.types.comparison import NetworkComparison
+from server.types.enrichment import GeneSetEnrichmentResult, RegulatorEnrichmentResult
+from server.types.filters import to_store
+from server.types.gene import Gene
+from server.types.meta import Meta
+from server.types.network import Network, NetworkConnection
+
+QUERY_DESCRIPTION = f"""Gene networks inferred by scPRINT, with their genes, hubs and enrichments.
+
+Limits (defaults): pages of at most {DEFAULTS.max_page_size} items ({DEFAULTS.default_page_size} when \
+`first` is left out); cost at most {DEFAULTS.max_cost} (a field costs 1, a page `first` x its selection, a \
+gene list per gene); depth {DEFAULTS.max_depth}; {DEFAULTS.max_aliases} aliases; \
+{DEFAULTS.max_fragment_spreads} fragment spreads; {DEFAULTS.max_tokens} tokens; gene lists of \
+{DEFAULTS.max_gene_list}; {DEFAULTS.deadline_s:g} s per request; responses of \
+{DEFAULTS.max_response_bytes} bytes; request bodies of {DEFAULTS.max_body_bytes} bytes.
+
+Introspection is allowed (the schema is public), within the same token, alias and spread limits and a \
+depth of {DEFAULTS.max_introspection_depth}; it costs nothing."""
+
+
+@strawberry.type(description=QUERY_DESCRIPTION)
+class Query:
+    @strawberry.field(description="The release being served: id, schema version, counts and models.")
+    async def meta(self, info: Info) -> Meta:
+        return Meta.from_row(await info.context.run(store_info))
+
+    @strawberry.field(
+        description="Genes whose symbol or Ensembl id starts with `search`, exact matches first."
+    )
+    async def genes(
+        self,
+        info: Info,
+        search: Annotated[str, strawberry.argument(description="Prefix of a symbol or Ensembl id.")],
+        organism: OrganismArg = None,
+        first: FirstArg = None,
+    ) -> list[Gene]:
+        if not search.strip():
+            msg = "search must not be empty"
+            raise UserError(msg)
+        size = page_size(first, info.context.limits)
+        rows = await info.context.run(search_genes, search.strip(), organism=organism, limit=size)
+        return [Gene.from_row(r) for r in rows]
+
+    @strawberry.field(description="One gene by symbol or Ensembl id (give exactly one); null if unknown.")
+    async def gene(
+        self,
+        info: Info,
+        symbol: Annotated[str | None, strawberry.argument(description="Symbol, e.g. 'TGFB1'.")] = None,
+        ensembl_id: Annotated[
+            str | None, strawberry.argument(description="Ensembl gene id, e.g. 'ENSG00000105329'.")
+        ] = None,
+        organism: OrganismArg = None,
+    ) -> Gene | None:
+        symbol, ensembl_id = gene_name_or_none(symbol), gene_name_or_none(ensembl_id)
+        if (symbol is None) == (ensembl_id is None):
+            msg = "give exactly one of symbol or ensemblId"
+            raise UserError(msg)
+        try:
+            row = await gene_row(info.context, symbol or ensembl_id, organism=organism)
+        except UserError:
+            return None
+        if ensembl_id is not None and row.ensembl_id != ensembl_id:
+            return None  # an Ensembl id was asked for; a symbol match does not count
+        return Gene.from_row(row)
+
+    @strawberry.field(description="Networks matching a filter, by id, with facet counts.")
+    async def networks(
+        self,
+        info: Info,
+        filter: FilterArg = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
+    ) -> NetworkConnection:
+        context = info.context
+        size = page_size(first, context.limits)
+        where = to_store(filter)
+        wanted = NetworkConnection.facets_selected(info)
+        ids_only = context.release.networks_complete  # rows from the release, ids from the store
+        counts = None
+        if wanted:  # the page and its facets in one call: one trip to the thread pool instead of two
+            page, counts = await context.run(
+                find_networks_and_facets, where, first=size, after=after, facets=wanted, ids_only=ids_only
+            )
+        else:
+            page = await context.run(
+                find_network_ids if ids_only else find_networks, where, first=size, after=after
+            )
+        if ids_only:
+            rows = await prefetch.networks(info, page.items)
+            page = replace(page, items=[rows[i] for i in page.items])
+        return NetworkConnection.from_row(page, filter, counts)
+
+    @strawberry.field(description="One network by its stable id; null if unknown.")
+    async def network(
+        self, info: Info, id: Annotated[int, strawberry.argument(description="The network id.")]
+    ) -> Network | None:
+        row = await info.context.loaders.network.load(id)
+        return Network.from_row(row) if row else None
+
+    @strawberry.field(description="Network b against network a: shared, gained and lost edges.")
+    async def compare_networks(
+        self,
+        info: Info,
+        a: Annotated[int, strawberry.argument(description="Id of the reference network.")],
+        b: Annotated[int, strawberry.argument(description="Id of the network compared with it.")],
+        max_rank: Annotated[
+            int | None, strawberry.argument(description="Compare each network's N strongest edges only.")
+        ] = None,
+        min_weight: MinWeightArg = None,
+        first: Annotated[
+            int | None,
+            strawberry.argument(description="Edges per list (shared, gained, lost; at most 1000)."),
+        ] = None,
+    ) -> NetworkComparison:
+        size = page_size(first, info.context.limits)
+        found = await info.context.loaders.network.load_many([a, b])
+        missing = [str(i) for i, row in zip((a, b), found, strict=True) if row is None]
+        if missing:
+            msg = f"unknown network id(s): {', '.join(missing)}"
+            raise UserError(msg)
+        row = await info.context.run(
+            compare_networks, a, b, max_rank=max_rank, min_weight=min_weight, limit=size
+        )
+        edges = [*row.shared, *row.gained, *row.lost]
+        wanted = any(prefetch.selects(info, part, side) for part in ("shared", "gained", "lost")
+                     for side in ("regulator", "target"))  # fmt: skip
+        ids = [i for e in edges for i in (e.regulator_id, e.target_id)] if wanted else []
+        return NetworkComparison.from_row(row, info.context.genes(ids))
+
+    enrichment: GeneSetEnrichmentResult = strawberry.field(
+        resolver=enrichment, description=ENRICHMENT_DESCRIPTION
+    )
+    enriched_regulators: RegulatorEnrichmentResult = strawberry.field(
+        resolver=regulator_enrichment, description=ENRICHED_REGULATORS_DESCRIPTION
+    )
+
+
+class UsePrepared(SchemaExtension):
+    """Executes the document the app already parsed, validated and priced off the event loop.
+
+    `GraphQLApp.execute_operation` leaves it in `Context.prepared`; a schema used without the app (tests,
+    `export-schema`) parses and validates as plain graphql-core does, without the server's limits.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        prepared = getattr(context.context, "prepared", None)
+        if prepared is not None:
+            context.graphql_document = prepared.document
+            context.pre_execution_errors = []  # validated by `server.limits.prepare`
+        yield
+
+
+def build_schema(limits: Limits) -> strawberry.Schema:
+    """The schema with the prepared-document hook and error masking (last, over every other error).
+
+    `limits` are the ones the app enforces; the schema's descriptions state the defaults.
+    """
+    return LoggingSchema(query=Query, extensions=[UsePrepared, mask_errors])
