@@ -20,16 +20,11 @@ Reading (the server)::
 """
 
 from schema import queries
+from schema.identity import idempotency_key, network_key, params_hash, stable_hash
 from schema.release import NoReleaseError, Reader, SchemaVersionError, Store, StoreConfig
+from schema.rows import NetworkMeta
 from schema.tables import SCHEMA_VERSION
-from schema.writer import (
-    DatasetUpsert,
-    EdgeLoad,
-    NetworkMeta,
-    ReleaseWriter,
-    make_idempotency_key,
-    params_hash,
-)
+from schema.writer import DatasetUpsert, EdgeLoad, ReleaseWriter
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -42,7 +37,9 @@ __all__ = [
     "SchemaVersionError",
     "Store",
     "StoreConfig",
-    "make_idempotency_key",
+    "idempotency_key",
+    "network_key",
     "params_hash",
     "queries",
+    "stable_hash",
 ]

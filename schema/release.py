@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock
 
-from schema.tables import SCHEMA_VERSION
+from schema.tables import SCHEMA_VERSION, schema_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +76,18 @@ class StoreConfig:
 
 
 def check_schema_version(con: duckdb.DuckDBPyConnection, path: Path) -> str:
-    """Return the release id stored in ``con``; raise SchemaVersionError if its schema version differs."""
+    """Return the release id stored in ``con``; raise SchemaVersionError if its schema version or its tables
+    (``schema_fingerprint``) differ from this code's."""
     try:
         rows = dict(con.execute("SELECT key, value FROM store_meta").fetchall())
     except duckdb.CatalogException as err:
         msg = f"{path} is not a scPRINT-graph store release (no store_meta table)"
         raise SchemaVersionError(msg) from err
-    version = rows.get("schema_version")
-    if version != str(SCHEMA_VERSION):
+    version, fingerprint = rows.get("schema_version"), rows.get("schema_fingerprint")
+    if version != str(SCHEMA_VERSION) or fingerprint != schema_fingerprint():
         msg = (
-            f"{path} has schema version {version}, this code reads version {SCHEMA_VERSION}; "
+            f"{path} has schema version {version} (tables {fingerprint}), this code reads version "
+            f"{SCHEMA_VERSION} (tables {schema_fingerprint()}); "
             "rebuild the store or install the matching scprint-graph version"
         )
         raise SchemaVersionError(msg)

@@ -7,24 +7,34 @@ still knows their natural key through ``__mapper_args__``. Foreign keys are docu
 cannot delete a referenced row, and the writer replaces networks of a dataset in place.
 """
 
+import hashlib
+from dataclasses import MISSING, fields
 from datetime import datetime
+from typing import get_args, get_type_hints
 
 from sqlalchemy import (
     Boolean,
+    Column,
     DateTime,
     Float,
     Integer,
     MetaData,
     Sequence,
     String,
+    Table,
     Text,
     UniqueConstraint,
     create_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
-"""Bumped whenever a table or column changes; a store of another version refuses to open."""
+from schema.rows import NetworkRow
+
+SCHEMA_VERSION = 2
+"""Bumped when the meaning of stored data changes; a store of another version refuses to open.
+
+A change of tables or columns needs no bump: ``schema_fingerprint`` tells those apart by itself.
+"""
 
 
 class Base(DeclarativeBase):
@@ -83,30 +93,49 @@ class Model(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
-class Network(Base):
-    """One gene network: a dataset x tissue x disease x cell type group through one model.
+def _network_columns() -> list[Column]:
+    """The ``networks`` columns, from the fields of ``NetworkRow`` (their one declaration), id first.
 
-    References: ``dataset_id`` -> datasets.id, ``model_id`` -> models.id.
+    ``X | None`` is a nullable column; a field's default value becomes the column's server default.
+    """
+    hints = get_type_hints(NetworkRow)
+    seq = Sequence("network_id_seq")
+    columns = [Column("id", Integer, seq, server_default=seq.next_value(), primary_key=True)]
+    for f in fields(NetworkRow):
+        if f.name == "id":
+            continue
+        kinds = [k for k in get_args(hints[f.name]) or (hints[f.name],) if k is not type(None)]
+        if len(kinds) != 1 or kinds[0] not in _SQL_TYPES:
+            msg = f"NetworkRow.{f.name}: no column type for {hints[f.name]}"
+            raise TypeError(msg)
+        default = None if f.default in (MISSING, None) else str(f.default)
+        nullable = type(None) in get_args(hints[f.name])
+        columns.append(Column(f.name, _SQL_TYPES[kinds[0]], nullable=nullable, server_default=default))
+    return columns
+
+
+_SQL_TYPES = {int: Integer, str: String, float: Float(precision=24), bool: Boolean, datetime: DateTime}
+
+
+class Network(Base):
+    """One gene network: a dataset x tissue x disease x cell type group through one model family.
+
+    Its columns are the fields of ``schema.rows.NetworkRow``. References: ``dataset_id`` -> datasets.id,
+    ``model_id`` -> models.id, ``(key, id)`` -> network_keys.
     """
 
-    __tablename__ = "networks"
-    id: Mapped[int] = _id_column("network")
-    dataset_id: Mapped[int] = mapped_column(Integer)
-    model_id: Mapped[int | None] = mapped_column(Integer)
-    cell_type: Mapped[str | None] = mapped_column(String)
-    cell_type_ontology_term_id: Mapped[str | None] = mapped_column(String)
-    tissue: Mapped[str | None] = mapped_column(String)
-    tissue_ontology_term_id: Mapped[str | None] = mapped_column(String)
-    disease: Mapped[str | None] = mapped_column(String)
-    disease_ontology_term_id: Mapped[str | None] = mapped_column(String)
-    organism: Mapped[str | None] = mapped_column(String)
-    organism_ontology_term_id: Mapped[str | None] = mapped_column(String)
-    n_cells: Mapped[int] = mapped_column(Integer)
-    n_genes: Mapped[int] = mapped_column(Integer, server_default="0")  # genes with at least one edge
-    n_edges: Mapped[int] = mapped_column(Integer, server_default="0")
-    parameters: Mapped[str] = mapped_column(Text, server_default="{}")  # JSON
-    idempotency_key: Mapped[str | None] = mapped_column(String)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
+    __table__ = Table("networks", Base.metadata, *_network_columns())
+
+
+class NetworkKey(Base):
+    """Every network key ever written in this store and its id: a group keeps its id across releases.
+
+    Rows are never deleted, so an id is never given to another group, even after its network is removed.
+    """
+
+    __tablename__ = "network_keys"
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, unique=True)
 
 
 class _EdgeColumns:
@@ -190,6 +219,16 @@ class IngestRun(Base):
     n_edges: Mapped[int] = mapped_column(Integer, server_default="0")
     note: Mapped[str | None] = mapped_column(Text)
     details: Mapped[str] = mapped_column(Text, server_default="{}")  # JSON
+
+
+def schema_fingerprint() -> str:
+    """A hash of every table's columns, types and nullability: a release of other tables refuses to open."""
+    parts = sorted(
+        f"{table.name}.{column.name}:{column.type}:{column.nullable}"
+        for table in Base.metadata.tables.values()
+        for column in table.columns
+    )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def create_tables(path: str) -> None:

@@ -7,13 +7,12 @@ block exits, the buffers are flushed, the file is checkpointed and closed, renam
 releases pruned.
 """
 
-import hashlib
 import json
 import logging
 import shutil
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,9 +22,12 @@ import pyarrow.compute as pc
 
 from schema.edgeload import EdgeBuffer, EnsemblIdMap, map_edges
 from schema.genesets import GeneSetLoad, GmtSet, load_gene_sets, read_gmt
+from schema.identity import network_key
+from schema.labels import LABEL_NAMES
 from schema.reference import BUNDLED_GENE_SETS, BUNDLED_SOURCE, MSIGDB_LICENSE, lambert_tfs
 from schema.release import PARTIAL, SUFFIX, Store, check_schema_version
-from schema.tables import SCHEMA_VERSION, create_tables
+from schema.rows import NetworkMeta
+from schema.tables import SCHEMA_VERSION, create_tables, schema_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -42,45 +44,6 @@ GENE_COLUMNS = {
 }
 
 
-def make_idempotency_key(*parts: str | int | float | None) -> str:
-    """A stable key for "has this network group already been built?".
-
-    Pass e.g. (dataset source id, dataset version or content hash, checkpoint hash, parameters hash, group
-    label); the same parts give the same key in every process.
-    """
-    text = "\x1f".join("" if p is None else str(p) for p in parts)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def params_hash(params: Mapping) -> str:
-    """Hash of a JSON-serialisable parameter mapping, independent of key order."""
-    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class NetworkMeta:
-    """What describes one network; labels and ontology term ids are optional but recommended."""
-
-    dataset_id: int
-    n_cells: int
-    cell_type: str | None = None
-    cell_type_ontology_term_id: str | None = None
-    tissue: str | None = None
-    tissue_ontology_term_id: str | None = None
-    disease: str | None = None
-    disease_ontology_term_id: str | None = None
-    organism: str | None = None
-    organism_ontology_term_id: str | None = None
-    model_id: int | None = None
-    parameters: Mapping | None = None
-    idempotency_key: str | None = None
-
-    def __post_init__(self):
-        if self.n_cells < 0:
-            msg = f"n_cells must be non-negative, got {self.n_cells}"
-            raise ValueError(msg)
-
-
 @dataclass(frozen=True)
 class DatasetUpsert:
     id: int
@@ -92,6 +55,19 @@ class DatasetUpsert:
 class EdgeLoad:
     n_edges: int  # edges stored
     n_unmapped: int  # input edges dropped because the regulator or target is not a known gene
+
+
+@dataclass
+class NetworkIds:
+    """The release's network keys and ids, read once when the first network is added."""
+
+    by_key: dict[str, int]  # every key of the store's lineage (``network_keys``)
+    live: set[int] = field(default_factory=set)  # ids of the networks in this release
+
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection) -> "NetworkIds":
+        by_key = dict(con.execute("SELECT key, id FROM network_keys").fetchall())
+        return cls(by_key, {row[0] for row in con.execute("SELECT id FROM networks").fetchall()})
 
 
 class ReleaseWriter:
@@ -110,7 +86,9 @@ class ReleaseWriter:
         self._genes: EnsemblIdMap | None = None  # read on the first add_edges, again after upsert_genes
         self.timings: dict[str, float] = {}  # seconds per publish step, filled when the block exits
         self._parent: str | None = None
-        self._known: set[tuple[str, int]] = set()  # ("dataset" | "model", id) checked or created here
+        self._models: set[int] = set()  # model ids checked or created here
+        self._datasets: dict[int, tuple[str, str]] = {}  # dataset id -> (source, source id), as read
+        self._ids: NetworkIds | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def __enter__(self) -> "ReleaseWriter":
@@ -149,7 +127,11 @@ class ReleaseWriter:
             shutil.copyfile(self.store.release_path(self._parent), self.partial_path)
         self.con = duckdb.connect(str(self.partial_path), config=self.store.config.duckdb_config())
         if self._parent is None:
-            self._set_meta(schema_version=str(SCHEMA_VERSION), edges_by_target_runs="0")
+            self._set_meta(
+                schema_version=str(SCHEMA_VERSION),
+                schema_fingerprint=schema_fingerprint(),
+                edges_by_target_runs="0",
+            )
         else:
             check_schema_version(self.con, self.partial_path)
         # One transaction for the whole release: nothing is durable before the publish anyway (a failed
@@ -228,10 +210,10 @@ class ReleaseWriter:
             """
             UPDATE networks SET n_genes = s.n_genes, n_edges = s.n_edges
             FROM (SELECT network_id, count(*) AS n_genes, sum(out_degree) AS n_edges FROM node_stats
-                  WHERE network_id >= ? GROUP BY ALL) s
+                  WHERE network_id IN (SELECT unnest(?::INTEGER[])) GROUP BY ALL) s
             WHERE networks.id = s.network_id
             """,
-            [min(self._new_networks)],
+            [self._new_networks],
         )
 
     # -- genes ---------------------------------------------------------------------------------------
@@ -349,13 +331,6 @@ class ReleaseWriter:
         return DatasetUpsert(id=dataset_id, created=False, changed=changed)
 
     # -- networks and edges --------------------------------------------------------------------------
-    def networks_with_key(self, idempotency_key: str) -> list[int]:
-        """Ids of the networks already built under this idempotency key (empty: build it)."""
-        rows = self.con.execute(
-            "SELECT id FROM networks WHERE idempotency_key = ? ORDER BY id", [idempotency_key]
-        ).fetchall()
-        return [r[0] for r in rows]
-
     def delete_networks(self, network_ids: Iterable[int]) -> int:
         """Delete networks with their edges and node statistics; return how many existed."""
         ids = sorted(set(int(i) for i in network_ids))
@@ -375,6 +350,8 @@ class ReleaseWriter:
             self.con.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM _doomed)")
         self.con.unregister("_doomed")
         self._new_networks = [i for i in self._new_networks if i not in set(ids)]
+        if self._ids is not None:
+            self._ids.live -= set(ids)
         return n
 
     def replace_networks(self, dataset_id: int) -> int:
@@ -383,42 +360,61 @@ class ReleaseWriter:
         return self.delete_networks(r[0] for r in rows)
 
     def add_network(self, meta: NetworkMeta) -> int:
-        """Register a network; its edges follow with ``add_edges``. Returns the new network id."""
-        for kind, value in (("dataset", meta.dataset_id), ("model", meta.model_id)):
-            if value is None or (kind, value) in self._known:
-                continue
-            if not self.con.execute(f"SELECT count(*) FROM {kind}s WHERE id = ?", [value]).fetchall()[0][0]:
-                how = "upsert_dataset" if kind == "dataset" else "add_model"
-                msg = f"unknown {kind}_id {value}; register the {kind} with {how} first"
+        """Register a network; its edges follow with ``add_edges``. Returns the network's id.
+
+        The id is the one its group (``schema.identity.network_key``) had in any earlier release, else a new
+        one. A release holds one network per group: replace a dataset's networks with ``replace_networks``
+        before adding their new versions.
+        """
+        source = self._dataset_source(meta.dataset_id)
+        if meta.model_id is not None and meta.model_id not in self._models:
+            found = self.con.execute("SELECT count(*) FROM models WHERE id = ?", [meta.model_id]).fetchall()
+            if not found[0][0]:
+                msg = f"unknown model_id {meta.model_id}; register the model with add_model first"
                 raise ValueError(msg)
-            self._known.add((kind, value))
-        network_id = self.con.execute(
-            """
-            INSERT INTO networks (dataset_id, model_id, cell_type, cell_type_ontology_term_id, tissue,
-                tissue_ontology_term_id, disease, disease_ontology_term_id, organism,
-                organism_ontology_term_id,
-                n_cells, parameters, idempotency_key, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
-            """,
-            [
-                meta.dataset_id,
-                meta.model_id,
-                meta.cell_type,
-                meta.cell_type_ontology_term_id,
-                meta.tissue,
-                meta.tissue_ontology_term_id,
-                meta.disease,
-                meta.disease_ontology_term_id,
-                meta.organism,
-                meta.organism_ontology_term_id,
-                meta.n_cells,
-                json.dumps(dict(meta.parameters or {}), sort_keys=True, default=str),
-                meta.idempotency_key,
-                _now(),
-            ],
-        ).fetchall()[0][0]
+            self._models.add(meta.model_id)
+        if self._ids is None:
+            self._ids = NetworkIds.read(self.con)
+        labels = {
+            f"{name}{end}": getattr(meta, f"{name}{end}")
+            for name in LABEL_NAMES
+            for end in ("", "_ontology_term_id")
+        }
+        key = network_key(*source, labels, meta.model_family)
+        network_id = self._ids.by_key.get(key)
+        if network_id is None:
+            network_id = self.con.execute("SELECT nextval('network_id_seq')").fetchall()[0][0]
+            self.con.execute("INSERT INTO network_keys (key, id) VALUES (?, ?)", [key, network_id])
+            self._ids.by_key[key] = network_id
+        elif network_id in self._ids.live:
+            shown = ", ".join(f"{name}={labels[name]!r}" for name in LABEL_NAMES)
+            msg = (
+                f"dataset {meta.dataset_id} already has network {network_id} for the group {shown} "
+                f"(model family {meta.model_family!r}); a release holds one network per group"
+            )
+            raise ValueError(msg)
+        values = {f.name: getattr(meta, f.name) for f in fields(NetworkMeta)}
+        values["parameters"] = json.dumps(dict(meta.parameters or {}), sort_keys=True, default=str)
+        values.update(id=network_id, key=key, created_at=_now())
+        self.con.execute(
+            f"INSERT INTO networks ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+            list(values.values()),
+        )
+        self._ids.live.add(network_id)
         self._new_networks.append(network_id)
         return network_id
+
+    def _dataset_source(self, dataset_id: int) -> tuple[str, str]:
+        """(source, source id) of a dataset of this release; ValueError if there is none with this id."""
+        if dataset_id not in self._datasets:
+            rows = self.con.execute(
+                "SELECT source, source_id FROM datasets WHERE id = ?", [dataset_id]
+            ).fetchall()
+            if not rows:
+                msg = f"unknown dataset_id {dataset_id}; register the dataset with upsert_dataset first"
+                raise ValueError(msg)
+            self._datasets[dataset_id] = rows[0]
+        return self._datasets[dataset_id]
 
     def add_edges(self, network_id: int, edges: pa.Table) -> EdgeLoad:
         """Store all edges of a network added in this release, in one call.

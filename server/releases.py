@@ -98,11 +98,6 @@ class Releases:
         self._checked_at = 0.0
         self._swap = asyncio.Lock()
 
-    @property
-    def current_id(self) -> str | None:
-        """Id of the release new requests get (None before the first request or publish)."""
-        return self._current.release_id if self._current else None
-
     async def _ensure_current(self) -> Release:
         now = time.monotonic()
         current = self._current

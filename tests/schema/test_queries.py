@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from schema import queries
+from schema import SCHEMA_VERSION, queries
 from schema.queries import NetworkFilter
 from tests.schema.conftest import N_NETWORKS, edges_with_context
 
@@ -248,6 +248,6 @@ def test_genes_resolve_and_search(reader):
 
 def test_store_info_counts(reader, frames):
     info = queries.store_info(reader.con)
-    assert info.schema_version == 1 and info.release_id == reader.release_id
+    assert info.schema_version == SCHEMA_VERSION and info.release_id == reader.release_id
     assert info.n_networks == N_NETWORKS == len(frames["networks"])
     assert info.n_edges == len(frames["edges"]) and info.n_gene_sets == 13

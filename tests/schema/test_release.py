@@ -214,6 +214,15 @@ def test_schema_version_mismatch_fails_clearly(tmp_path):
     assert store.current_release() == before
 
 
+def test_a_release_of_other_tables_is_refused_without_a_version_bump(tmp_path, monkeypatch):
+    """A new column changes the tables' fingerprint: releases written before it refuse to open."""
+    store = Store(tmp_path)
+    store.init()
+    monkeypatch.setattr("schema.release.schema_fingerprint", lambda: "0123456789abcdef")
+    with pytest.raises(SchemaVersionError, match=r"tables \w+\), this code reads .*tables 0123456789abcdef"):
+        store.open_reader()
+
+
 def test_a_file_that_is_not_a_store_is_refused(tmp_path):
     store = Store(tmp_path)
     store.releases_dir.mkdir(parents=True)
