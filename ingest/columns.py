@@ -10,8 +10,10 @@ from dataclasses import dataclass, fields
 import numpy as np
 import pandas as pd
 
-KEYS = ("tissue", "disease", "cell_type")
-"""Grouping keys, in the order networks are grouped: dataset x tissue x disease x cell type."""
+from schema.labels import GROUP_LABELS
+
+KEYS = GROUP_LABELS
+"""Grouping keys in order (from schema.labels): a network is dataset x tissue x disease x cell type."""
 
 ORGANISMS = {"human": "NCBITaxon:9606", "mouse": "NCBITaxon:10090"}
 _ORGANISM_ALIASES = {

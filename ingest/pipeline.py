@@ -31,13 +31,13 @@ from tqdm.auto import tqdm
 from ingest.columns import ORGANISMS, dataset_organism
 from ingest.config import IngestConfig
 from ingest.executor import Executor, LocalExecutor, RayExecutor
-from ingest.plan import Plan, idempotency_key, params_hash, plan_groups
+from ingest.plan import Plan, plan_groups
 from ingest.readable import declared_nbytes
 from ingest.report import DatasetOutcome, RunReport
 from ingest.sources import Dataset
 from ingest.validate import InvalidDataset, validate_dataset
 from ingest.worker import ModelWorker, NetworkResult
-from schema import NetworkMeta, ReleaseWriter, Store
+from schema import NetworkMeta, ReleaseWriter, Store, idempotency_key, params_hash
 from schema.queries.networks import datasets_with_networks, networks_by_idempotency_key
 from scprint_graph.checkpoint import file_sha256
 from scprint_graph.errors import InputError
@@ -160,6 +160,7 @@ class Ingestion:
         self.executor: Executor | None = None
         self.writer: ReleaseWriter | None = None
         self.model_id: int | None = None
+        self.model_family: str | None = None  # "scprint" | "scprint2", known once the model is loaded
         self.with_networks: set[str] = set()  # datasets with networks in the current release
 
     @staticmethod
@@ -183,6 +184,8 @@ class Ingestion:
         if loaded.sha256 != self.checkpoint_hash:
             msg = f"checkpoint {self.config.checkpoint} changed during the run"
             raise RuntimeError(msg)
+        # Checkpoint.family comes with scPRINT-2 support; a checkpoint without one is scPRINT's
+        self.model_family = getattr(loaded, "family", "scprint")
         self.worker = ModelWorker(
             loaded,
             device="cpu" if self.config.executor.kind == "ray" else self.config.device,
@@ -256,6 +259,7 @@ class Ingestion:
                 organism=organism,
                 organism_ontology_term_id=ORGANISMS[organism],
                 model_id=self.model_id,
+                model_family=self.model_family,
                 parameters={**network.params, **self.config.network_params, "params_hash": self.params_hash},
                 idempotency_key=key,
                 **group.labels,

@@ -1,13 +1,10 @@
-"""Planning: cells grouped by dataset x tissue x disease x cell type; keys that make reruns idempotent.
+"""Planning: cells grouped by dataset x tissue x disease x cell type.
 
-A group under ``min_cells`` is skipped and reported. The idempotency key of a dataset's work is the sha256 of
-(dataset id, dataset version, checkpoint hash, parameters hash), each hash over sorted JSON, so the same
-inputs always give the same key: unchanged work is skipped, and a new key for a known dataset replaces its
-networks.
+A group under ``min_cells`` is skipped and reported. Whether a dataset's work is already published is its
+idempotency key, and what identifies each group's network across releases is its network key: both are
+defined once, in ``schema.identity``.
 """
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,29 +13,6 @@ import pandas as pd
 from ingest.columns import KEYS, ColumnMap, group_labels
 
 LABEL_FIELDS = tuple(f for k in KEYS for f in (k, f"{k}_ontology_term_id"))
-
-
-def stable_hash(value) -> str:
-    """sha256 of ``value`` as JSON with sorted keys and no whitespace (deterministic across runs)."""
-    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def params_hash(params: dict) -> str:
-    """Hash of the parameters that shape a network (extraction options, grouping threshold)."""
-    return stable_hash(params)
-
-
-def idempotency_key(dataset_id: str, dataset_version: str, checkpoint_hash: str, parameters_hash: str) -> str:
-    """Key of one dataset's work: equal keys mean the published networks are already up to date."""
-    return stable_hash(
-        {
-            "dataset": dataset_id,
-            "version": dataset_version,
-            "checkpoint": checkpoint_hash,
-            "params": parameters_hash,
-        }
-    )
 
 
 @dataclass(frozen=True, eq=False)

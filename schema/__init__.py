@@ -9,9 +9,10 @@ Writing (the ingestion process only)::
         network_id = w.add_network(NetworkMeta(dataset_id=ds.id, n_cells=..., ...))
         w.add_edges(network_id, edges)             # Arrow: regulator, target (Ensembl ids), weight
 
-Layout: ``edges`` sorted by (network, regulator) with ``rank`` 1 = strongest edge of its network;
-``edges_by_target`` holds the same rows in runs sorted by (target, network) (re-sorted whole past
-``StoreConfig.max_target_runs``); ``node_stats`` per (network, gene), computed when a network is added.
+Layout: a release is a small DuckDB catalog whose ``edges`` (sorted by network, regulator; ``rank`` 1 =
+strongest edge of its network), ``edges_by_target`` (sorted by target, network) and ``node_stats`` (per
+network and gene) are views over Parquet segments, one per dataset, written once and shared by every release
+that keeps the dataset unchanged (``schema.segments``).
 
 Reading (the server)::
 
@@ -20,16 +21,11 @@ Reading (the server)::
 """
 
 from schema import queries
+from schema.identity import idempotency_key, network_key, params_hash, stable_hash
 from schema.release import NoReleaseError, Reader, SchemaVersionError, Store, StoreConfig
+from schema.rows import NetworkMeta
 from schema.tables import SCHEMA_VERSION
-from schema.writer import (
-    DatasetUpsert,
-    EdgeLoad,
-    NetworkMeta,
-    ReleaseWriter,
-    make_idempotency_key,
-    params_hash,
-)
+from schema.writer import DatasetUpsert, EdgeLoad, ReleaseWriter
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -42,7 +38,9 @@ __all__ = [
     "SchemaVersionError",
     "Store",
     "StoreConfig",
-    "make_idempotency_key",
+    "idempotency_key",
+    "network_key",
     "params_hash",
     "queries",
+    "stable_hash",
 ]

@@ -1,5 +1,6 @@
 """Small frozen rows returned by the query functions; the server turns each into a GraphQL type."""
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Generic, TypeVar
@@ -48,24 +49,47 @@ class ModelRow:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class NetworkRow:
-    id: int
+@dataclass(frozen=True, kw_only=True)
+class NetworkMeta:
+    """What a writer is told about a network: the ``networks`` columns its caller fills.
+
+    With ``NetworkRow`` this is the one declaration of the network columns: the table (``schema.tables``),
+    the writer's INSERT and every SELECT are built from these fields, and rows are matched by column name.
+    A new column is one field here (or in ``NetworkRow`` when the store computes it), the GraphQL field
+    that shows it (``server/types/network.py``) and the code that fills it (``ingest/pipeline.py``).
+    Labels and ontology term ids are optional but recommended (see ``schema.labels``).
+    """
+
     dataset_id: int
-    model_id: int | None
-    cell_type: str | None
-    cell_type_ontology_term_id: str | None
-    tissue: str | None
-    tissue_ontology_term_id: str | None
-    disease: str | None
-    disease_ontology_term_id: str | None
-    organism: str | None
-    organism_ontology_term_id: str | None
     n_cells: int
-    n_genes: int
-    n_edges: int
-    parameters: str  # JSON text
-    idempotency_key: str | None
+    model_id: int | None = None
+    model_family: str | None = None  # "scprint" | "scprint2": a different family is a different network
+    tissue: str | None = None
+    tissue_ontology_term_id: str | None = None
+    disease: str | None = None
+    disease_ontology_term_id: str | None = None
+    cell_type: str | None = None
+    cell_type_ontology_term_id: str | None = None
+    organism: str | None = None
+    organism_ontology_term_id: str | None = None
+    parameters: Mapping | None = None  # stored as JSON text
+    idempotency_key: str | None = None
+
+    def __post_init__(self):
+        if self.n_cells < 0:
+            msg = f"n_cells must be non-negative, got {self.n_cells}"
+            raise ValueError(msg)
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkRow(NetworkMeta):
+    """A stored network: the writer's fields and those the store computes."""
+
+    id: int  # stable across releases for the same key (see ``schema.identity``)
+    key: str  # stable key of the network's group
+    parameters: str = "{}"  # JSON text
+    n_genes: int = 0  # genes with at least one edge
+    n_edges: int = 0
     created_at: datetime
 
 

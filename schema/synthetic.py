@@ -14,8 +14,9 @@ import numpy as np
 import pyarrow as pa
 
 from schema.genesets import GmtSet
+from schema.identity import idempotency_key, params_hash
 from schema.release import Store
-from schema.writer import NetworkMeta, make_idempotency_key
+from schema.rows import NetworkMeta
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,14 @@ CELL_TYPES = [
     ("monocyte", "CL:0000576"),
 ]
 HUMAN = ("Homo sapiens", "NCBITaxon:9606")
+
+
+GROUPS_PER_PERIOD = 48  # synthetic_group repeats after 48 networks: a dataset holds at most that many
+
+
+def synthetic_group(i: int) -> tuple[tuple[str, str], ...]:
+    """(tissue, disease, cell type) of the i-th network: any 48 consecutive networks have distinct groups."""
+    return TISSUES[i % 6], DISEASES[(i // 6) % 4], CELL_TYPES[(i // 2) % 8]
 
 
 @dataclass(frozen=True)
@@ -136,6 +145,9 @@ def build_synthetic_atlas(
     network (e.g. to advance a progress bar). Returns timings of the load, which starts once the random
     edges are drawn (as gene indices; their Arrow string tables are made inside the timed loop).
     """
+    if not 1 <= networks_per_dataset <= GROUPS_PER_PERIOD:
+        msg = f"networks_per_dataset must be between 1 and {GROUPS_PER_PERIOD}, got {networks_per_dataset}"
+        raise ValueError(msg)
     rng = np.random.default_rng(seed)
     store = Store(root, **(store_options or {}))
     store.init()
@@ -166,9 +178,7 @@ def build_synthetic_atlas(
                     collection="synthetic atlas",
                     content_hash=f"hash-{i // networks_per_dataset}",
                 ).id
-            tissue = TISSUES[i % len(TISSUES)]
-            disease = DISEASES[(i // len(TISSUES)) % len(DISEASES)]
-            cell_type = CELL_TYPES[(i // 2) % len(CELL_TYPES)]
+            tissue, disease, cell_type = synthetic_group(i)
             meta = NetworkMeta(
                 dataset_id=dataset_id,
                 n_cells=n_cells,
@@ -182,7 +192,12 @@ def build_synthetic_atlas(
                 organism_ontology_term_id=HUMAN[1],
                 model_id=model_id,
                 parameters={"seed": seed, "index": i},
-                idempotency_key=make_idempotency_key("synthetic", i, seed),
+                idempotency_key=idempotency_key(
+                    f"synthetic:dataset-{i // networks_per_dataset}",
+                    "1",
+                    "synthetic-checkpoint",
+                    params_hash({"seed": seed}),
+                ),
             )
             network_id = w.add_network(meta)
             total_edges += w.add_edges(network_id, edges_table(names, regulator, target, weight)).n_edges

@@ -1,16 +1,22 @@
 """The store's tables, declared once with SQLAlchemy 2 and created on DuckDB through duckdb-engine.
 
-Integer keys come from sequences (DuckDB has no SERIAL). The two edge tables and the node statistics have no
-primary-key constraint in DuckDB on purpose: a constraint builds an ART index, which slows bulk loads tenfold
-and costs memory, while the sort order plus DuckDB's min/max zone maps already give the access paths. The ORM
-still knows their natural key through ``__mapper_args__``. Foreign keys are documented, not declared: DuckDB
+Integer keys come from sequences (DuckDB has no SERIAL). The two edge tables and the node statistics live in
+Parquet segments (``schema.segments``): a release's catalog holds them as views over its segments' files
+(as empty tables while it has none), and the declarations here give their columns. Their sort order plus
+Parquet's min/max statistics give the access paths; the ORM knows their natural key through
+``__mapper_args__``. Foreign keys are documented, not declared: DuckDB
 cannot delete a referenced row, and the writer replaces networks of a dataset in place.
 """
 
+import hashlib
+from dataclasses import MISSING, fields
 from datetime import datetime
+from typing import get_args, get_type_hints
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
+    Column,
     DateTime,
     Double,
     Float,
@@ -19,14 +25,21 @@ from sqlalchemy import (
     Sequence,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
     create_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.schema import CreateTable
+
+from schema.rows import NetworkRow
 
 SCHEMA_VERSION = 2
-"""Bumped whenever a table or column changes; a store of another version refuses to open."""
+"""Bumped when the meaning of stored data changes; a store of another version refuses to open.
+
+A change of tables or columns needs no bump: ``schema_fingerprint`` tells those apart by itself.
+"""
 
 
 class Base(DeclarativeBase):
@@ -85,30 +98,49 @@ class Model(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
-class Network(Base):
-    """One gene network: a dataset x tissue x disease x cell type group through one model.
+def _network_columns() -> list[Column]:
+    """The ``networks`` columns, from the fields of ``NetworkRow`` (their one declaration), id first.
 
-    References: ``dataset_id`` -> datasets.id, ``model_id`` -> models.id.
+    ``X | None`` is a nullable column; a field's default value becomes the column's server default.
+    """
+    hints = get_type_hints(NetworkRow)
+    seq = Sequence("network_id_seq")
+    columns = [Column("id", Integer, seq, server_default=seq.next_value(), primary_key=True)]
+    for f in fields(NetworkRow):
+        if f.name == "id":
+            continue
+        kinds = [k for k in get_args(hints[f.name]) or (hints[f.name],) if k is not type(None)]
+        if len(kinds) != 1 or kinds[0] not in _SQL_TYPES:
+            msg = f"NetworkRow.{f.name}: no column type for {hints[f.name]}"
+            raise TypeError(msg)
+        default = None if f.default in (MISSING, None) else str(f.default)
+        nullable = type(None) in get_args(hints[f.name])
+        columns.append(Column(f.name, _SQL_TYPES[kinds[0]], nullable=nullable, server_default=default))
+    return columns
+
+
+_SQL_TYPES = {int: Integer, str: String, float: Float(precision=24), bool: Boolean, datetime: DateTime}
+
+
+class Network(Base):
+    """One gene network: a dataset x tissue x disease x cell type group through one model family.
+
+    Its columns are the fields of ``schema.rows.NetworkRow``. References: ``dataset_id`` -> datasets.id,
+    ``model_id`` -> models.id, ``(key, id)`` -> network_keys.
     """
 
-    __tablename__ = "networks"
-    id: Mapped[int] = _id_column("network")
-    dataset_id: Mapped[int] = mapped_column(Integer)
-    model_id: Mapped[int | None] = mapped_column(Integer)
-    cell_type: Mapped[str | None] = mapped_column(String)
-    cell_type_ontology_term_id: Mapped[str | None] = mapped_column(String)
-    tissue: Mapped[str | None] = mapped_column(String)
-    tissue_ontology_term_id: Mapped[str | None] = mapped_column(String)
-    disease: Mapped[str | None] = mapped_column(String)
-    disease_ontology_term_id: Mapped[str | None] = mapped_column(String)
-    organism: Mapped[str | None] = mapped_column(String)
-    organism_ontology_term_id: Mapped[str | None] = mapped_column(String)
-    n_cells: Mapped[int] = mapped_column(Integer)
-    n_genes: Mapped[int] = mapped_column(Integer, server_default="0")  # genes with at least one edge
-    n_edges: Mapped[int] = mapped_column(Integer, server_default="0")
-    parameters: Mapped[str] = mapped_column(Text, server_default="{}")  # JSON
-    idempotency_key: Mapped[str | None] = mapped_column(String)
-    created_at: Mapped[datetime] = mapped_column(DateTime)
+    __table__ = Table("networks", Base.metadata, *_network_columns())
+
+
+class NetworkKey(Base):
+    """Every network key ever written in this store and its id: a group keeps its id across releases.
+
+    Rows are never deleted, so an id is never given to another group, even after its network is removed.
+    """
+
+    __tablename__ = "network_keys"
+    key: Mapped[str] = mapped_column(String, primary_key=True)
+    id: Mapped[int] = mapped_column(Integer, unique=True)
 
 
 class _EdgeColumns:
@@ -146,6 +178,15 @@ class NodeStats(Base):
     weighted_out_degree: Mapped[float] = mapped_column(Float(precision=24))
     degree_centrality: Mapped[float] = mapped_column(Float(precision=24))  # (in + out) / (n_genes - 1)
     pagerank: Mapped[float] = mapped_column(Float(precision=24))  # weighted, damping 0.85
+
+
+class Segment(Base):
+    """A segment of this release: one dataset's edges and node statistics as Parquet (``schema.segments``)."""
+
+    __tablename__ = "segments"
+    name: Mapped[str] = mapped_column(String, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(Integer)
+    n_edges: Mapped[int] = mapped_column(BigInteger)
 
 
 class GeneSetCollection(Base):
@@ -274,6 +315,23 @@ class NetworkTfHubs(Base):
     top_k_expected: Mapped[float] = mapped_column(Double)
     fold: Mapped[float | None] = mapped_column(Double)
     hypergeom_p: Mapped[float] = mapped_column(Double)
+
+
+def schema_fingerprint() -> str:
+    """A hash of every table's columns, types and nullability: a release of other tables refuses to open."""
+    parts = sorted(
+        f"{table.name}.{column.name}:{column.type}:{column.nullable}"
+        for table in Base.metadata.tables.values()
+        for column in table.columns
+    )
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def table_ddl(name: str) -> str:
+    """``CREATE TABLE`` of one declared table in DuckDB's dialect (an empty segment table)."""
+    from duckdb_engine import Dialect
+
+    return str(CreateTable(Base.metadata.tables[name]).compile(dialect=Dialect()))
 
 
 def create_tables(path: str) -> None:

@@ -1,19 +1,19 @@
-"""The release writer: bulk Arrow -> DuckDB writes into a new release, published when the block exits cleanly.
+"""The release writer: a new release's catalog, and segments for the datasets whose networks changed.
 
 Edges of a network arrive in one ``add_edges`` call, are mapped from Ensembl ids to gene ids (looked up in the
-genes, read once), ranked, and appended sorted by (network, regulator), with their node statistics;
-``edges_by_target`` receives them in runs sorted by (target, network) (see ``schema.edgeload``). When the
-block exits, the buffers are flushed, the file is checkpointed and closed, renamed and published, and old
-releases pruned.
+genes, read once), ranked and sorted, with their node statistics, and held with the other networks of their
+dataset until the dataset's segment is written (``schema.segments``): when a network of another dataset
+arrives, or when the block exits. Then the catalog (a copy of the parent's: small tables only) points its
+``edges``, ``edges_by_target`` and ``node_stats`` views at the release's segments, is checkpointed, closed,
+renamed with its manifest and published, and old releases and segments no kept release names are pruned.
 """
 
-import hashlib
 import json
 import logging
 import shutil
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,11 +21,15 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schema.edgeload import EdgeBuffer, EnsemblIdMap, map_edges
+from schema.edgeload import EnsemblIdMap, map_edges
 from schema.genesets import GeneSetLoad, GmtSet, load_gene_sets, read_gmt
+from schema.identity import network_key
+from schema.labels import LABEL_NAMES
 from schema.reference import BUNDLED_GENE_SETS, BUNDLED_SOURCE, MSIGDB_LICENSE, lambert_tfs
 from schema.release import PARTIAL, SUFFIX, Store, check_schema_version
-from schema.tables import SCHEMA_VERSION, create_tables
+from schema.rows import NetworkMeta
+from schema.segments import SEGMENT_TABLES, SegmentBuilder, read_segment, view_sql, write_manifest
+from schema.tables import SCHEMA_VERSION, create_tables, schema_fingerprint, table_ddl
 
 log = logging.getLogger(__name__)
 
@@ -42,45 +46,6 @@ GENE_COLUMNS = {
 }
 
 
-def make_idempotency_key(*parts: str | int | float | None) -> str:
-    """A stable key for "has this network group already been built?".
-
-    Pass e.g. (dataset source id, dataset version or content hash, checkpoint hash, parameters hash, group
-    label); the same parts give the same key in every process.
-    """
-    text = "\x1f".join("" if p is None else str(p) for p in parts)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def params_hash(params: Mapping) -> str:
-    """Hash of a JSON-serialisable parameter mapping, independent of key order."""
-    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class NetworkMeta:
-    """What describes one network; labels and ontology term ids are optional but recommended."""
-
-    dataset_id: int
-    n_cells: int
-    cell_type: str | None = None
-    cell_type_ontology_term_id: str | None = None
-    tissue: str | None = None
-    tissue_ontology_term_id: str | None = None
-    disease: str | None = None
-    disease_ontology_term_id: str | None = None
-    organism: str | None = None
-    organism_ontology_term_id: str | None = None
-    model_id: int | None = None
-    parameters: Mapping | None = None
-    idempotency_key: str | None = None
-
-    def __post_init__(self):
-        if self.n_cells < 0:
-            msg = f"n_cells must be non-negative, got {self.n_cells}"
-            raise ValueError(msg)
-
-
 @dataclass(frozen=True)
 class DatasetUpsert:
     id: int
@@ -94,6 +59,19 @@ class EdgeLoad:
     n_unmapped: int  # input edges dropped because the regulator or target is not a known gene
 
 
+@dataclass
+class NetworkIds:
+    """The release's network keys and ids, read once when the first network is added."""
+
+    by_key: dict[str, int]  # every key of the store's lineage (``network_keys``)
+    live: set[int] = field(default_factory=set)  # ids of the networks in this release
+
+    @classmethod
+    def read(cls, con: duckdb.DuckDBPyConnection) -> "NetworkIds":
+        by_key = dict(con.execute("SELECT key, id FROM network_keys").fetchall())
+        return cls(by_key, {row[0] for row in con.execute("SELECT id FROM networks").fetchall()})
+
+
 class ReleaseWriter:
     """Builds one new release; obtain it from ``Store.new_release`` and use it as a context manager."""
 
@@ -105,12 +83,18 @@ class ReleaseWriter:
         self.con: duckdb.DuckDBPyConnection | None = None
         self._lock = store.writer_lock()
         self._new_networks: list[int] = []
+        self._network_dataset: dict[int, int] = {}  # dataset of each network added here
         self._with_edges: set[int] = set()
-        self._edges = EdgeBuffer()
+        self._sizes: dict[
+            int, tuple[int, int]
+        ] = {}  # network id -> (n_genes, n_edges) of networks added here
+        self._builder: SegmentBuilder | None = None  # the dataset whose networks are being added
         self._genes: EnsemblIdMap | None = None  # read on the first add_edges, again after upsert_genes
         self.timings: dict[str, float] = {}  # seconds per publish step, filled when the block exits
         self._parent: str | None = None
-        self._known: set[tuple[str, int]] = set()  # ("dataset" | "model", id) checked or created here
+        self._models: set[int] = set()  # model ids checked or created here
+        self._datasets: dict[int, tuple[str, str]] = {}  # dataset id -> (source, source id), as read
+        self._ids: NetworkIds | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def __enter__(self) -> "ReleaseWriter":
@@ -149,7 +133,7 @@ class ReleaseWriter:
             shutil.copyfile(self.store.release_path(self._parent), self.partial_path)
         self.con = duckdb.connect(str(self.partial_path), config=self.store.config.duckdb_config())
         if self._parent is None:
-            self._set_meta(schema_version=str(SCHEMA_VERSION), edges_by_target_runs="0")
+            self._set_meta(schema_version=str(SCHEMA_VERSION), schema_fingerprint=schema_fingerprint())
         else:
             check_schema_version(self.con, self.partial_path)
         # One transaction for the whole release: nothing is durable before the publish anyway (a failed
@@ -158,21 +142,23 @@ class ReleaseWriter:
         log.info("writing release %s (parent %s)", self.release_id, self._parent)
 
     def _discard(self) -> None:
+        self._builder = None
         if self.con is not None:
-            self._edges.close()
             self.con.close()
             self.con = None
         if self.release_id is not None:
             for path in (self.partial_path, self.partial_path.with_name(self.partial_path.name + ".wal")):
                 path.unlink(missing_ok=True)
+            self.store.collect_segments()  # the segments this release wrote: no release names them
         self._lock.release()
 
     def _finish(self) -> None:
         con = self.con
-        steps = [("edges", lambda: self._edges.flush(con)), ("edge writer", self._edges.close)]
+        steps = [("segments", self._write_segment)]
         if self._new_networks:
-            steps += [("edges_by_target", self._update_target_layout), ("network sizes", self._set_sizes)]
+            steps.append(("network sizes", self._set_sizes))
         steps += [
+            ("views", self._link_segments),
             ("meta", self._write_release_meta),
             ("commit", lambda: con.execute("COMMIT")),
             ("checkpoint", lambda: con.execute("CHECKPOINT")),
@@ -182,8 +168,10 @@ class ReleaseWriter:
             step()
             self.timings[name] = time.perf_counter() - start
             log.info("release %s: %s took %.2f s", self.release_id, name, self.timings[name])
+        names = [row[0] for row in con.execute("SELECT name FROM segments ORDER BY name").fetchall()]
         con.close()
         self.con = None
+        write_manifest(self.store.manifest_path(self.release_id), names)
         self.partial_path.rename(self.store.release_path(self.release_id))
         self.store.publish(self.release_id)
         self.store.prune()
@@ -206,33 +194,53 @@ class ReleaseWriter:
         )
         self.con.unregister("_meta_rows")
 
-    def _update_target_layout(self) -> None:
-        """Count the sorted runs appended to ``edges_by_target``; past ``max_target_runs``, re-sort it."""
-        con = self.con
-        runs = int(
-            con.execute("SELECT value FROM store_meta WHERE key = 'edges_by_target_runs'").fetchall()[0][0]
-        )
-        runs += self._edges.runs_written
-        if runs > self.store.config.max_target_runs:
-            log.info("re-sorting edges_by_target (%d sorted runs)", runs)
-            con.execute("DELETE FROM edges_by_target")
-            con.execute(
-                "INSERT INTO edges_by_target SELECT * FROM edges ORDER BY target_id, network_id, regulator_id"
-            )
-            runs = 0
-        self._set_meta(edges_by_target_runs=str(runs))
-
     def _set_sizes(self) -> None:
         """Store n_genes and n_edges of the networks added by this release."""
-        self.con.execute(
-            """
-            UPDATE networks SET n_genes = s.n_genes, n_edges = s.n_edges
-            FROM (SELECT network_id, count(*) AS n_genes, sum(out_degree) AS n_edges FROM node_stats
-                  WHERE network_id >= ? GROUP BY ALL) s
-            WHERE networks.id = s.network_id
-            """,
-            [min(self._new_networks)],
+        ids = sorted(self._sizes)
+        sizes = pa.table(
+            {
+                "id": pa.array(ids, pa.int32()),
+                "n_genes": pa.array([self._sizes[i][0] for i in ids], pa.int32()),
+                "n_edges": pa.array([self._sizes[i][1] for i in ids], pa.int32()),
+            }
         )
+        self.con.register("_sizes", sizes)
+        self.con.execute(
+            "UPDATE networks SET n_genes = s.n_genes, n_edges = s.n_edges"
+            " FROM _sizes s WHERE networks.id = s.id"
+        )
+        self.con.unregister("_sizes")
+
+    def _link_segments(self) -> None:
+        """Point the segment views at this release's segments (empty tables while there are none)."""
+        names = [row[0] for row in self.con.execute("SELECT name FROM segments ORDER BY name").fetchall()]
+        views = {row[0] for row in self.con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+        for table in SEGMENT_TABLES:
+            self.con.execute(f"DROP {'VIEW' if table in views else 'TABLE'} IF EXISTS {table}")
+            if names:
+                self.con.execute(view_sql(table, [self.store.segment_path(n) for n in names]))
+            else:
+                self.con.execute(table_ddl(table))
+
+    def _write_segment(self) -> None:
+        """Write the networks held for the current dataset as a new segment of this release."""
+        builder, self._builder = self._builder, None
+        if builder is None or builder.n_edges == 0:
+            return
+        name = f"{self.release_id}-d{builder.dataset_id}"
+        n_edges = builder.write(self.store.segment_path(name))
+        self.con.execute(
+            "INSERT INTO segments (name, dataset_id, n_edges) VALUES (?, ?, ?)",
+            [name, builder.dataset_id, n_edges],
+        )
+
+    def _builder_for(self, dataset_id: int) -> SegmentBuilder:
+        """The builder of ``dataset_id``'s new segment; another dataset's pending segment is written first."""
+        if self._builder is not None and self._builder.dataset_id != dataset_id:
+            self._write_segment()
+        if self._builder is None:
+            self._builder = SegmentBuilder(dataset_id)
+        return self._builder
 
     # -- genes ---------------------------------------------------------------------------------------
     def upsert_genes(self, genes: pa.Table) -> int:
@@ -349,32 +357,51 @@ class ReleaseWriter:
         return DatasetUpsert(id=dataset_id, created=False, changed=changed)
 
     # -- networks and edges --------------------------------------------------------------------------
-    def networks_with_key(self, idempotency_key: str) -> list[int]:
-        """Ids of the networks already built under this idempotency key (empty: build it)."""
-        rows = self.con.execute(
-            "SELECT id FROM networks WHERE idempotency_key = ? ORDER BY id", [idempotency_key]
-        ).fetchall()
-        return [r[0] for r in rows]
-
     def delete_networks(self, network_ids: Iterable[int]) -> int:
-        """Delete networks with their edges and node statistics; return how many existed."""
+        """Delete networks with their edges and node statistics; return how many existed.
+
+        A stored segment holding any of them leaves the release; the networks of its dataset that are kept
+        are rewritten, with their ids, into this release's segment of the dataset.
+        """
         ids = sorted(set(int(i) for i in network_ids))
         if not ids:
             return 0
-        self._edges.flush(self.con)
         self.con.register("_doomed", pa.table({"id": pa.array(ids, pa.int32())}))
         n = self.con.execute("SELECT count(*) FROM networks WHERE id IN (SELECT id FROM _doomed)").fetchall()[
             0
         ][0]
-        for table, column in (
-            ("edges", "network_id"),
-            ("edges_by_target", "network_id"),
-            ("node_stats", "network_id"),
-            ("networks", "id"),
-        ):
-            self.con.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM _doomed)")
+        if self._builder is not None:
+            self._builder.drop(set(ids))
+        touched = self.con.execute(
+            "SELECT name, dataset_id FROM segments"
+            " WHERE dataset_id IN (SELECT dataset_id FROM networks WHERE id IN (SELECT id FROM _doomed))"
+            " ORDER BY name"
+        ).fetchall()
+        for name, dataset_id in touched:
+            pending = self._builder.network_ids() if self._builder is not None else set()
+            kept = [
+                row[0]
+                for row in self.con.execute(
+                    "SELECT id FROM networks WHERE dataset_id = ? AND id NOT IN (SELECT id FROM _doomed)"
+                    " ORDER BY id",
+                    [dataset_id],
+                ).fetchall()
+                if row[0] not in pending
+            ]
+            if kept:
+                edges, stats = read_segment(self.store.segment_path(name), kept)
+                if edges.num_rows:
+                    self._builder_for(dataset_id).add_stored(edges, stats)
+            self.con.execute("DELETE FROM segments WHERE name = ?", [name])
+        self.con.execute("DELETE FROM networks WHERE id IN (SELECT id FROM _doomed)")
         self.con.unregister("_doomed")
-        self._new_networks = [i for i in self._new_networks if i not in set(ids)]
+        doomed = set(ids)
+        self._new_networks = [i for i in self._new_networks if i not in doomed]
+        self._with_edges -= doomed
+        for i in doomed:
+            self._sizes.pop(i, None)
+        if self._ids is not None:
+            self._ids.live -= doomed
         return n
 
     def replace_networks(self, dataset_id: int) -> int:
@@ -383,42 +410,62 @@ class ReleaseWriter:
         return self.delete_networks(r[0] for r in rows)
 
     def add_network(self, meta: NetworkMeta) -> int:
-        """Register a network; its edges follow with ``add_edges``. Returns the new network id."""
-        for kind, value in (("dataset", meta.dataset_id), ("model", meta.model_id)):
-            if value is None or (kind, value) in self._known:
-                continue
-            if not self.con.execute(f"SELECT count(*) FROM {kind}s WHERE id = ?", [value]).fetchall()[0][0]:
-                how = "upsert_dataset" if kind == "dataset" else "add_model"
-                msg = f"unknown {kind}_id {value}; register the {kind} with {how} first"
+        """Register a network; its edges follow with ``add_edges``. Returns the network's id.
+
+        The id is the one its group (``schema.identity.network_key``) had in any earlier release, else a new
+        one. A release holds one network per group: replace a dataset's networks with ``replace_networks``
+        before adding their new versions.
+        """
+        source = self._dataset_source(meta.dataset_id)
+        if meta.model_id is not None and meta.model_id not in self._models:
+            found = self.con.execute("SELECT count(*) FROM models WHERE id = ?", [meta.model_id]).fetchall()
+            if not found[0][0]:
+                msg = f"unknown model_id {meta.model_id}; register the model with add_model first"
                 raise ValueError(msg)
-            self._known.add((kind, value))
-        network_id = self.con.execute(
-            """
-            INSERT INTO networks (dataset_id, model_id, cell_type, cell_type_ontology_term_id, tissue,
-                tissue_ontology_term_id, disease, disease_ontology_term_id, organism,
-                organism_ontology_term_id,
-                n_cells, parameters, idempotency_key, created_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id
-            """,
-            [
-                meta.dataset_id,
-                meta.model_id,
-                meta.cell_type,
-                meta.cell_type_ontology_term_id,
-                meta.tissue,
-                meta.tissue_ontology_term_id,
-                meta.disease,
-                meta.disease_ontology_term_id,
-                meta.organism,
-                meta.organism_ontology_term_id,
-                meta.n_cells,
-                json.dumps(dict(meta.parameters or {}), sort_keys=True, default=str),
-                meta.idempotency_key,
-                _now(),
-            ],
-        ).fetchall()[0][0]
+            self._models.add(meta.model_id)
+        if self._ids is None:
+            self._ids = NetworkIds.read(self.con)
+        labels = {
+            f"{name}{end}": getattr(meta, f"{name}{end}")
+            for name in LABEL_NAMES
+            for end in ("", "_ontology_term_id")
+        }
+        key = network_key(*source, labels, meta.model_family)
+        network_id = self._ids.by_key.get(key)
+        if network_id is None:
+            network_id = self.con.execute("SELECT nextval('network_id_seq')").fetchall()[0][0]
+            self.con.execute("INSERT INTO network_keys (key, id) VALUES (?, ?)", [key, network_id])
+            self._ids.by_key[key] = network_id
+        elif network_id in self._ids.live:
+            shown = ", ".join(f"{name}={labels[name]!r}" for name in LABEL_NAMES)
+            msg = (
+                f"dataset {meta.dataset_id} already has network {network_id} for the group {shown} "
+                f"(model family {meta.model_family!r}); a release holds one network per group"
+            )
+            raise ValueError(msg)
+        values = {f.name: getattr(meta, f.name) for f in fields(NetworkMeta)}
+        values["parameters"] = json.dumps(dict(meta.parameters or {}), sort_keys=True, default=str)
+        values.update(id=network_id, key=key, created_at=_now())
+        self.con.execute(
+            f"INSERT INTO networks ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+            list(values.values()),
+        )
+        self._ids.live.add(network_id)
         self._new_networks.append(network_id)
+        self._network_dataset[network_id] = meta.dataset_id
         return network_id
+
+    def _dataset_source(self, dataset_id: int) -> tuple[str, str]:
+        """(source, source id) of a dataset of this release; ValueError if there is none with this id."""
+        if dataset_id not in self._datasets:
+            rows = self.con.execute(
+                "SELECT source, source_id FROM datasets WHERE id = ?", [dataset_id]
+            ).fetchall()
+            if not rows:
+                msg = f"unknown dataset_id {dataset_id}; register the dataset with upsert_dataset first"
+                raise ValueError(msg)
+            self._datasets[dataset_id] = rows[0]
+        return self._datasets[dataset_id]
 
     def add_edges(self, network_id: int, edges: pa.Table) -> EdgeLoad:
         """Store all edges of a network added in this release, in one call.
@@ -426,8 +473,8 @@ class ReleaseWriter:
         ``edges`` has columns regulator and target (Ensembl id strings) and weight (float), one row per
         (regulator, target). Genes are mapped to ids by their Ensembl ids; rows naming unknown genes are
         dropped and counted. Rank 1 is the largest weight (ties broken by regulator id, then target id).
-        Edges are buffered and appended in batches, prepared by a background thread (see
-        ``schema.edgeload``); an error there is raised by a later ``add_edges`` or the block's exit.
+        The edges and their node statistics are held with the dataset's other new networks until its segment
+        is written.
         """
         if network_id not in self._new_networks:
             msg = f"network {network_id} was not added in this release; call add_network first"
@@ -438,7 +485,8 @@ class ReleaseWriter:
         if self._genes is None:
             self._genes = EnsemblIdMap.read(self.con)
         mapped = map_edges(self._genes, network_id, edges)
-        self._edges.add(self.con, mapped)
+        stats = self._builder_for(self._network_dataset[network_id]).add(mapped)
+        self._sizes[network_id] = (stats.num_rows, mapped.regulator_id.size)
         self._with_edges.add(network_id)
         n_stored, n_unmapped = mapped.regulator_id.size, mapped.n_unmapped
         if n_unmapped:

@@ -6,7 +6,6 @@ Parameterised SQL only; limits are checked here (``_common.MAX_*``) whatever the
 from schema.queries._common import MAX_GENE_LIST, MAX_HUBS, MAX_IDS, MAX_PAGE, NetworkFilter
 from schema.queries.compare import compare_networks
 from schema.queries.edges import (
-    GROUPS,
     network_edges,
     regulator_summary,
     regulators_of,
@@ -32,7 +31,6 @@ from schema.queries.meta import (
     store_info,
 )
 from schema.queries.networks import (
-    FACETS,
     all_networks,
     datasets_by_ids,
     datasets_with_networks,
@@ -45,8 +43,6 @@ from schema.queries.networks import (
 )
 
 __all__ = [
-    "FACETS",
-    "GROUPS",
     "HUB_STATISTICS",
     "MAX_GENE_LIST",
     "MAX_HUBS",

@@ -7,6 +7,7 @@ few row groups holding target G, whatever the number of networks.
 
 import duckdb
 
+from schema.labels import check_label
 from schema.queries._common import (
     MAX_PAGE,
     NetworkFilter,
@@ -17,8 +18,6 @@ from schema.queries._common import (
     rows_as,
 )
 from schema.rows import EdgeRow, Page, RegulationRow, RegulationSummaryRow
-
-GROUPS = ("tissue", "disease", "cell_type", "organism")
 
 
 def network_edges(
@@ -119,9 +118,7 @@ def targets_of(
 
 
 def _summary(con, table, gene_column, partner_column, gene_id, by, where, min_weight, max_rank, top):
-    if by not in GROUPS:
-        msg = f"unknown grouping {by!r}; choose from {', '.join(GROUPS)}"
-        raise ValueError(msg)
+    check_label(by, "grouping")
     check_limit("top", top, MAX_PAGE)
     sql, params = (where or NetworkFilter()).sql("n")
     return rows_as(
@@ -139,7 +136,8 @@ def _summary(con, table, gene_column, partner_column, gene_id, by, where, min_we
               AND (?::INTEGER IS NULL OR e.rank <= ?)
             GROUP BY ALL
         )
-        SELECT h.grp, h.term, h.partner, h.n_networks, s.n_group, h.mean_weight, h.max_weight, h.best_rank
+        SELECT h.grp AS "group", h.term AS group_term_id, h.partner AS partner_id, h.n_networks,
+               s.n_group AS n_group_networks, h.mean_weight, h.max_weight, h.best_rank
         FROM hits h JOIN sizes s ON s.grp IS NOT DISTINCT FROM h.grp AND s.term IS NOT DISTINCT FROM h.term
         QUALIFY row_number() OVER (PARTITION BY h.grp, h.term
                                    ORDER BY h.n_networks DESC, h.mean_weight DESC, h.partner) <= ?

@@ -38,8 +38,9 @@ def gene_set_collections(con: duckdb.DuckDBPyConnection) -> list[GeneSetCollecti
     return rows_as(
         con,
         GeneSetCollectionRow,
-        "SELECT c.id, c.name, c.organism, c.source, c.license, count(s.id) FROM gene_set_collections c"
-        " LEFT JOIN gene_sets s ON s.collection_id = c.id GROUP BY ALL ORDER BY c.id",
+        "SELECT c.id, c.name, c.organism, c.source, c.license, count(s.id) AS n_sets"
+        " FROM gene_set_collections c LEFT JOIN gene_sets s ON s.collection_id = c.id"
+        " GROUP BY ALL ORDER BY c.id",
     )
 
 
@@ -50,14 +51,15 @@ def gene_sets(
     text: str | None = None,
     limit: int = 100,
 ) -> list[GeneSetRow]:
-    """Gene sets of a collection (by name) whose name contains ``text``, by name."""
+    """Gene sets of a collection (by name) whose name contains ``text`` (literally, any case), by name."""
     check_limit("limit", limit, MAX_PAGE)
     return rows_as(
         con,
         GeneSetRow,
         "SELECT s.id, s.collection_id, s.name, s.description, s.n_members, s.n_unmapped FROM gene_sets s"
         " JOIN gene_set_collections c ON c.id = s.collection_id"
-        " WHERE (?::VARCHAR IS NULL OR c.name = ?) AND (?::VARCHAR IS NULL OR s.name ILIKE '%' || ? || '%')"
+        " WHERE (?::VARCHAR IS NULL OR c.name = ?)"
+        " AND (?::VARCHAR IS NULL OR contains(lower(s.name), lower(?)))"
         " ORDER BY s.name LIMIT ?",
         [collection, collection, text, text, limit],
     )

@@ -3,19 +3,24 @@
 from enum import Enum
 
 import strawberry
+from strawberry.utils.str_converters import to_camel_case
 
+from schema.labels import LABELS
 from schema.queries._common import NetworkFilter
 from server.errors import UserError
 
 MAX_FILTER_VALUES = 1000
 
-
-@strawberry.enum(description="A network attribute to group results by.")
-class GroupBy(Enum):
-    TISSUE = strawberry.enum_value("tissue", description="Group by tissue (UBERON).")
-    DISEASE = strawberry.enum_value("disease", description="Group by disease (MONDO; 'normal' for healthy).")
-    CELL_TYPE = strawberry.enum_value("cell_type", description="Group by cell type (CL).")
-    ORGANISM = strawberry.enum_value("organism", description="Group by organism (NCBITaxon).")
+GroupBy = strawberry.enum(
+    Enum(
+        "GroupBy",
+        {
+            label.name.upper(): strawberry.enum_value(label.name, description=f"Group by {label.description}")
+            for label in LABELS
+        },
+    ),
+    description="A network attribute (a label) to group results by.",
+)
 
 
 @strawberry.enum(description="The node statistic that ranks hubs.")
@@ -46,7 +51,8 @@ def _values(name: str, values: list | None) -> tuple:
 @strawberry.input(
     description=(
         "Selects networks. Within a field values are OR-ed, fields are AND-ed; an empty filter selects all. "
-        "Labels match case-insensitively, ontology term ids exactly."
+        "A label value matches a whole label case-insensitively, or an ontology term id exactly; `text` "
+        "matches as a case-insensitive substring. Nothing is a wildcard: `%` and `_` match only themselves."
     )
 )
 class NetworkFilterInput:
@@ -69,20 +75,20 @@ class NetworkFilterInput:
         default=None, description="Store ids of model checkpoints."
     )
     network_ids: list[int] | None = strawberry.field(default=None, description="Network ids.")
+    keys: list[str] | None = strawberry.field(
+        default=None, description="Stable network keys (`Network.key`), the same in every release."
+    )
     text: str | None = strawberry.field(
-        default=None, description="Free text matched within labels and the dataset title or collection."
+        default=None,
+        description="Free text matched (literally, any case) within labels and the dataset title, collection "
+        "or source id.",
     )
 
     def to_store(self) -> NetworkFilter:
         """The store's `NetworkFilter` for this input (list lengths capped)."""
+        lists = [label.plural for label in LABELS] + ["dataset_ids", "model_ids", "network_ids", "keys"]
         return NetworkFilter(
-            cell_types=_values("cellTypes", self.cell_types),
-            tissues=_values("tissues", self.tissues),
-            diseases=_values("diseases", self.diseases),
-            organisms=_values("organisms", self.organisms),
-            dataset_ids=_values("datasetIds", self.dataset_ids),
-            model_ids=_values("modelIds", self.model_ids),
-            network_ids=_values("networkIds", self.network_ids),
+            **{name: _values(to_camel_case(name), getattr(self, name)) for name in lists},
             text=self.text or None,
         )
 

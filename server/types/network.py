@@ -6,10 +6,11 @@ from typing import Annotated
 import strawberry
 from strawberry.utils.str_converters import to_camel_case
 
+from schema.labels import LABEL_NAMES
 from schema.queries.edge_tables import top_edges_per_regulator
 from schema.queries.edges import network_edges
 from schema.queries.hubs import node_stats
-from schema.queries.networks import FACETS, facet_counts
+from schema.queries.networks import facet_counts
 from schema.rows import FacetCount, NetworkRow, Page
 from server import prefetch
 from server.arguments import DEFAULTS, AfterArg, FirstArg, HubsByArg, MinWeightArg
@@ -29,7 +30,16 @@ from server.types.term import OntologyTerm
     description="A gene network inferred by scPRINT for one dataset, tissue, disease and cell type."
 )
 class Network:
-    id: int = strawberry.field(description="Stable integer id of the network.")
+    id: int = strawberry.field(
+        description="Integer id of the network, kept across releases while its group (`key`) is published."
+    )
+    key: str = strawberry.field(
+        description="Stable key of the network's group (dataset, tissue, disease, cell type, organism, model "
+        "family): the same in every release, also when the network is recomputed with other parameters."
+    )
+    model_family: str | None = strawberry.field(
+        description="Model family that computed the network: 'scprint' or 'scprint2'."
+    )
     cell_type: OntologyTerm | None = strawberry.field(description="Cell type (CL).")
     tissue: OntologyTerm | None = strawberry.field(description="Tissue (UBERON).")
     disease: OntologyTerm | None = strawberry.field(description="Disease (MONDO); 'normal' for healthy.")
@@ -44,6 +54,8 @@ class Network:
     def from_row(cls, row: NetworkRow) -> "Network":
         return cls(
             id=row.id,
+            key=row.key,
+            model_family=row.model_family,
             cell_type=OntologyTerm.from_row(row.cell_type, row.cell_type_ontology_term_id),
             tissue=OntologyTerm.from_row(row.tissue, row.tissue_ontology_term_id),
             disease=OntologyTerm.from_row(row.disease, row.disease_ontology_term_id),
@@ -191,7 +203,9 @@ class NetworkFacets:
     @classmethod
     def from_row(cls, counts: dict[str, list[FacetCount]]) -> "NetworkFacets":
         """Facets from the store's counts; facets not counted (not selected) are left empty."""
-        return cls(**{facet: [FacetValue.from_row(r) for r in counts.get(facet, [])] for facet in FACETS})
+        return cls(
+            **{facet: [FacetValue.from_row(r) for r in counts.get(facet, [])] for facet in LABEL_NAMES}
+        )
 
 
 @strawberry.type(description="A page of networks with the facet counts of all matching networks.")
@@ -221,12 +235,12 @@ class NetworkConnection:
     @staticmethod
     def facets_selected(info: Info) -> list[str]:
         """The facets (store names) a client selects under the connection, from the `networks` resolver."""
-        return [facet for facet in FACETS if prefetch.selects(info, "facets", to_camel_case(facet))]
+        return [facet for facet in LABEL_NAMES if prefetch.selects(info, "facets", to_camel_case(facet))]
 
     @strawberry.field(description="How many matching networks per tissue, disease, cell type and organism.")
     async def facets(self, info: Info) -> NetworkFacets:
         if self.counts is not None:
             return NetworkFacets.from_row(self.counts)
-        wanted = [facet for facet in FACETS if prefetch.selects(info, to_camel_case(facet))]
+        wanted = [facet for facet in LABEL_NAMES if prefetch.selects(info, to_camel_case(facet))]
         counts = await info.context.run(facet_counts, to_store(self.where), facets=wanted) if wanted else {}
         return NetworkFacets.from_row(counts)

@@ -106,9 +106,9 @@ def test_ingest_publishes_and_reruns_only_process_changes(tmp_path, checkpoint, 
     assert b.n_replaced == 12
     after = networks_of(store)
     assert after["lab/a.h5ad"] == nets["lab/a.h5ad"]
-    assert len(after["lab/b.h5ad"]) == 12 and not {n[0] for n in after["lab/b.h5ad"]} & {
-        n[0] for n in nets["lab/b.h5ad"]
-    }
+    # replaced in place: each group keeps its network id, under the new idempotency key
+    assert [n[:4] for n in after["lab/b.h5ad"]] == [n[:4] for n in nets["lab/b.h5ad"]]
+    assert {n[6] for n in after["lab/b.h5ad"]}.isdisjoint({n[6] for n in nets["lab/b.h5ad"]})
     assert len(query(store, "SELECT * FROM ingest_runs")) == 2
 
     # new parameters: every valid dataset is redone

@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 
 from ingest.columns import ColumnMap, dataset_organism, group_labels
-from ingest.plan import idempotency_key, params_hash, plan_groups, stable_hash
+from ingest.pipeline import run_ingest
+from ingest.plan import plan_groups
+from schema.identity import idempotency_key, params_hash, stable_hash
 
 
 def test_groups_follow_tissue_disease_cell_type_and_small_ones_are_reported(make_adata):
@@ -83,3 +85,27 @@ def test_group_cells_are_sorted_positions():
     cells = {g.labels["cell_type"]: g.cells for g in plan.groups}
     np.testing.assert_array_equal(cells["a"], [1, 3])
     np.testing.assert_array_equal(cells["b"], [0, 2])
+
+
+def test_reingesting_keeps_each_groups_network_id_and_key(tmp_path, checkpoint, make_adata):
+    """Ids are stable: new parameters or new counts rebuild every network under the id and key it had."""
+    from schema import Store
+    from tests.ingest.test_pipeline import h5ad_source, make_config, query
+
+    data = tmp_path / "data"
+    data.mkdir()
+    make_adata(seed=0).write_h5ad(data / "a.h5ad")
+    config = make_config(tmp_path, checkpoint, h5ad_source(data))
+    sql = (
+        "SELECT key, id, idempotency_key, model_family, tissue, disease, cell_type FROM networks ORDER BY key"
+    )
+    run_ingest(config, progress=False)
+    first = query(Store(config.store), sql)
+    assert first and {row[3] for row in first} == {"scprint"}
+    run_ingest(make_config(tmp_path, checkpoint, h5ad_source(data), top_k=4), progress=False)
+    make_adata(seed=5).write_h5ad(data / "a.h5ad")
+    report = run_ingest(make_config(tmp_path, checkpoint, h5ad_source(data), top_k=4), progress=False)
+    assert report.counts()["replaced"] == 1
+    last = query(Store(config.store), sql)
+    assert [(k, i, *labels) for k, i, _, *labels in last] == [(k, i, *labels) for k, i, _, *labels in first]
+    assert {row[2] for row in last}.isdisjoint({row[2] for row in first})  # recomputed under a new key

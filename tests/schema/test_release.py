@@ -120,7 +120,7 @@ KILLED_WRITER = textwrap.dedent(
         w.upsert_genes(gene_table(40))
         nid = w.add_network(NetworkMeta(dataset_id=w.upsert_dataset(source="t", source_id="k").id, n_cells=1))
         w.add_edges(nid, random_edges(np.random.default_rng(0), gene_names(40), 100))
-        w._edges.flush(w.con)
+        w._write_segment()  # a segment on disk that no release names yet
         Path(sys.argv[2]).write_text("ready")
         time.sleep(120)
     """
@@ -140,6 +140,8 @@ def test_writer_killed_mid_write_leaves_readers_on_the_old_release(tmp_path):
             assert time.monotonic() < deadline, "the writer subprocess never got ready"
             time.sleep(0.05)
         assert any(p.name.endswith(".partial") for p in store.releases_dir.iterdir())
+        orphans = set(os.listdir(store.root / "segments")) - store.referenced_segments()
+        assert len(orphans) == 1
     finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
@@ -153,6 +155,7 @@ def test_writer_killed_mid_write_leaves_readers_on_the_old_release(tmp_path):
     assert store.current_release() == new
     assert not any(p.name.endswith(".partial") for p in store.releases_dir.iterdir())
     assert n_networks(store) == 2
+    assert not orphans & set(os.listdir(store.root / "segments"))  # the dead writer's segment is gone
 
 
 def test_concurrent_readers_during_publishes_see_whole_releases(tmp_path):
@@ -212,6 +215,15 @@ def test_schema_version_mismatch_fails_clearly(tmp_path):
     with pytest.raises(SchemaVersionError), store.new_release():
         pass
     assert store.current_release() == before
+
+
+def test_a_release_of_other_tables_is_refused_without_a_version_bump(tmp_path, monkeypatch):
+    """A new column changes the tables' fingerprint: releases written before it refuse to open."""
+    store = Store(tmp_path)
+    store.init()
+    monkeypatch.setattr("schema.release.schema_fingerprint", lambda: "0123456789abcdef")
+    with pytest.raises(SchemaVersionError, match=r"tables \w+\), this code reads .*tables 0123456789abcdef"):
+        store.open_reader()
 
 
 def test_a_file_that_is_not_a_store_is_refused(tmp_path):

@@ -71,8 +71,13 @@ def edge_table(edges: list[tuple[str, str, float]]) -> pa.Table:
     )
 
 
-def write_store(root: Path, networks=NETWORKS, *, note: str = "test store") -> Store:
-    """Publish one release holding `networks` (and the genes and gene sets above) under `root`."""
+def write_store(
+    root: Path, networks=NETWORKS, *, note: str = "test store", dataset: str = "test.h5ad"
+) -> Store:
+    """Publish one release adding `networks` of `dataset` (and the genes and gene sets above) under `root`.
+
+    A release holds one network per group: a second call for the same groups names another dataset.
+    """
     store = Store(root)
     store.init()
     with store.new_release(note=note) as w:
@@ -87,7 +92,7 @@ def write_store(root: Path, networks=NETWORKS, *, note: str = "test store") -> S
             )
         )
         model_id = w.add_model("sha256-test", "scprint-test", {"preset": "tiny"})
-        dataset_id = w.upsert_dataset(source="h5ad", source_id="test.h5ad", title="Test dataset").id
+        dataset_id = w.upsert_dataset(source="h5ad", source_id=dataset, title="Test dataset").id
         for facets, edges in networks:
             network_id = w.add_network(
                 NetworkMeta(

@@ -101,6 +101,7 @@ STRING_ARGUMENTS = {
     "NetworkFilterInput.tissues": "query($v: String!) { networks(filter: {tissues: [$v]}) { totalCount } }",
     "NetworkFilterInput.diseases": "query($v: String!) { networks(filter: {diseases: [$v]}) { totalCount } }",
     "NetworkFilterInput.organisms": "query($v: String!) { networks(filter: {organisms: [$v]}) { totalCount } }",
+    "NetworkFilterInput.keys": "query($v: String!) { networks(filter: {keys: [$v]}) { totalCount } }",
     "NetworkFilterInput.text": "query($v: String) { networks(filter: {text: $v}) { totalCount facets { tissue { count } } } }",
     "Network.edges.regulator": "query($v: String) { network(id: 1) { edges(regulator: $v) { nodes { rank } } } }",
     "Network.edges.target": "query($v: String) { network(id: 1) { edges(target: $v) { nodes { rank } } } }",

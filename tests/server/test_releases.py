@@ -24,7 +24,8 @@ def test_lease_keeps_its_release_until_it_ends(tmp_path):
 
     async def scenario():
         async with releases.lease() as old:
-            write_store(tmp_path, note="second")  # publish while a request holds the old release
+            # publish while a request holds the old release
+            write_store(tmp_path, note="second", dataset="second.h5ad")
             async with releases.lease() as new:
                 assert new.release_id != old.release_id
                 assert new.release_id == store.current_release()
@@ -43,7 +44,7 @@ def test_new_requests_see_a_new_publish_without_restart(tmp_path):
     with make_client(tmp_path) as client:
         first = client.post("/graphql", json={"query": SNAPSHOT}).json()["data"]
         assert first["networks"]["totalCount"] == 3
-        write_store(tmp_path, note="second")
+        write_store(tmp_path, note="second", dataset="second.h5ad")
         second = client.post("/graphql", json={"query": SNAPSHOT}).json()["data"]
         assert second["networks"]["totalCount"] == 6
         assert second["meta"]["release"] == Store(tmp_path).current_release() != first["meta"]["release"]
@@ -108,7 +109,7 @@ def test_publish_during_traffic(live_server):
     for thread in threads:
         thread.start()
     wait_for(lambda: len(seen) >= 8)  # traffic is flowing on the first release
-    write_store(root, note="second")
+    write_store(root, note="second", dataset="second.h5ad")
     new_release = Store(root).current_release()
     wait_for(lambda: sum(release == new_release for release, _ in seen) >= 8)
     stop.set()
@@ -134,6 +135,9 @@ def test_the_server_cannot_write(tmp_path):
             with pytest.raises(duckdb.Error, match="read-only"):
                 await release.run(lambda con: con.execute("CREATE TABLE intruder (a INTEGER)"))
             with pytest.raises(duckdb.Error, match="read-only"):
+                await release.run(lambda con: con.execute("DELETE FROM networks"))
+            # edges are a view over the release's Parquet segments: no statement can change them
+            with pytest.raises(duckdb.Error, match="base table"):
                 await release.run(lambda con: con.execute("DELETE FROM edges"))
             (count,) = await release.run(lambda con: con.execute("SELECT count(*) FROM edges").fetchone())
             assert count == 13
