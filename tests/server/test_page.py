@@ -2,7 +2,7 @@
 server on loopback, over the hand-made store of conftest.py (networks and edges known, see there).
 
 Chromium is taken from CHROMIUM (default /usr/bin/chromium); Playwright's own browsers are never installed.
-Without it the browser tests are skipped, except under CI=true where a missing browser fails them.
+Without it the browser tests fail (`make test` installs it first, see scripts/ensure_chromium.sh).
 Screenshots go to SCREENSHOT_DIR when set (e.g. out/screenshots), else to a temporary folder.
 """
 
