@@ -148,7 +148,7 @@ def edge_evidence(
         EvidenceRow,
         f"""
         WITH q AS (SELECT DISTINCT unnest(?::INTEGER[]) AS regulator_id, unnest(?::INTEGER[]) AS target_id)
-        SELECT p.regulator_id, p.target_id, s.name, p.sign, p.level, p.resources
+        SELECT p.regulator_id, p.target_id, s.name AS source, p.sign, p.level, p.resources
         FROM q JOIN prior_edges p USING (regulator_id, target_id)
         JOIN prior_sources s ON s.id = p.source_id
         WHERE TRUE{source_clause}
@@ -211,9 +211,9 @@ def known_edge_counts(
             JOIN prior_sources s ON s.id = p.source_id
             WHERE e.network_id IN {in_list(ids)}
         )
-        SELECT network_id, name, count(*) FROM known GROUP BY ALL
+        SELECT network_id, name AS source, count(*) AS n_known_edges FROM known GROUP BY ALL
         UNION ALL
-        SELECT network_id, NULL, count(DISTINCT (regulator_id, target_id)) FROM known GROUP BY ALL
+        SELECT network_id, NULL AS source, count(DISTINCT (regulator_id, target_id)) AS n_known_edges FROM known GROUP BY ALL
         ORDER BY network_id, name NULLS FIRST
         """,
         ids,
@@ -228,7 +228,7 @@ def known_edge_counts(
 
 
 QUALITY_COLUMNS = (
-    "q.network_id, s.name, q.scope, q.status, q.n_genes, q.n_regulators, q.n_pairs, q.n_known,"
+    "q.network_id, s.name AS source, q.scope, q.status, q.n_genes, q.n_regulators, q.n_pairs, q.n_known,"
     " q.random_precision, q.auprc, q.ap, q.epr, q.precision_at_k, q.epr_p_value"
 )
 
