@@ -23,10 +23,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
+import pyarrow.parquet as pq  # reading back a segment's networks
 
 from schema.edgeload import MappedEdges
 from schema.nodestats import node_stats_table
@@ -97,12 +98,21 @@ class SegmentBuilder:
         # rows are in (network, regulator, target) order: a stable sort by target gives (target, network, ...)
         order = np.argsort(target.astype(np.uint16) if target.max() < 2**16 else target, kind="stable")
         stats = pa.concat_tables(self.stats).sort_by([("network_id", "ascending"), ("gene_id", "ascending")])
-        for name, table in (
-            ("edges", edges),
-            ("edges_by_target", edges.take(pa.array(order))),
-            ("node_stats", stats),
-        ):
-            pq.write_table(table, folder / f"{name}.parquet", row_group_size=ROW_GROUP, compression="zstd")
+        # DuckDB's Parquet writer: its encodings make the files about half the size of pyarrow's defaults
+        con = duckdb.connect()
+        try:
+            for name, table in (
+                ("edges", edges),
+                ("edges_by_target", edges.take(pa.array(order))),
+                ("node_stats", stats),
+            ):
+                con.register("_segment", table)
+                path = str(folder / f"{name}.parquet").replace("'", "''")
+                options = f"FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP}"
+                con.execute(f"COPY _segment TO '{path}' ({options})")
+                con.unregister("_segment")
+        finally:
+            con.close()
         return edges.num_rows
 
 

@@ -340,23 +340,25 @@ def test_an_error_while_writing_a_segment_discards_the_release_and_its_segments(
     import schema.segments
 
     calls = []
+    original = schema.segments.SegmentBuilder.write
 
-    def fail(table, path, **options):
-        calls.append(path)
-        if len(calls) == 4:  # the first dataset's segment is whole; the second one's first file fails
+    def fail(self, folder):
+        calls.append(folder)
+        if len(calls) == 2:  # the first dataset's segment is whole; the second one fails half-way
+            folder.mkdir(parents=True)
+            (folder / "edges.parquet").write_bytes(b"half")
             msg = "disk full"
             raise OSError(msg)
-        return write_table(table, path, **options)
+        return original(self, folder)
 
-    write_table = schema.segments.pq.write_table
-    monkeypatch.setattr(schema.segments.pq, "write_table", fail)
+    monkeypatch.setattr(schema.segments.SegmentBuilder, "write", fail)
     before = store.current_release()
     with pytest.raises(OSError, match="disk full"), store.new_release() as w:
         for name in ("a", "b"):
             dataset_id = w.upsert_dataset(source="t", source_id=name).id
             nid = w.add_network(NetworkMeta(dataset_id=dataset_id, n_cells=1))
             w.add_edges(nid, random_edges(np.random.default_rng(0), gene_names(30), 50))
-    assert store.current_release() == before and len(calls) == 4
+    assert store.current_release() == before and len(calls) == 2
     assert not list(store.releases_dir.glob("*partial*"))
     assert set(os.listdir(store.root / "segments")) == store.referenced_segments()
 
