@@ -8,7 +8,7 @@ and targets of a regulator in one network < 10 ms p50; regulators of a gene acro
     python bench/store.py                                  # 200 networks x 50,000 edges (10 M)
     python bench/store.py --networks 2000 --edges 50000    # 100 M edges
     python bench/store.py --networks 20000 --edges 50000 --root /data/atlas-1b --keep   # 1 B edges
-                                                           # (~16 GiB of segments; hours on 2 cores)
+                                                           # (~24 GiB release file)
 """
 
 import argparse
@@ -26,7 +26,6 @@ from tqdm import tqdm
 
 from schema import Store, queries
 from schema.queries import NetworkFilter
-from schema.segments import read_manifest
 from schema.synthetic import DISEASES, TISSUES, build_synthetic_atlas
 
 log = logging.getLogger("bench.store")
@@ -154,17 +153,11 @@ def main() -> None:
                 f"  peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
             )
         store = Store(root, **options)
-        current = store.current_release()
-        catalog = store.release_path(current).stat().st_size
-        segments = sum(
-            f.stat().st_size
-            for name in read_manifest(store.manifest_path(current))
-            for f in store.segment_path(name).iterdir()
-        )
-        print(f"release: catalog {catalog / 2**20:.1f} MiB, segments {segments / 2**30:.2f} GiB")
+        size = store.release_path(store.current_release()).stat().st_size
+        print(f"release file: {size / 2**30:.2f} GiB")
         with store.open_reader() as reader:
             info = queries.store_info(reader.con)
-            print(f"storage: {(catalog + segments) / info.n_edges:.1f} bytes/edge, both access paths")
+            print(f"storage: {size / info.n_edges:.1f} bytes/edge, both access paths and node statistics")
             suite = query_suite(reader.con, info.n_networks, info.n_genes)
             print(f"\n{'query':<50} {'p50 ms':>9} {'p99 ms':>9}")
             for name, fn in suite.items():
