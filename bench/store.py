@@ -6,12 +6,15 @@ then times every query function on random arguments and prints p50 / p99 latenci
 and targets of a regulator in one network < 10 ms p50; regulators of a gene across all networks < 150 ms p50.
 
     python bench/store.py                                  # 200 networks x 50,000 edges (10 M)
-    python bench/store.py --networks 2000 --edges 50000    # the full 100 M-edge atlas (a 2.3 GiB release)
+    python bench/store.py --networks 2000 --edges 50000    # 100 M edges
+    python bench/store.py --networks 20000 --edges 50000 --root /data/atlas-1b --keep   # 1 B edges
+                                                           # (~24 GiB release file)
 """
 
 import argparse
 import logging
 import os
+import resource
 import shutil
 import tempfile
 import time
@@ -146,11 +149,15 @@ def main() -> None:
             per_cpu = stats.n_edges / stats.cpu_seconds / 1e6
             print(f"  = {per_cpu:.2f} M edges per CPU-second (wall time is inflated on a shared machine)")
             print(f"  load average after the load {os.getloadavg()[0]:.1f}")
+            print(
+                f"  peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
+            )
         store = Store(root, **options)
         size = store.release_path(store.current_release()).stat().st_size
         print(f"release file: {size / 2**30:.2f} GiB")
         with store.open_reader() as reader:
             info = queries.store_info(reader.con)
+            print(f"storage: {size / info.n_edges:.1f} bytes/edge, both access paths and node statistics")
             suite = query_suite(reader.con, info.n_networks, info.n_genes)
             print(f"\n{'query':<50} {'p50 ms':>9} {'p99 ms':>9}")
             for name, fn in suite.items():

@@ -9,10 +9,9 @@ Writing (the ingestion process only)::
         network_id = w.add_network(NetworkMeta(dataset_id=ds.id, n_cells=..., ...))
         w.add_edges(network_id, edges)             # Arrow: regulator, target (Ensembl ids), weight
 
-Layout: a release is a small DuckDB catalog whose ``edges`` (sorted by network, regulator; ``rank`` 1 =
-strongest edge of its network), ``edges_by_target`` (sorted by target, network) and ``node_stats`` (per
-network and gene) are views over Parquet segments, one per dataset, written once and shared by every release
-that keeps the dataset unchanged (``schema.segments``).
+Layout: ``edges`` sorted by (network, regulator) with ``rank`` 1 = strongest edge of its network;
+``edges_by_target`` holds the same rows in runs sorted by (target, network) (re-sorted whole past
+``StoreConfig.max_target_runs``); ``node_stats`` per (network, gene), computed when a network is added.
 
 Reading (the server)::
 

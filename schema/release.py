@@ -1,15 +1,11 @@
-"""Releases: immutable DuckDB catalogs in ``<root>/releases/``, the current one named by ``<root>/CURRENT``.
+"""Releases: immutable DuckDB files under ``<root>/releases/``, the current one named by ``<root>/CURRENT``.
 
-A release is a small catalog file and the Parquet segments it names (``schema.segments``, under
-``<root>/segments/``, shared between releases). A writer builds ``<id>.duckdb.partial`` from a copy of the
-current catalog, writes the segments of the datasets that changed, writes the manifest ``<id>.segments``,
-renames the catalog to ``<id>.duckdb`` and only then replaces the pointer file with ``os.replace`` (atomic on
-POSIX).
+A writer builds ``<id>.duckdb.partial`` from a copy of the current release, closes it, renames it to
+``<id>.duckdb`` and only then replaces the pointer file with ``os.replace`` (atomic on POSIX).
 Readers open the release the pointer names, read-only, and compare the pointer with their own release
 to notice a newer one.
 A crash at any point before the pointer is replaced leaves readers on the old release; the partial file is
-removed by the writer on error, or by the next writer if the process was killed, and segments no kept
-release names are removed by the next prune.
+removed by the writer on error, or by the next writer if the process was killed.
 """
 
 import logging
@@ -22,14 +18,12 @@ from pathlib import Path
 import duckdb
 from filelock import FileLock
 
-from schema.segments import MANIFEST, collect, read_manifest
 from schema.tables import SCHEMA_VERSION, schema_fingerprint
 
 log = logging.getLogger(__name__)
 
 POINTER = "CURRENT"
 RELEASES = "releases"
-SEGMENTS = "segments"
 SUFFIX = ".duckdb"
 PARTIAL = ".partial"
 
@@ -49,6 +43,8 @@ class StoreConfig:
     keep: published releases kept on disk (the current one always is), for rollback.
     threads / memory_limit: DuckDB settings for connections opened by the store (None: DuckDB's defaults).
     lock_timeout: seconds a writer waits for another writer to finish.
+    max_target_runs: sorted runs appended to ``edges_by_target`` (one per release, or per 10 M edges) before a
+        writer re-sorts the whole table; each run costs a target lookup a row group or two.
     """
 
     root: Path
@@ -56,6 +52,7 @@ class StoreConfig:
     threads: int | None = None
     memory_limit: str | None = None
     lock_timeout: float = 600.0
+    max_target_runs: int = 32
 
     def __post_init__(self):
         object.__setattr__(self, "root", Path(self.root))
@@ -64,6 +61,9 @@ class StoreConfig:
             raise ValueError(msg)
         if self.threads is not None and self.threads < 1:
             msg = f"threads must be positive, got {self.threads}"
+            raise ValueError(msg)
+        if self.max_target_runs < 1:
+            msg = f"max_target_runs must be at least 1, got {self.max_target_runs}"
             raise ValueError(msg)
 
     def duckdb_config(self) -> dict[str, str]:
@@ -106,9 +106,6 @@ class Reader:
         self.release_id = release_id
         self.path = store.release_path(release_id)
         self.con = duckdb.connect(str(self.path), read_only=True, config=store.config.duckdb_config())
-        self.con.execute(
-            "SET GLOBAL parquet_metadata_cache = true"
-        )  # segment footers read once, not per query
         try:
             check_schema_version(self.con, self.path)
         except BaseException:
@@ -147,13 +144,6 @@ class Store:
 
     def release_path(self, release_id: str) -> Path:
         return self.releases_dir / f"{release_id}{SUFFIX}"
-
-    def manifest_path(self, release_id: str) -> Path:
-        """The list of the segments a release names (what pruning keeps)."""
-        return self.releases_dir / f"{release_id}{MANIFEST}"
-
-    def segment_path(self, name: str) -> Path:
-        return (self.root / SEGMENTS / name).resolve()
 
     def releases(self) -> list[str]:
         """Published release ids, oldest first (ids sort by creation time)."""
@@ -256,42 +246,22 @@ class Store:
             return to
 
     def prune(self) -> list[str]:
-        """Delete all but the ``keep`` newest releases (never the current one), then every segment no kept
-        release names.
+        """Delete all but the ``keep`` newest releases (never the current one) and stale partial files.
 
-        Call with the writer lock held. A reader holding a deleted catalog keeps reading it (POSIX unlink),
-        but the segments of a pruned release are gone: ``keep`` must outlast the longest read.
+        Call with the writer lock held. Readers holding a deleted file keep reading it (POSIX unlink).
         """
         current = self.current_release()
         releases = self.releases()
         doomed = [r for r in releases[: max(0, len(releases) - self.config.keep)] if r != current]
         for release_id in doomed:
             self.release_path(release_id).unlink()
-            self.manifest_path(release_id).unlink(missing_ok=True)
             log.info("pruned release %s", release_id)
-        self.collect_segments()
         return doomed
-
-    def referenced_segments(self) -> set[str]:
-        """Segments named by the manifest of any kept release."""
-        names: set[str] = set()
-        for release_id in self.releases():
-            manifest = self.manifest_path(release_id)
-            if manifest.exists():
-                names.update(read_manifest(manifest))
-        return names
-
-    def collect_segments(self) -> list[str]:
-        """Remove segments no kept release names: left by pruned releases or a writer that died."""
-        return collect(self.root / SEGMENTS, self.referenced_segments())
 
     def remove_partials(self) -> list[Path]:
         """Remove files left by a writer that died (call with the writer lock held)."""
         stale = [*self.releases_dir.glob(f"*{PARTIAL}"), *self.releases_dir.glob(f"*{PARTIAL}.wal")]
-        kept = set(self.releases())
-        stale += [p for p in self.releases_dir.glob(f"*{MANIFEST}*") if p.name.split(".")[0] not in kept]
         for path in stale:
             log.warning("removing %s left by an interrupted writer", path)
             path.unlink()
-        self.collect_segments()
         return stale

@@ -1,10 +1,9 @@
 """The store's tables, declared once with SQLAlchemy 2 and created on DuckDB through duckdb-engine.
 
-Integer keys come from sequences (DuckDB has no SERIAL). The two edge tables and the node statistics live in
-Parquet segments (``schema.segments``): a release's catalog holds them as views over its segments' files
-(as empty tables while it has none), and the declarations here give their columns. Their sort order plus
-Parquet's min/max statistics give the access paths; the ORM knows their natural key through
-``__mapper_args__``. Foreign keys are documented, not declared: DuckDB
+Integer keys come from sequences (DuckDB has no SERIAL). The two edge tables and the node statistics have no
+primary-key constraint in DuckDB on purpose: a constraint builds an ART index, which slows bulk loads tenfold
+and costs memory, while the sort order plus DuckDB's min/max zone maps already give the access paths. The ORM
+still knows their natural key through ``__mapper_args__``. Foreign keys are documented, not declared: DuckDB
 cannot delete a referenced row, and the writer replaces networks of a dataset in place.
 """
 
@@ -14,7 +13,6 @@ from datetime import datetime
 from typing import get_args, get_type_hints
 
 from sqlalchemy import (
-    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -31,7 +29,6 @@ from sqlalchemy import (
     create_engine,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.schema import CreateTable
 
 from schema.rows import NetworkRow
 
@@ -180,15 +177,6 @@ class NodeStats(Base):
     pagerank: Mapped[float] = mapped_column(Float(precision=24))  # weighted, damping 0.85
 
 
-class Segment(Base):
-    """A segment of this release: one dataset's edges and node statistics as Parquet (``schema.segments``)."""
-
-    __tablename__ = "segments"
-    name: Mapped[str] = mapped_column(String, primary_key=True)
-    dataset_id: Mapped[int] = mapped_column(Integer)
-    n_edges: Mapped[int] = mapped_column(BigInteger)
-
-
 class GeneSetCollection(Base):
     """A named collection of gene sets (e.g. MSigDB Hallmark) with its source and licence."""
 
@@ -325,13 +313,6 @@ def schema_fingerprint() -> str:
         for column in table.columns
     )
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
-
-
-def table_ddl(name: str) -> str:
-    """``CREATE TABLE`` of one declared table in DuckDB's dialect (an empty segment table)."""
-    from duckdb_engine import Dialect
-
-    return str(CreateTable(Base.metadata.tables[name]).compile(dialect=Dialect()))
 
 
 def create_tables(path: str) -> None:

@@ -1,11 +1,10 @@
-"""The release writer: a new release's catalog, and segments for the datasets whose networks changed.
+"""The release writer: bulk Arrow -> DuckDB writes into a new release, published when the block exits cleanly.
 
 Edges of a network arrive in one ``add_edges`` call, are mapped from Ensembl ids to gene ids (looked up in the
-genes, read once), ranked and sorted, with their node statistics, and held with the other networks of their
-dataset until the dataset's segment is written (``schema.segments``): when a network of another dataset
-arrives, or when the block exits. Then the catalog (a copy of the parent's: small tables only) points its
-``edges``, ``edges_by_target`` and ``node_stats`` views at the release's segments, is checkpointed, closed,
-renamed with its manifest and published, and old releases and segments no kept release names are pruned.
+genes, read once), ranked, and appended sorted by (network, regulator), with their node statistics;
+``edges_by_target`` receives them in runs sorted by (target, network) (see ``schema.edgeload``). When the
+block exits, the buffers are flushed, the file is checkpointed and closed, renamed and published, and old
+releases pruned.
 """
 
 import json
@@ -21,15 +20,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schema.edgeload import EnsemblIdMap, map_edges
+from schema.edgeload import EdgeBuffer, EnsemblIdMap, map_edges
 from schema.genesets import GeneSetLoad, GmtSet, load_gene_sets, read_gmt
 from schema.identity import network_key
 from schema.labels import LABEL_NAMES
 from schema.reference import BUNDLED_GENE_SETS, BUNDLED_SOURCE, MSIGDB_LICENSE, lambert_tfs
 from schema.release import PARTIAL, SUFFIX, Store, check_schema_version
 from schema.rows import NetworkMeta
-from schema.segments import SEGMENT_TABLES, SegmentBuilder, read_segment, view_sql, write_manifest
-from schema.tables import SCHEMA_VERSION, create_tables, schema_fingerprint, table_ddl
+from schema.tables import SCHEMA_VERSION, create_tables, schema_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -83,12 +81,8 @@ class ReleaseWriter:
         self.con: duckdb.DuckDBPyConnection | None = None
         self._lock = store.writer_lock()
         self._new_networks: list[int] = []
-        self._network_dataset: dict[int, int] = {}  # dataset of each network added here
         self._with_edges: set[int] = set()
-        self._sizes: dict[
-            int, tuple[int, int]
-        ] = {}  # network id -> (n_genes, n_edges) of networks added here
-        self._builder: SegmentBuilder | None = None  # the dataset whose networks are being added
+        self._edges = EdgeBuffer()
         self._genes: EnsemblIdMap | None = None  # read on the first add_edges, again after upsert_genes
         self.timings: dict[str, float] = {}  # seconds per publish step, filled when the block exits
         self._parent: str | None = None
@@ -133,7 +127,11 @@ class ReleaseWriter:
             shutil.copyfile(self.store.release_path(self._parent), self.partial_path)
         self.con = duckdb.connect(str(self.partial_path), config=self.store.config.duckdb_config())
         if self._parent is None:
-            self._set_meta(schema_version=str(SCHEMA_VERSION), schema_fingerprint=schema_fingerprint())
+            self._set_meta(
+                schema_version=str(SCHEMA_VERSION),
+                schema_fingerprint=schema_fingerprint(),
+                edges_by_target_runs="0",
+            )
         else:
             check_schema_version(self.con, self.partial_path)
         # One transaction for the whole release: nothing is durable before the publish anyway (a failed
@@ -142,23 +140,21 @@ class ReleaseWriter:
         log.info("writing release %s (parent %s)", self.release_id, self._parent)
 
     def _discard(self) -> None:
-        self._builder = None
         if self.con is not None:
+            self._edges.close()
             self.con.close()
             self.con = None
         if self.release_id is not None:
             for path in (self.partial_path, self.partial_path.with_name(self.partial_path.name + ".wal")):
                 path.unlink(missing_ok=True)
-            self.store.collect_segments()  # the segments this release wrote: no release names them
         self._lock.release()
 
     def _finish(self) -> None:
         con = self.con
-        steps = [("segments", self._write_segment)]
+        steps = [("edges", lambda: self._edges.flush(con)), ("edge writer", self._edges.close)]
         if self._new_networks:
-            steps.append(("network sizes", self._set_sizes))
+            steps += [("edges_by_target", self._update_target_layout), ("network sizes", self._set_sizes)]
         steps += [
-            ("views", self._link_segments),
             ("meta", self._write_release_meta),
             ("commit", lambda: con.execute("COMMIT")),
             ("checkpoint", lambda: con.execute("CHECKPOINT")),
@@ -168,10 +164,8 @@ class ReleaseWriter:
             step()
             self.timings[name] = time.perf_counter() - start
             log.info("release %s: %s took %.2f s", self.release_id, name, self.timings[name])
-        names = [row[0] for row in con.execute("SELECT name FROM segments ORDER BY name").fetchall()]
         con.close()
         self.con = None
-        write_manifest(self.store.manifest_path(self.release_id), names)
         self.partial_path.rename(self.store.release_path(self.release_id))
         self.store.publish(self.release_id)
         self.store.prune()
@@ -194,53 +188,33 @@ class ReleaseWriter:
         )
         self.con.unregister("_meta_rows")
 
+    def _update_target_layout(self) -> None:
+        """Count the sorted runs appended to ``edges_by_target``; past ``max_target_runs``, re-sort it."""
+        con = self.con
+        runs = int(
+            con.execute("SELECT value FROM store_meta WHERE key = 'edges_by_target_runs'").fetchall()[0][0]
+        )
+        runs += self._edges.runs_written
+        if runs > self.store.config.max_target_runs:
+            log.info("re-sorting edges_by_target (%d sorted runs)", runs)
+            con.execute("DELETE FROM edges_by_target")
+            con.execute(
+                "INSERT INTO edges_by_target SELECT * FROM edges ORDER BY target_id, network_id, regulator_id"
+            )
+            runs = 0
+        self._set_meta(edges_by_target_runs=str(runs))
+
     def _set_sizes(self) -> None:
         """Store n_genes and n_edges of the networks added by this release."""
-        ids = sorted(self._sizes)
-        sizes = pa.table(
-            {
-                "id": pa.array(ids, pa.int32()),
-                "n_genes": pa.array([self._sizes[i][0] for i in ids], pa.int32()),
-                "n_edges": pa.array([self._sizes[i][1] for i in ids], pa.int32()),
-            }
-        )
-        self.con.register("_sizes", sizes)
         self.con.execute(
-            "UPDATE networks SET n_genes = s.n_genes, n_edges = s.n_edges"
-            " FROM _sizes s WHERE networks.id = s.id"
+            """
+            UPDATE networks SET n_genes = s.n_genes, n_edges = s.n_edges
+            FROM (SELECT network_id, count(*) AS n_genes, sum(out_degree) AS n_edges FROM node_stats
+                  WHERE network_id IN (SELECT unnest(?::INTEGER[])) GROUP BY ALL) s
+            WHERE networks.id = s.network_id
+            """,
+            [self._new_networks],
         )
-        self.con.unregister("_sizes")
-
-    def _link_segments(self) -> None:
-        """Point the segment views at this release's segments (empty tables while there are none)."""
-        names = [row[0] for row in self.con.execute("SELECT name FROM segments ORDER BY name").fetchall()]
-        views = {row[0] for row in self.con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
-        for table in SEGMENT_TABLES:
-            self.con.execute(f"DROP {'VIEW' if table in views else 'TABLE'} IF EXISTS {table}")
-            if names:
-                self.con.execute(view_sql(table, [self.store.segment_path(n) for n in names]))
-            else:
-                self.con.execute(table_ddl(table))
-
-    def _write_segment(self) -> None:
-        """Write the networks held for the current dataset as a new segment of this release."""
-        builder, self._builder = self._builder, None
-        if builder is None or builder.n_edges == 0:
-            return
-        name = f"{self.release_id}-d{builder.dataset_id}"
-        n_edges = builder.write(self.store.segment_path(name))
-        self.con.execute(
-            "INSERT INTO segments (name, dataset_id, n_edges) VALUES (?, ?, ?)",
-            [name, builder.dataset_id, n_edges],
-        )
-
-    def _builder_for(self, dataset_id: int) -> SegmentBuilder:
-        """The builder of ``dataset_id``'s new segment; another dataset's pending segment is written first."""
-        if self._builder is not None and self._builder.dataset_id != dataset_id:
-            self._write_segment()
-        if self._builder is None:
-            self._builder = SegmentBuilder(dataset_id)
-        return self._builder
 
     # -- genes ---------------------------------------------------------------------------------------
     def upsert_genes(self, genes: pa.Table) -> int:
@@ -358,50 +332,26 @@ class ReleaseWriter:
 
     # -- networks and edges --------------------------------------------------------------------------
     def delete_networks(self, network_ids: Iterable[int]) -> int:
-        """Delete networks with their edges and node statistics; return how many existed.
-
-        A stored segment holding any of them leaves the release; the networks of its dataset that are kept
-        are rewritten, with their ids, into this release's segment of the dataset.
-        """
+        """Delete networks with their edges and node statistics; return how many existed."""
         ids = sorted(set(int(i) for i in network_ids))
         if not ids:
             return 0
+        self._edges.flush(self.con)
         self.con.register("_doomed", pa.table({"id": pa.array(ids, pa.int32())}))
         n = self.con.execute("SELECT count(*) FROM networks WHERE id IN (SELECT id FROM _doomed)").fetchall()[
             0
         ][0]
-        if self._builder is not None:
-            self._builder.drop(set(ids))
-        touched = self.con.execute(
-            "SELECT name, dataset_id FROM segments"
-            " WHERE dataset_id IN (SELECT dataset_id FROM networks WHERE id IN (SELECT id FROM _doomed))"
-            " ORDER BY name"
-        ).fetchall()
-        for name, dataset_id in touched:
-            pending = self._builder.network_ids() if self._builder is not None else set()
-            kept = [
-                row[0]
-                for row in self.con.execute(
-                    "SELECT id FROM networks WHERE dataset_id = ? AND id NOT IN (SELECT id FROM _doomed)"
-                    " ORDER BY id",
-                    [dataset_id],
-                ).fetchall()
-                if row[0] not in pending
-            ]
-            if kept:
-                edges, stats = read_segment(self.store.segment_path(name), kept)
-                if edges.num_rows:
-                    self._builder_for(dataset_id).add_stored(edges, stats)
-            self.con.execute("DELETE FROM segments WHERE name = ?", [name])
-        self.con.execute("DELETE FROM networks WHERE id IN (SELECT id FROM _doomed)")
+        for table, column in (
+            ("edges", "network_id"),
+            ("edges_by_target", "network_id"),
+            ("node_stats", "network_id"),
+            ("networks", "id"),
+        ):
+            self.con.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM _doomed)")
         self.con.unregister("_doomed")
-        doomed = set(ids)
-        self._new_networks = [i for i in self._new_networks if i not in doomed]
-        self._with_edges -= doomed
-        for i in doomed:
-            self._sizes.pop(i, None)
+        self._new_networks = [i for i in self._new_networks if i not in set(ids)]
         if self._ids is not None:
-            self._ids.live -= doomed
+            self._ids.live -= set(ids)
         return n
 
     def replace_networks(self, dataset_id: int) -> int:
@@ -452,7 +402,6 @@ class ReleaseWriter:
         )
         self._ids.live.add(network_id)
         self._new_networks.append(network_id)
-        self._network_dataset[network_id] = meta.dataset_id
         return network_id
 
     def _dataset_source(self, dataset_id: int) -> tuple[str, str]:
@@ -473,8 +422,8 @@ class ReleaseWriter:
         ``edges`` has columns regulator and target (Ensembl id strings) and weight (float), one row per
         (regulator, target). Genes are mapped to ids by their Ensembl ids; rows naming unknown genes are
         dropped and counted. Rank 1 is the largest weight (ties broken by regulator id, then target id).
-        The edges and their node statistics are held with the dataset's other new networks until its segment
-        is written.
+        Edges are buffered and appended in batches, prepared by a background thread (see
+        ``schema.edgeload``); an error there is raised by a later ``add_edges`` or the block's exit.
         """
         if network_id not in self._new_networks:
             msg = f"network {network_id} was not added in this release; call add_network first"
@@ -485,8 +434,7 @@ class ReleaseWriter:
         if self._genes is None:
             self._genes = EnsemblIdMap.read(self.con)
         mapped = map_edges(self._genes, network_id, edges)
-        stats = self._builder_for(self._network_dataset[network_id]).add(mapped)
-        self._sizes[network_id] = (stats.num_rows, mapped.regulator_id.size)
+        self._edges.add(self.con, mapped)
         self._with_edges.add(network_id)
         n_stored, n_unmapped = mapped.regulator_id.size, mapped.n_unmapped
         if n_unmapped:

@@ -1,17 +1,13 @@
 """The writer: round trips of genes, datasets, models, networks and edges; node statistics; gene sets."""
 
-import os
-
 import networkx as nx
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pytest
 
-from schema import NetworkMeta, Reader, Store, idempotency_key, queries
+from schema import NetworkMeta, Store, idempotency_key, queries
 from schema.genesets import read_gmt
 from schema.reference import BUNDLED_GENE_SETS, lambert_tfs
-from schema.segments import read_manifest
 from schema.synthetic import gene_names, gene_table, random_edges
 
 
@@ -227,91 +223,33 @@ def test_networks_need_a_known_dataset_and_model(store):
         NetworkMeta(dataset_id=1, n_cells=-1)
 
 
-def test_a_publish_writes_segments_only_for_the_datasets_it_changes(tmp_path):
-    store = Store(tmp_path)
+def test_target_layout_is_resorted_after_a_few_appended_runs(tmp_path):
+    store = Store(tmp_path, max_target_runs=2)
     store.init()
     rng = np.random.default_rng(5)
-
-    def publish(*datasets, keep_some=None):
+    runs = []
+    for i in range(3):
         with store.new_release() as w:
             w.upsert_genes(gene_table(30))
-            for name in datasets:
-                ds = w.upsert_dataset(source="t", source_id=name).id
-                w.replace_networks(ds)
-                for cell in ("a", "b", "c"):
-                    nid = w.add_network(NetworkMeta(dataset_id=ds, n_cells=1, cell_type=cell))
-                    w.add_edges(nid, random_edges(rng, gene_names(30), 60))
-            if keep_some:
-                ds = w.upsert_dataset(source="t", source_id=keep_some).id
-                (first,) = w.con.execute(
-                    "SELECT min(id) FROM networks WHERE dataset_id = ?", [ds]
-                ).fetchall()[0]
-                w.delete_networks([first])
-        return read_manifest(store.manifest_path(w.release_id))
-
-    first = publish("x", "y")
-    with store.open_reader() as r:
-        before = r.con.execute("SELECT * FROM edges WHERE network_id <= 3 ORDER BY ALL").fetchall()
-    second = publish("y")
-    assert len(first) == len(second) == 2 and first[0] in second and first[1] not in second  # x shared
-    third = publish(keep_some="x")  # deleting one of x's networks rewrites the other two, with their ids
-    y_segment = next(name for name in second if name not in first)
-    assert y_segment in third and len(set(third) - set(second)) == 1
-    with store.open_reader() as r:
-        assert queries.store_info(r.con).n_networks == 5
-        after = r.con.execute("SELECT * FROM edges WHERE network_id <= 3 ORDER BY ALL").fetchall()
-        assert after == [row for row in before if row[0] != 1] and after
-        edges = r.con.execute("SELECT * FROM edges").df()
-        for name in third:
-            segment = store.segment_path(name)
-            by_target = pd.read_parquet(segment / "edges_by_target.parquet")
-            by_network = pd.read_parquet(segment / "edges.parquet")
-            assert by_target.target_id.is_monotonic_increasing
-            key = ["network_id", "regulator_id", "target_id"]
-            assert by_network[key].apply(tuple, axis=1).is_monotonic_increasing
-            assert by_target.sort_values(key).reset_index(drop=True).equals(by_network)
-        assert len(edges) == 5 * 60
-
-
-def test_pruning_removes_no_segment_a_kept_release_names(tmp_path):
-    """Random publishes (new, replaced, partly deleted datasets) with keep=2: after each, every kept release
-    still reads exactly what it held when it was published, and only unnamed segments are gone."""
-    store = Store(tmp_path, keep=2)
-    store.init()
-    rng = np.random.default_rng(11)
-    published: dict[str, list] = {}
-    for step in range(8):
-        with store.new_release() as w:
-            w.upsert_genes(gene_table(30))
-            for name in rng.choice(["p", "q", "r", "s"], size=int(rng.integers(1, 3)), replace=False):
-                ds = w.upsert_dataset(source="t", source_id=str(name)).id
-                if rng.random() < 0.3:  # drop one network, keep the rest of the dataset
-                    ids = [
-                        row[0]
-                        for row in w.con.execute(
-                            "SELECT id FROM networks WHERE dataset_id = ?", [ds]
-                        ).fetchall()
-                    ]
-                    if ids:
-                        w.delete_networks([ids[0]])
-                        continue
-                w.replace_networks(ds)
-                for cell in range(int(rng.integers(1, 4))):
-                    nid = w.add_network(NetworkMeta(dataset_id=ds, n_cells=1, cell_type=f"c{cell}"))
-                    w.add_edges(nid, random_edges(rng, gene_names(30), 40))
+            nid = w.add_network(
+                NetworkMeta(dataset_id=w.upsert_dataset(source="t", source_id=f"{i}").id, n_cells=1)
+            )
+            w.add_edges(nid, random_edges(rng, gene_names(30), 100))
         with store.open_reader() as r:
-            published[w.release_id] = r.con.execute("SELECT * FROM edges ORDER BY ALL").fetchall()
-        kept = store.releases()
-        assert len(kept) <= 3  # the empty first release is pruned too once two newer ones exist
-        for release_id in kept:
-            if release_id in published:
-                with Reader(store, release_id) as r:
-                    assert (
-                        r.con.execute("SELECT * FROM edges ORDER BY ALL").fetchall() == published[release_id]
-                    )
-                    r.con.execute("SELECT count(*) FROM node_stats").fetchall()
-        on_disk = set(os.listdir(tmp_path / "segments"))
-        assert on_disk == store.referenced_segments(), step
+            by_target = r.con.execute("SELECT * FROM edges_by_target").df()
+            edges = r.con.execute("SELECT * FROM edges").df()
+            runs.append(
+                r.con.execute("SELECT value FROM store_meta WHERE key = 'edges_by_target_runs'").fetchone()[0]
+            )
+        key = ["target_id", "network_id", "regulator_id"]
+        assert (
+            by_target.sort_values(key)
+            .reset_index(drop=True)
+            .equals(edges.sort_values(key).reset_index(drop=True))
+        )
+        # Each release appends one sorted run; past max_target_runs the whole table is sorted again.
+        assert by_target.target_id.is_monotonic_increasing == (i != 1)
+    assert runs == ["1", "2", "0"]
 
 
 def test_tied_weights_rank_by_regulator_then_target(store):
@@ -336,29 +274,25 @@ def test_tied_weights_rank_by_regulator_then_target(store):
     assert ranked == [(2, 3), (3, 3), (6, 4), (5, 9), (2, 8), (10, 1)]
 
 
-def test_an_error_while_writing_a_segment_discards_the_release_and_its_segments(store, monkeypatch):
-    import schema.segments
+def test_error_in_the_background_edge_thread_discards_the_release(store, monkeypatch):
+    import schema.edgeload
 
-    calls = []
+    def fail(batch):
+        msg = "out of memory"
+        raise MemoryError(msg)
 
-    def fail(table, path, **options):
-        calls.append(path)
-        if len(calls) == 4:  # the first dataset's segment is whole; the second one's first file fails
-            msg = "disk full"
-            raise OSError(msg)
-        return write_table(table, path, **options)
-
-    write_table = schema.segments.pq.write_table
-    monkeypatch.setattr(schema.segments.pq, "write_table", fail)
+    monkeypatch.setattr(schema.edgeload, "_prepare_edges", fail)
+    monkeypatch.setattr(schema.edgeload, "FLUSH_EDGES", 40)  # a batch per network
     before = store.current_release()
-    with pytest.raises(OSError, match="disk full"), store.new_release() as w:
-        for name in ("a", "b"):
-            dataset_id = w.upsert_dataset(source="t", source_id=name).id
-            nid = w.add_network(NetworkMeta(dataset_id=dataset_id, n_cells=1))
-            w.add_edges(nid, random_edges(np.random.default_rng(0), gene_names(30), 50))
-    assert store.current_release() == before and len(calls) == 4
+    with pytest.raises(RuntimeError, match="cannot be published"), store.new_release() as w:
+        dataset_id = w.upsert_dataset(source="t", source_id="d").id
+        with pytest.raises(MemoryError, match="out of memory"):  # raised by a later call, once
+            for seed in range(50):
+                nid = w.add_network(NetworkMeta(dataset_id=dataset_id, n_cells=1, cell_type=f"c{seed}"))
+                w.add_edges(nid, random_edges(np.random.default_rng(seed), gene_names(30), 50))
+        # A caller that carries on anyway cannot publish a release missing those edges.
+    assert store.current_release() == before
     assert not list(store.releases_dir.glob("*partial*"))
-    assert set(os.listdir(store.root / "segments")) == store.referenced_segments()
 
 
 def test_datasets_with_networks_leaves_out_datasets_without_any(store):
