@@ -213,7 +213,8 @@ def known_edge_counts(
         )
         SELECT network_id, name AS source, count(*) AS n_known_edges FROM known GROUP BY ALL
         UNION ALL
-        SELECT network_id, NULL AS source, count(DISTINCT (regulator_id, target_id)) AS n_known_edges FROM known GROUP BY ALL
+        SELECT network_id, NULL AS source, count(DISTINCT (regulator_id, target_id)) AS n_known_edges
+        FROM known GROUP BY ALL
         ORDER BY network_id, name NULLS FIRST
         """,
         ids,
@@ -329,6 +330,6 @@ def networks_by_quality(
     return rows_as(
         con,
         RankedNetwork,
-        f"SELECT n.id, {value} FROM networks n WHERE {where} ORDER BY {order} LIMIT ?",
+        f"SELECT n.id AS network_id, {value} AS value FROM networks n WHERE {where} ORDER BY {order} LIMIT ?",
         [quality.source, quality.scope, *where_params, *order_params, first],
     )
