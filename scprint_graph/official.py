@@ -334,11 +334,16 @@ def _official_from_payload(payload: Any, path: Path, **config_overrides: Any) ->
 
 
 def load_any_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Load either our checkpoint format or an official scPRINT one (converted), reading the file once."""
+    """Load our checkpoint format, an official scPRINT one (converted) or an official scPRINT-2 one
+    (``scprint_graph.v2``; its model has ``family == "scprint2"``), reading the file once."""
     path = _existing(path)
     payload = read_lightning_checkpoint(path)
     if is_project_checkpoint(payload):
         return checkpoint_from_payload(payload, path)
+    from scprint_graph.v2.official import is_v2_payload, v2_from_payload  # v2 imports this module
+
+    if is_v2_payload(payload):
+        return v2_from_payload(payload, path)
     official = _official_from_payload(payload, path)
     extra = {
         "source": "official scPRINT checkpoint",
