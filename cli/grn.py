@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import typer
@@ -22,6 +23,9 @@ from cli.app import app
 from cli.inputs import load_inputs
 from scprint_graph.genes import GeneVocabulary
 from scprint_graph.grn import EDGE_FILTERS, HEAD_AGGREGATIONS, extract_network
+from scprint_graph.v2.grn import extract_network_v2
+from scprint_graph.v2.neighbors import neighbor_graph
+from scprint_graph.v2.official import family_of
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +88,9 @@ def grn_command(
         str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: CUDA if present).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of random gene draws.")] = 0,
+    drop_unexpressed: Annotated[
+        bool, typer.Option(help="scPRINT-2, given genes: drop those no cell of the group expresses.")
+    ] = False,
 ) -> None:
     """Gene networks from attention, one per group (e.g. cell type), written as one edge table."""
     if head_aggregation not in HEAD_AGGREGATIONS:
@@ -104,14 +111,24 @@ def grn_command(
     vocab = GeneVocabulary.from_ensembl_ids(checkpoint.genes)
     labels = adata.obs[group_by].astype(str) if group_by else None
     groups = sorted(labels.unique()) if labels is not None else ["all"]
+    extract, v2_options, graph = extract_network, {}, None
+    if family_of(checkpoint.model) == "scprint2":  # one neighbour graph for the file, cut per group
+        extract = extract_network_v2
+        try:
+            graph = neighbor_graph(adata, layer=layer, seed=seed)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--h5ad") from err
     tables, params = [], []
     for group in tqdm(groups, unit="group", desc="networks"):
-        cells = adata[(labels == group).to_numpy()] if labels is not None else adata
+        in_group = (labels == group).to_numpy() if labels is not None else np.ones(adata.n_obs, bool)
+        cells = adata[in_group]
         if cells.n_obs < min_cells:
             logger.warning("group %r has %d cells (< --min-cells %d): skipped", group, cells.n_obs, min_cells)
             continue
+        if graph is not None:
+            v2_options = {"neighbors": graph.subset(in_group), "drop_unexpressed": drop_unexpressed}
         try:
-            net = extract_network(
+            net = extract(
                 checkpoint.model,
                 cells.copy(),
                 vocab,
@@ -129,6 +146,7 @@ def grn_command(
                 seed=seed,
                 gene_column=gene_column,
                 layer=layer,
+                **v2_options,
             )
         except ValueError as err:
             raise typer.BadParameter(f"group {group!r}: {err}") from err

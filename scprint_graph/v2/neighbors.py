@@ -40,6 +40,11 @@ class NeighborGraph:
     distances: sp.csr_matrix
     params: dict = field(default_factory=dict)
 
+    def subset(self, rows: np.ndarray) -> NeighborGraph:
+        """The graph among ``rows`` only (positions or a boolean mask), as AnnData subsetting does to obsp."""
+        rows = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows, dtype=np.int64)
+        return NeighborGraph(self.distances[rows][:, rows].tocsr(), dict(self.params))
+
     def nearest(self, rows: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``n_neighbors`` nearest neighbours of each of ``rows`` among ``rows`` themselves.
 
