@@ -66,8 +66,11 @@ class NeighborGraph:
         return index, dist
 
 
-def neighbor_graph(adata: ad.AnnData, *, layer: str | None = None, seed: int = 0) -> NeighborGraph:
-    """The dataset's kNN graph (``obsp['distances']``), or when it has none one computed as scPRINT-2 does."""
+def neighbor_graph(
+    adata: ad.AnnData, *, layer: str | None = None, counts=None, seed: int = 0
+) -> NeighborGraph:
+    """The dataset's kNN graph (``obsp['distances']``), or when it has none one computed as scPRINT-2 does
+    from the raw counts in ``X``, ``layer``, or ``counts`` (a matrix over the same cells, e.g. ``raw.X``)."""
     if "distances" in adata.obsp:
         distances = sp.csr_matrix(adata.obsp["distances"], dtype=np.float32)
         if distances.shape != (adata.n_obs, adata.n_obs):
@@ -81,7 +84,7 @@ def neighbor_graph(adata: ad.AnnData, *, layer: str | None = None, seed: int = 0
             "k": int(found["n_neighbors"]) if "n_neighbors" in found else None,
         }
         return NeighborGraph(distances, params)
-    matrix = adata.layers[layer] if layer is not None else adata.X
+    matrix = counts if counts is not None else adata.layers[layer] if layer is not None else adata.X
     pcs = log_pca(matrix, adata.n_obs, seed=seed)
     distances = exact_knn(pcs, KNN_K)
     params = {

@@ -58,9 +58,12 @@ def _transformer(shapes, prefix, d, h, hkv, n_layers, d_cross):
     _norm(shapes, f"{prefix}.norm", d)
 
 
-def official_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
+def official_state_dict(seed: int = 0, n_genes: int = N) -> dict[str, torch.Tensor]:
     """Tensors named and shaped as scprint2 1.0.3's scPRINT2 (expr_encoder_layers=2, finetune_gene_emb)."""
-    s: dict[str, tuple] = {"gene_encoder.0.embeddings.weight": (N, D), "pos_encoder.pe": (N, 1, D)}
+    s: dict[str, tuple] = {
+        "gene_encoder.0.embeddings.weight": (n_genes, D),
+        "pos_encoder.pe": (n_genes, 1, D),
+    }
     _linear(s, "gene_encoder.1", D, D)
     _linear(s, "gene_encoder.3", D, D)
     for part, d_in in (("neighbors_layers", 2), ("self_layers", 1)):
