@@ -297,7 +297,13 @@ def load_official_checkpoint(path: str | os.PathLike, **config_overrides: Any) -
     ``config_overrides`` change runtime fields such as ``attention`` or ``max_len``.
     """
     path = _existing(path)
-    return _official_from_payload(read_lightning_checkpoint(path), path, **config_overrides)
+    payload = read_lightning_checkpoint(path)
+    from scprint_graph.v2.official import is_v2_payload  # v2 imports this module
+
+    if is_v2_payload(payload):
+        msg = f"{path.name} is an scPRINT-2 checkpoint: use it as it is (no conversion needed)"
+        raise ValueError(msg)
+    return _official_from_payload(payload, path, **config_overrides)
 
 
 def _existing(path: str | os.PathLike) -> Path:

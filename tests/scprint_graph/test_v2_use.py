@@ -95,3 +95,10 @@ def test_embed_and_denoise_commands_on_a_v2_checkpoint(files):
     assert result.exit_code == 0, result.output
     den = ad.read_h5ad(tmp / "d.h5ad").layers["scprint_denoised"]
     assert den.shape == (40, len(HUMAN)) and (den.getnnz(axis=1) == 12).all() and den.sum() > 0
+
+
+def test_convert_official_refuses_a_v2_checkpoint_with_a_clear_message(files):
+    ckpt, _, tmp = files
+    result = CliRunner().invoke(app, ["convert-official", "--ckpt", str(ckpt), "--out", str(tmp / "x.pt")])
+    text = " ".join(result.output.replace("│", " ").split())  # the error box wraps lines
+    assert result.exit_code != 0 and "scPRINT-2 checkpoint: use it as it is" in text
