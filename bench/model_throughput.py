@@ -12,6 +12,7 @@ memory allocated before the run.
 
     python bench/model_throughput.py                      # tiny, small on CPU
     python bench/model_throughput.py --device cuda        # all presets on GPU, bf16
+    python bench/model_throughput.py --family scprint2    # scPRINT-2 presets (6 neighbours per cell)
 """
 
 from __future__ import annotations
@@ -28,6 +29,11 @@ import torch
 from scprint_graph import keys
 from scprint_graph.config import PRESETS, LabelClass, ModelConfig
 from scprint_graph.model import ScPrintModel, autocast_for
+from scprint_graph.v2.config import PRESETS as V2_PRESETS
+from scprint_graph.v2.config import V2Config
+from scprint_graph.v2.model import NEIGHBOR_DISTANCE, NEIGHBOR_EXPRESSION, ScPrint2Model
+
+V2_COMPRESS = (64, 32, 2)  # one VAE of scprint2's cell-type size, one of tissue's, one FSQ (sex)
 
 N_GENES = 20_000
 # Dense bf16 tensor-core peaks (FLOP/s) by device-name fragment, from the vendors' data sheets.
@@ -52,6 +58,21 @@ def forward_flops_per_cell(config: ModelConfig, n_ctx: int) -> float:
     per_layer = n_tokens * (8 * d * d + 4 * config.mlp_ratio * d * d + 4 * n_tokens * d)
     outside = n_ctx * (2 * d * d + 4 * d * d + 6 * d)
     return config.n_layers * per_layer + outside
+
+
+def v2_forward_flops_per_cell(config: V2Config, n_ctx: int) -> float:
+    """As :func:`forward_flops_per_cell` for scPRINT-2: GQA gene transformer (its cross-attention is unused
+    in the forward), the cell transformer (cross-attention K/V over every gene token, then self-attention
+    over 1 + n_classes tokens), the adapter, the expression encoder (own count and 6 neighbours) and decoder.
+    """
+    d, dc, c, k = config.d_model, config.d_model_cell, 1 + config.n_classes, config.n_neighbors
+    kv = 2 * config.n_heads_kv * config.d_head
+    gene_layer = n_ctx * (2 * d * (d + kv) + 2 * d * d + 4 * config.mlp_ratio * d * d + 4 * n_ctx * d)
+    kv_c = 2 * config.n_heads_kv_cell * (dc // config.n_heads_cell)
+    cell_layer = n_ctx * 2 * d * kv_c + c * (2 * dc * dc + 4 * n_ctx * dc)  # cross: K/V of genes, Q, scores
+    cell_layer += c * (2 * dc * (dc + kv_c) + 4 * dc * dc + 4 * config.mlp_ratio * dc * dc + 4 * c * dc)
+    outside = n_ctx * (4 * d * d + 2 * d * d + k * 2 * d * d + 2 * 2 * d * d + 2 * (d + 1) * d + 2 * d * d)
+    return config.n_layers * gene_layer + config.n_layers_cell * cell_layer + outside
 
 
 def device_peak(device: torch.device) -> float | None:
@@ -103,11 +124,15 @@ class Result:
     mfu: float | None
 
 
-def make_batch(batch_size: int, n_ctx: int, device: torch.device) -> dict[str, torch.Tensor]:
+def make_batch(batch_size: int, n_ctx: int, device: torch.device, n_neighbors: int = 0):
     generator = torch.Generator().manual_seed(0)
     genes = torch.stack([torch.randperm(N_GENES, generator=generator)[:n_ctx] for _ in range(batch_size)])
     expression = torch.poisson(torch.rand(batch_size, n_ctx, generator=generator) * 3, generator=generator)
     batch = {keys.GENES: genes, keys.EXPRESSION: expression, keys.DEPTH: expression.sum(1) * 2}
+    if n_neighbors:
+        rates = torch.rand(batch_size, n_neighbors, n_ctx, generator=generator) * 3
+        batch[NEIGHBOR_EXPRESSION] = torch.poisson(rates, generator=generator)
+        batch[NEIGHBOR_DISTANCE] = torch.rand(batch_size, n_neighbors, generator=generator)
     return {k: v.to(device) for k, v in batch.items()}
 
 
@@ -152,8 +177,8 @@ def peak_cuda(
     return torch.cuda.max_memory_allocated(device) - base
 
 
-def _cpu_child(name: str, n_ctx: int, batch_size: int, capture: bool, queue) -> None:
-    model, batch = build(name, n_ctx, batch_size, torch.device("cpu"))
+def _cpu_child(name: str, n_ctx: int, batch_size: int, capture: bool, family: str, queue) -> None:
+    model, batch = build(name, n_ctx, batch_size, torch.device("cpu"), family)
     with RssSampler() as sampler:  # a fresh process: the allocator holds no earlier activations
         run_once(model, batch, capture, torch.device("cpu"))
     queue.put(sampler.above_baseline)
@@ -163,15 +188,24 @@ def peak_cpu(name: str, args: argparse.Namespace, capture: bool) -> int:
     """Peak RSS of one forward above the pre-run RSS, measured in a fresh process."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    child = context.Process(target=_cpu_child, args=(name, args.n_ctx, args.batch_size, capture, queue))
+    child = context.Process(
+        target=_cpu_child, args=(name, args.n_ctx, args.batch_size, capture, args.family, queue)
+    )
     child.start()
     result = queue.get()
     child.join()
     return result
 
 
-def build(name: str, n_ctx: int, batch_size: int, device: torch.device):
+def build(name: str, n_ctx: int, batch_size: int, device: torch.device, family: str = "scprint"):
     classes = tuple(LabelClass(name=f"class{i}", leaves=tuple(f"l{j}" for j in range(10))) for i in range(3))
+    if family == "scprint2":
+        config = V2Config.preset(
+            name, n_genes=N_GENES, max_len=n_ctx, classes=classes, compress_dims=V2_COMPRESS
+        )
+        torch.manual_seed(0)
+        model = ScPrint2Model(config).to(device).eval()
+        return model, make_batch(batch_size, n_ctx, device, config.n_neighbors)
     config = ModelConfig.preset(name, n_genes=N_GENES, max_len=n_ctx, classes=classes, dropout=0.0)
     torch.manual_seed(0)
     model = ScPrintModel(config, gene_locations=torch.arange(N_GENES)).to(device).eval()
@@ -179,9 +213,10 @@ def build(name: str, n_ctx: int, batch_size: int, device: torch.device):
 
 
 def bench_preset(name: str, args: argparse.Namespace, device: torch.device) -> list[Result]:
-    model, batch = build(name, args.n_ctx, args.batch_size, device)
+    model, batch = build(name, args.n_ctx, args.batch_size, device, args.family)
     peak = device_peak(device)
-    flops = forward_flops_per_cell(model.config, args.n_ctx) * args.batch_size
+    count = v2_forward_flops_per_cell if args.family == "scprint2" else forward_flops_per_cell
+    flops = count(model.config, args.n_ctx) * args.batch_size
     seconds = interleaved_times(model, batch, args.iters, device)
     results = []
     for mode, capture in (("plain", False), ("capture_qk", True)):
@@ -216,12 +251,14 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="default: 4 on CPU, 16 on GPU")
     parser.add_argument("--n-ctx", type=int, default=2200, help="context genes per cell")
     parser.add_argument("--iters", type=int, default=10)
+    parser.add_argument("--family", default="scprint", choices=["scprint", "scprint2"])
     args = parser.parse_args()
     device = torch.device(args.device)
+    known = V2_PRESETS if args.family == "scprint2" else PRESETS
     presets = (
         args.presets.split(",")
         if args.presets
-        else (list(PRESETS) if device.type == "cuda" else ["tiny", "small"])
+        else (list(known) if device.type == "cuda" else ["tiny", "small"])
     )
     args.batch_size = args.batch_size or (16 if device.type == "cuda" else 4)
     label = (
@@ -230,7 +267,10 @@ def main() -> None:
         else f"CPU x{torch.get_num_threads()} threads"
     )
     dtype = "bf16 autocast" if device.type == "cuda" else "fp32"
-    print(f"device: {label}, {dtype}; batch {args.batch_size} cells x {args.n_ctx} genes; {args.iters} iters")
+    print(
+        f"family: {args.family}; device: {label}, {dtype}; "
+        f"batch {args.batch_size} cells x {args.n_ctx} genes; {args.iters} iters"
+    )
     header = f"{'preset':<8} {'mode':<11} {'cells/s':>9} {'ms/batch':>9} {'cpu ms':>9} {'GFLOP/s':>8}"
     header += f" {'peak MiB':>9} {'t ratio':>8} {'cpu ratio':>9} {'mem ratio':>9}"
     header += f" {'MFU':>6}" if device.type == "cuda" else ""

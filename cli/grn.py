@@ -18,6 +18,7 @@ import logging
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import typer
@@ -32,6 +33,9 @@ from scprint_graph.grn_params import PRECISIONS, GrnParams, read_heads_file, wri
 from scprint_graph.head_selection import select_heads_against_prior
 from scprint_graph.model import resolve_device
 from scprint_graph.priors import BUILTIN_PRIORS, load_prior
+from scprint_graph.v2.grn import extract_network_v2
+from scprint_graph.v2.neighbors import neighbor_graph
+from scprint_graph.v2.official import family_of
 
 logger = logging.getLogger(__name__)
 
@@ -157,14 +161,24 @@ def grn_command(
     vocab = GeneVocabulary.from_ensembl_ids(checkpoint.genes)
     labels = adata.obs[group_by].astype(str) if group_by else None
     groups = sorted(labels.unique()) if labels is not None else ["all"]
+    extract, v2_options, graph = extract_network, {}, None
+    if family_of(checkpoint.model) == "scprint2":  # one neighbour graph for the file, cut per group
+        extract = extract_network_v2
+        try:
+            graph = neighbor_graph(adata, layer=layer, seed=seed)
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--h5ad") from err
     tables, recorded = [], []
     for group in tqdm(groups, unit="group", desc="networks"):
-        cells = adata[(labels == group).to_numpy()] if labels is not None else adata
+        in_group = (labels == group).to_numpy() if labels is not None else np.ones(adata.n_obs, bool)
+        cells = adata[in_group]
         if cells.n_obs < min_cells:
             logger.warning("group %r has %d cells (< --min-cells %d): skipped", group, cells.n_obs, min_cells)
             continue
+        if graph is not None:
+            v2_options = {"neighbors": graph.subset(in_group)}
         try:
-            net = extract_network(
+            net = extract(
                 checkpoint.model,
                 cells.copy(),
                 vocab,
@@ -174,6 +188,7 @@ def grn_command(
                 progress=False,
                 gene_column=gene_column,
                 layer=layer,
+                **v2_options,
             )
         except ValueError as err:
             raise typer.BadParameter(f"group {group!r}: {err}") from err

@@ -1,6 +1,7 @@
 """`scprint-graph embed | denoise | convert-official`: zero-shot use of a checkpoint on an .h5ad file.
 
-``--ckpt`` takes our checkpoint format or an official scPRINT Lightning checkpoint (converted on load).
+``--ckpt`` takes our checkpoint format, an official scPRINT Lightning checkpoint (converted on load) or an
+official scPRINT-2 one (``scprint_graph.v2``: neighbours from ``obsp['distances']`` or computed).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from cli.inputs import load_inputs
 from scprint_graph.checkpoint import save_checkpoint
 from scprint_graph.genes import GeneVocabulary
 from scprint_graph.official import load_official_checkpoint
+from scprint_graph.v2.official import family_of
+from scprint_graph.v2.zero_shot import denoise_v2, embed_v2
 from scprint_graph.zero_shot import denoise, embed
 
 logger = logging.getLogger(__name__)
@@ -35,11 +38,15 @@ def _run(method, ckpt: Path, h5ad: Path, out: Path, **options) -> None:
     """Run a zero-shot ``method`` (embed or denoise) of the checkpoint on the file and write the result."""
     checkpoint, adata = load_inputs(ckpt, h5ad)
     vocab = GeneVocabulary.from_ensembl_ids(checkpoint.genes)
+    family = family_of(checkpoint.model)
+    if family == "scprint2":  # scPRINT-2 reads each cell's neighbours too
+        method = {embed: embed_v2, denoise: denoise_v2}[method]
     try:
         method(adata, checkpoint.model, vocab=vocab, **options)
     except ValueError as err:
         raise typer.BadParameter(str(err)) from err
     adata.uns["scprint_graph"]["checkpoint_sha256"] = checkpoint.sha256
+    adata.uns["scprint_graph"]["model_family"] = family
     out.parent.mkdir(parents=True, exist_ok=True)
     adata.write_h5ad(out)
     logger.info("wrote %s", out)

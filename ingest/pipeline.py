@@ -43,6 +43,7 @@ from scprint_graph.checkpoint import file_sha256
 from scprint_graph.errors import InputError
 from scprint_graph.genes import GeneVocabulary
 from scprint_graph.official import load_any_checkpoint
+from scprint_graph.v2.official import family_of
 
 logger = logging.getLogger(__name__)
 
@@ -184,8 +185,7 @@ class Ingestion:
         if loaded.sha256 != self.checkpoint_hash:
             msg = f"checkpoint {self.config.checkpoint} changed during the run"
             raise RuntimeError(msg)
-        # Checkpoint.family comes with scPRINT-2 support; a checkpoint without one is scPRINT's
-        self.model_family = getattr(loaded, "family", "scprint")
+        self.model_family = family_of(loaded.model)
         self.worker = ModelWorker(
             loaded,
             device="cpu" if self.config.executor.kind == "ray" else self.config.device,

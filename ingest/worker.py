@@ -21,6 +21,9 @@ from scprint_graph.grn_core import GeneNetwork
 from scprint_graph.grn_params import GrnParams
 from scprint_graph.model import resolve_device
 from scprint_graph.official import load_any_checkpoint
+from scprint_graph.v2.grn import extract_network_v2
+from scprint_graph.v2.neighbors import NeighborGraph, neighbor_graph
+from scprint_graph.v2.official import family_of
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +83,8 @@ class ModelWorker:
         self.vocab = GeneVocabulary.from_ensembl_ids(loaded.genes)
         self.checkpoint_hash = loaded.sha256
         self.config = loaded.model.config
+        self.family = family_of(loaded.model)  # "scprint" | "scprint2": v2 also needs a neighbour graph
+        self._graph: tuple[ad.AnnData, NeighborGraph] | None = None  # the last dataset's, computed once
         self.batch_size = batch_size
         self.params = GrnParams.from_dict(params or {})
         logger.info(
@@ -97,8 +102,28 @@ class ModelWorker:
         logger.info("loaded %s in %.1f s", Path(checkpoint).name, time.perf_counter() - started)
         return cls(loaded, **options)
 
+    def dataset_graph(self, adata: ad.AnnData, cmap: ColumnMap) -> NeighborGraph:
+        """scPRINT-2's kNN graph of the whole dataset: computed (or read from obsp) once per dataset."""
+        if self._graph is None or self._graph[0] is not adata:
+            counts = adata.raw.X if cmap.counts == "raw" else None
+            self._graph = (adata, neighbor_graph(adata, layer=counts_layer(cmap), counts=counts))
+        return self._graph[1]
+
     def compute(self, adata: ad.AnnData, cells: np.ndarray, cmap: ColumnMap) -> GeneNetwork:
         """The network of the given cells (sorted row positions of ``adata``)."""
+        if self.family == "scprint2":
+            with torch.inference_mode():
+                return extract_network_v2(
+                    self.model,
+                    group_counts(adata, cells, cmap),
+                    self.vocab,
+                    self.params,
+                    neighbors=self.dataset_graph(adata, cmap).subset(cells),
+                    gene_column=cmap.gene_col,
+                    layer=counts_layer(cmap),
+                    batch_size=self.batch_size,
+                    progress=False,
+                )
         with torch.inference_mode():
             return extract_network(
                 self.model,

@@ -57,7 +57,7 @@ class GroupQK:
     precision: str
 
 
-def _precision_context(device: torch.device, precision: str) -> tuple[contextlib.AbstractContextManager, str]:
+def precision_context(device: torch.device, precision: str) -> tuple[contextlib.AbstractContextManager, str]:
     """bf16 autocast only when asked for and on CUDA; fp32 otherwise. Returns the context and its name."""
     if precision == "bf16" and device.type == "cuda":
         return torch.autocast("cuda", dtype=torch.bfloat16), "bf16"
@@ -111,7 +111,7 @@ def group_qk(
         seed=params.seed,
         **({"max_len": max_len} if random_mode else {"genes": chosen}),
     )
-    autocast, precision = _precision_context(device, params.precision)
+    autocast, precision = precision_context(device, params.precision)
     bar = tqdm(total=len(rows), unit="cell", desc="GRN", disable=not progress)
     with torch.no_grad():
         for batch in batches:
@@ -197,30 +197,66 @@ def extract_network(
         gene_column=gene_column,
         layer=layer,
     )
-    edges = network_from_qk(
-        group.q_mean,
-        group.k_mean,
-        group.genes,
-        group.n_special,
+    edges = edges_for(params, group.q_mean, group.k_mean, group.genes, group.n_special)
+    recorded = recorded_params(
+        params,
+        model=model,
+        vocab=vocab,
+        n_network_genes=len(group.genes),
+        n_cells=group.n_cells,
+        batch_size=batch_size,
+        precision=group.precision,
+        gene_column=gene_column,
+        layer=layer,
+    )
+    logger.info(
+        "network of %d genes, %d edges from %d cells", len(group.genes), edges.num_rows, group.n_cells
+    )
+    return GeneNetwork(edges=edges, genes=group.genes, n_cells=group.n_cells, params=recorded)
+
+
+def edges_for(params: GrnParams, q_mean, k_mean, genes, n_special: int):
+    """The edge table of mean Q and K shaped by ``params`` (aggregation, heads, filter, symmetry)."""
+    return network_from_qk(
+        q_mean,
+        k_mean,
+        genes,
+        n_special,
         head_aggregation=params.head_aggregation,
         heads=params.heads,
         edge_filter=params.edge_filter,
         top_k=params.top_k,
         symmetrize=params.symmetrize,
     )
+
+
+def recorded_params(
+    params: GrnParams,
+    *,
+    model: torch.nn.Module,
+    vocab: GeneVocabulary,
+    n_network_genes: int,
+    n_cells: int,
+    batch_size: int,
+    precision: str,
+    gene_column: str | None,
+    layer: str | None,
+) -> dict:
+    """What a network records of how it was made: its ``GrnParams`` and the run's facts (every family)."""
     recorded = params.to_dict()
     given = not isinstance(params.genes, str)
     recorded.update(
         {
             "format": GRN_FORMAT,
+            "model_family": getattr(model, "family", "scprint"),
             "genes": "given" if given else params.genes,
             "given_genes_sha256": _sha256(list(params.genes)) if given else None,
-            "n_network_genes": len(group.genes),
-            "n_cells": group.n_cells,
+            "n_network_genes": n_network_genes,
+            "n_cells": n_cells,
             "cell_selection": "deepest",
             "batch_size": batch_size,
             "context_size": model.config.max_len,
-            "precision": group.precision,
+            "precision": precision,
             "self_loops": False,
             "preprocess": "softmax",
             "orientation": ORIENTATION,
@@ -230,10 +266,7 @@ def extract_network(
             "vocabulary_sha256": _sha256([str(g) for g in vocab.ensembl_ids]),
         }
     )
-    logger.info(
-        "network of %d genes, %d edges from %d cells", len(group.genes), edges.num_rows, group.n_cells
-    )
-    return GeneNetwork(edges=edges, genes=group.genes, n_cells=group.n_cells, params=recorded)
+    return recorded
 
 
 def _sha256(value) -> str:

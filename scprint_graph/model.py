@@ -248,6 +248,8 @@ class ScPrintModel(nn.Module):
         d_model as in scPRINT. Required when ``config.frozen_gene_embeddings``, and then frozen.
     """
 
+    family = "scprint"  # the model family ("scprint2": scprint_graph.v2.model.ScPrint2Model)
+
     def __init__(
         self,
         config: ModelConfig,

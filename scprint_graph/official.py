@@ -350,7 +350,13 @@ def load_official_checkpoint(path: str | os.PathLike, **config_overrides: Any) -
     ``config_overrides`` change runtime fields such as ``attention`` or ``max_len``.
     """
     path = _existing(path)
-    return _official_from_payload(read_lightning_checkpoint(path), path, **config_overrides)
+    payload = read_lightning_checkpoint(path)
+    from scprint_graph.v2.official import is_v2_payload  # v2 imports this module
+
+    if is_v2_payload(payload):
+        msg = f"{path.name} is an scPRINT-2 checkpoint: use it as it is (no conversion needed)"
+        raise ValueError(msg)
+    return _official_from_payload(payload, path, **config_overrides)
 
 
 def _existing(path: str | os.PathLike) -> Path:
@@ -395,7 +401,8 @@ def _official_from_payload(payload: Any, path: Path, **config_overrides: Any) ->
 
 
 def load_any_checkpoint(path: str | os.PathLike) -> Checkpoint:
-    """Load either our checkpoint format or an official scPRINT one (converted), reading the file once."""
+    """Load our checkpoint format, an official scPRINT one (converted) or an official scPRINT-2 one
+    (``scprint_graph.v2``; its model has ``family == "scprint2"``), reading the file once."""
     path = _existing(path)
     payload = read_lightning_checkpoint(path)
     if isinstance(payload, Mapping) and "format" in payload and not is_project_checkpoint(payload):
@@ -403,6 +410,10 @@ def load_any_checkpoint(path: str | os.PathLike) -> Checkpoint:
         raise CheckpointError(path, f"unknown checkpoint format {found!r}")
     if is_project_checkpoint(payload):
         return checkpoint_from_payload(payload, path)
+    from scprint_graph.v2.official import is_v2_payload, v2_from_payload  # v2 imports this module
+
+    if is_v2_payload(payload):
+        return v2_from_payload(payload, path)
     official = _official_from_payload(payload, path)
     extra = {
         "source": "official scPRINT checkpoint",

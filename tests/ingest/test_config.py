@@ -113,7 +113,7 @@ def test_load_config_names_the_file(tmp_path):
 
 
 def test_params_heads_file_is_read_and_hashed_by_content(tmp_path):
-    from ingest.plan import params_hash
+    from schema import params_hash
     from scprint_graph.grn_params import GrnParams, write_heads_file
 
     write_heads_file(tmp_path / "heads.json", [(1, 0)], prior="dorothea", held_out={"selected": {"epr": 2.0}})
