@@ -33,7 +33,7 @@ from scprint_graph.grn_params import PRECISIONS, GrnParams, read_heads_file, wri
 from scprint_graph.head_selection import select_heads_against_prior
 from scprint_graph.model import resolve_device
 from scprint_graph.priors import BUILTIN_PRIORS, load_prior
-from scprint_graph.v2.grn import extract_network_v2
+from scprint_graph.v2.grn import extract_network_v2, group_qk_v2
 from scprint_graph.v2.neighbors import neighbor_graph
 from scprint_graph.v2.official import family_of
 
@@ -265,17 +265,14 @@ def select_heads_command(
     vocab = GeneVocabulary.from_ensembl_ids(checkpoint.genes)
     regulators, targets = _prior_ids(prior, vocab)
     try:
-        group = group_qk(
-            checkpoint.model,
-            adata,
-            vocab,
-            params,
-            batch_size=batch_size,
-            device=resolve_device(device),
-            progress=True,
-            gene_column=gene_column,
-            layer=layer,
-        )
+        options = {"batch_size": batch_size, "device": resolve_device(device), "gene_column": gene_column}
+        if family_of(checkpoint.model) == "scprint2":  # scPRINT-2's gene transformer, with the cells' kNN
+            graph = neighbor_graph(adata, layer=layer, seed=seed)
+            group, _, _ = group_qk_v2(
+                checkpoint.model, adata, vocab, params, neighbors=graph, layer=layer, **options
+            )
+        else:
+            group = group_qk(checkpoint.model, adata, vocab, params, layer=layer, **options)
         selection = select_heads_against_prior(
             group.q_mean,
             group.k_mean,

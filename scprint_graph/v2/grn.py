@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from scprint_graph import keys
 from scprint_graph.cells import AnnDataCells
 from scprint_graph.genes import GeneVocabulary
-from scprint_graph.grn import edges_for, precision_context, recorded_params
+from scprint_graph.grn import GroupQK, edges_for, precision_context, recorded_params
 from scprint_graph.grn_core import GeneNetwork, QKAccumulator
 from scprint_graph.grn_genes import choose_genes, gene_stats
 from scprint_graph.grn_params import GrnParams
@@ -48,7 +48,7 @@ def _one_organism(model: ScPrint2Model, chosen: np.ndarray) -> tuple[str | None,
     return organism, chosen[keep]
 
 
-def extract_network_v2(
+def group_qk_v2(
     model: ScPrint2Model,
     adata: ad.AnnData,
     vocab: GeneVocabulary,
@@ -60,8 +60,8 @@ def extract_network_v2(
     progress: bool = True,
     gene_column: str | None = None,
     layer: str | None = None,
-) -> GeneNetwork:
-    """Gene network of one group of cells from scPRINT-2's gene transformer.
+) -> tuple[GroupQK, str | None, NeighborGraph]:
+    """Mean Q and K of a group's genes over scPRINT-2's gene transformer, the organism, the neighbours.
 
     Parameters are those of :func:`scprint_graph.grn.extract_network`, plus ``neighbors``: the kNN graph
     over ``adata``'s rows (default: ``adata``'s own ``obsp['distances']``, else computed, see
@@ -121,15 +121,46 @@ def extract_network_v2(
     bar.close()
     network_genes = [str(g) for g in vocab.ensembl_ids[chosen]]
     q_mean, k_mean = acc.means()
-    edges = edges_for(params, q_mean, k_mean, network_genes, 0)
+    group = GroupQK(q_mean, k_mean, network_genes, 0, int(acc.n_cells), precision)
+    return group, organism, graph
+
+
+def extract_network_v2(
+    model: ScPrint2Model,
+    adata: ad.AnnData,
+    vocab: GeneVocabulary,
+    params: GrnParams | None = None,
+    *,
+    neighbors: NeighborGraph | None = None,
+    batch_size: int = 16,
+    device: str | torch.device | None = None,
+    progress: bool = True,
+    gene_column: str | None = None,
+    layer: str | None = None,
+) -> GeneNetwork:
+    """Gene network of one group of cells from scPRINT-2's gene transformer (see :func:`group_qk_v2`)."""
+    params = params or GrnParams()
+    group, organism, graph = group_qk_v2(
+        model,
+        adata,
+        vocab,
+        params,
+        neighbors=neighbors,
+        batch_size=batch_size,
+        device=device,
+        progress=progress,
+        gene_column=gene_column,
+        layer=layer,
+    )
+    edges = edges_for(params, group.q_mean, group.k_mean, group.genes, 0)
     recorded = recorded_params(
         params,
         model=model,
         vocab=vocab,
-        n_network_genes=len(network_genes),
-        n_cells=int(acc.n_cells),
+        n_network_genes=len(group.genes),
+        n_cells=group.n_cells,
         batch_size=batch_size,
-        precision=precision,
+        precision=group.precision,
         gene_column=gene_column,
         layer=layer,
     )
@@ -137,8 +168,14 @@ def extract_network_v2(
         {
             "organism": organism,
             "layers": "gene transformer, all",
-            "neighbors": {**graph.params, "n_used": config.n_neighbors, "within": "the group's kept cells"},
+            "neighbors": {
+                **graph.params,
+                "n_used": model.config.n_neighbors,
+                "within": "the group's kept cells",
+            },
         }
     )
-    logger.info("scPRINT-2 network: %d genes, %d edges, %d cells", len(chosen), edges.num_rows, acc.n_cells)
-    return GeneNetwork(edges=edges, genes=network_genes, n_cells=int(acc.n_cells), params=recorded)
+    logger.info(
+        "scPRINT-2 network: %d genes, %d edges, %d cells", len(group.genes), edges.num_rows, group.n_cells
+    )
+    return GeneNetwork(edges=edges, genes=group.genes, n_cells=group.n_cells, params=recorded)

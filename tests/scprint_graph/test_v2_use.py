@@ -102,3 +102,24 @@ def test_convert_official_refuses_a_v2_checkpoint_with_a_clear_message(files):
     result = CliRunner().invoke(app, ["convert-official", "--ckpt", str(ckpt), "--out", str(tmp / "x.pt")])
     text = " ".join(result.output.replace("│", " ").split())  # the error box wraps lines
     assert result.exit_code != 0 and "scPRINT-2 checkpoint: use it as it is" in text
+
+
+def test_select_heads_command_on_a_v2_checkpoint(files):
+    """Heads of scPRINT-2's gene transformer selected against a user prior; grn then uses the file."""
+    ckpt, h5ad, tmp = files
+    prior = tmp / "prior.tsv"
+    pairs = [(HUMAN[r], HUMAN[t]) for r in range(4) for t in range(4, len(HUMAN)) if (r + t) % 2]
+    prior.write_text("regulator\ttarget\n" + "".join(f"{r}\t{t}\n" for r, t in pairs))
+    heads = tmp / "heads.json"
+    args = ["select-heads", "--ckpt", str(ckpt), "--h5ad", str(h5ad), "--prior", str(prior)]
+    result = CliRunner().invoke(app, [*args, "--out", str(heads), "--n-genes", str(len(HUMAN))])
+    assert result.exit_code == 0, result.output
+    content = json.loads(heads.read_text())
+    assert content["heads"] and content["held_out"]["n_train"] > 0
+    out = tmp / "edges.parquet"
+    grn = ["grn", "--ckpt", str(ckpt), "--h5ad", str(h5ad), "--out", str(out), "--heads", str(heads)]
+    result = CliRunner().invoke(app, [*grn, "--n-genes", "10", "--min-cells", "5"])
+    assert result.exit_code == 0, result.output
+    (params,) = json.loads(pq.read_table(out).schema.metadata[b"scprint_graph.grn"])
+    assert params["model_family"] == "scprint2"
+    assert params["heads"] == [list(h) for h in content["heads"]]
