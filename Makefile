@@ -36,6 +36,7 @@ lint: install
 demo: install
 	$(BIN)/scprint-graph ingest --config examples/sources.toml
 	$(BIN)/scprint-graph store load-genesets --bundled --db atlas
+	$(BIN)/scprint-graph store load-priors --bundled --db atlas
 	@echo ""
 	@echo "Demo atlas in ./atlas. Open http://127.0.0.1:8000/ (page), http://127.0.0.1:8000/graphql (GraphiQL)."
 	@echo "Stop the server with Ctrl-C."

@@ -39,6 +39,7 @@ from ingest.validate import InvalidDataset, validate_dataset
 from ingest.worker import ModelWorker, NetworkResult
 from schema import NetworkMeta, ReleaseWriter, Store, idempotency_key, params_hash
 from schema.queries.networks import datasets_with_networks, networks_by_idempotency_key
+from scprint_graph import grn_metrics
 from scprint_graph.checkpoint import file_sha256
 from scprint_graph.errors import InputError
 from scprint_graph.genes import GeneVocabulary
@@ -198,7 +199,8 @@ class Ingestion:
     def open_release(self) -> ReleaseWriter:
         if self.writer is None:
             note = f"ingest run started {self.report.started_at.isoformat()}"
-            self.writer = self.stack.enter_context(self.store.new_release(note=note))
+            release = self.store.new_release(note=note, quality_metrics=grn_metrics)
+            self.writer = self.stack.enter_context(release)
             self.writer.upsert_genes(vocabulary_table(self.worker.vocab))
             self.model_id = self.writer.add_model(
                 self.checkpoint_hash, self.config.checkpoint.name, self.worker.config.to_dict()

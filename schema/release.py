@@ -191,15 +191,17 @@ class Store:
         self.root.mkdir(parents=True, exist_ok=True)
         return FileLock(str(self.root / "writer.lock"), timeout=self.config.lock_timeout)
 
-    def new_release(self, *, note: str | None = None, empty: bool = False):
+    def new_release(self, *, note: str | None = None, empty: bool = False, quality_metrics=None):
         """A writer for a new release built on the current one (or on an empty store when ``empty``).
 
         Use as ``with store.new_release(note=...) as w:``; the release is published when the block exits
-        cleanly and discarded if it raises.
+        cleanly and discarded if it raises. ``quality_metrics`` (``scprint_graph.grn_metrics``, passed in
+        because schema does not import the model package) scores every new network against the release's
+        priors before it is published.
         """
         from schema.writer import ReleaseWriter
 
-        return ReleaseWriter(self, note=note, empty=empty)
+        return ReleaseWriter(self, note=note, empty=empty, quality_metrics=quality_metrics)
 
     def init(self) -> str:
         """Publish an empty first release if the store has none; return the current release id."""

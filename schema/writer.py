@@ -24,6 +24,7 @@ from schema.edgeload import EdgeBuffer, EnsemblIdMap, map_edges
 from schema.genesets import GeneSetLoad, GmtSet, load_gene_sets, read_gmt
 from schema.identity import network_key
 from schema.labels import LABEL_NAMES
+from schema.quality import QualityMetrics, rescore_release
 from schema.reference import BUNDLED_GENE_SETS, BUNDLED_SOURCE, MSIGDB_LICENSE, lambert_tfs
 from schema.release import PARTIAL, SUFFIX, Store, check_schema_version
 from schema.rows import NetworkMeta
@@ -73,8 +74,16 @@ class NetworkIds:
 class ReleaseWriter:
     """Builds one new release; obtain it from ``Store.new_release`` and use it as a context manager."""
 
-    def __init__(self, store: Store, *, note: str | None = None, empty: bool = False):
+    def __init__(
+        self,
+        store: Store,
+        *,
+        note: str | None = None,
+        empty: bool = False,
+        quality_metrics: QualityMetrics | None = None,
+    ):
         self.store = store
+        self.quality_metrics = quality_metrics  # scores new networks against the loaded priors when given
         self.note = note
         self.empty = empty
         self.release_id: str | None = None
@@ -154,6 +163,8 @@ class ReleaseWriter:
         steps = [("edges", lambda: self._edges.flush(con)), ("edge writer", self._edges.close)]
         if self._new_networks:
             steps += [("edges_by_target", self._update_target_layout), ("network sizes", self._set_sizes)]
+        if self._new_networks and self.quality_metrics is not None:
+            steps.append(("quality", self._score_new_networks))
         steps += [
             ("meta", self._write_release_meta),
             ("commit", lambda: con.execute("COMMIT")),
@@ -170,6 +181,10 @@ class ReleaseWriter:
         self.store.publish(self.release_id)
         self.store.prune()
         self._lock.release()
+
+    def _score_new_networks(self) -> None:
+        """Every new network's quality against the priors the release holds (schema/quality.py)."""
+        rescore_release(self.con, metrics=self.quality_metrics, network_ids=self._new_networks)
 
     def _write_release_meta(self) -> None:
         self._set_meta(
@@ -345,6 +360,8 @@ class ReleaseWriter:
             ("edges", "network_id"),
             ("edges_by_target", "network_id"),
             ("node_stats", "network_id"),
+            ("network_quality", "network_id"),
+            ("network_tf_hubs", "network_id"),
             ("networks", "id"),
         ):
             self.con.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM _doomed)")

@@ -22,6 +22,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from schema.queries.edge_tables import network_edges_table
+from schema.queries.evidence import network_quality
 from schema.queries.meta import list_models
 from schema.queries.networks import networks_by_ids
 from schema.rows import NetworkRow
@@ -34,6 +35,7 @@ EDGE_COLUMNS = [
     "target_symbol",
     "weight",
     "rank",
+    "known_in",
 ]
 METADATA = ["network_id", "cell_type", "tissue", "disease", "organism", "model", "release"]
 TSV_COLUMNS = EDGE_COLUMNS + METADATA
@@ -64,11 +66,13 @@ def _check_parameters(request: Request) -> None:
         raise UserError(msg)
 
 
-async def network_metadata(request: Request, row: NetworkRow) -> dict[str, str | int]:
-    """What identifies the network's edges: its labels, the model that inferred it and the release."""
+async def network_metadata(request: Request, row: NetworkRow) -> dict:
+    """What identifies the network's edges (labels, model, release) and its quality lines."""
     release = request.state.release
     models = {m.id: m.name for m in await release.run(list_models)}
+    quality = (await release.run(network_quality, [row.id]))[row.id]
     return {
+        "quality": [f"quality vs {q.source} ({q.scope} pairs): {q.badge}" for q in quality],
         "network_id": row.id,
         "cell_type": row.cell_type or "",
         "tissue": row.tissue or "",
@@ -105,11 +109,13 @@ async def _edges(request: Request) -> tuple[dict, pa.Table]:
 
 
 def _tsv(metadata: dict, table: pa.Table) -> bytes:
+    """Tab-separated edges; the network's quality first, as ``#`` lines (``pandas.read_csv(comment="#")``)."""
     for name in METADATA:
         value = metadata[name]
         kind = pa.int64() if isinstance(value, int) else pa.string()
         table = table.append_column(name, pa.array([value] * table.num_rows, type=kind))
     sink = io.BytesIO()
+    sink.write("".join(f"# {line}\n" for line in metadata["quality"]).encode())
     sink.write(("\t".join(TSV_COLUMNS) + "\n").encode())
     options = pacsv.WriteOptions(delimiter="\t", quoting_style="none", include_header=False)
     pacsv.write_csv(table.select(TSV_COLUMNS), sink, write_options=options)
@@ -117,21 +123,24 @@ def _tsv(metadata: dict, table: pa.Table) -> bytes:
 
 
 def _graphml(metadata: dict, table: pa.Table) -> bytes:
-    graph = nx.DiGraph(**metadata)
+    graph = nx.DiGraph(
+        **{k: v for k, v in metadata.items() if k != "quality"}, quality="; ".join(metadata["quality"])
+    )
     columns = table.to_pydict()
     for side in ("regulator", "target"):
         for ensembl, symbol, is_tf in zip(
             columns[f"{side}_ensembl_id"], columns[f"{side}_symbol"], columns[f"{side}_is_tf"], strict=True
         ):
             graph.add_node(ensembl, symbol=symbol or "", is_transcription_factor=bool(is_tf))
-    for regulator, target, weight, rank in zip(
+    for regulator, target, weight, rank, known in zip(
         columns["regulator_ensembl_id"],
         columns["target_ensembl_id"],
         columns["weight"],
         columns["rank"],
+        columns["known_in"],
         strict=True,
     ):
-        graph.add_edge(regulator, target, weight=float(weight), rank=int(rank))
+        graph.add_edge(regulator, target, weight=float(weight), rank=int(rank), known_in=known)
     return "\n".join(nx.generate_graphml(graph)).encode()
 
 

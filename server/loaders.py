@@ -14,6 +14,14 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
+from schema.queries.evidence import (
+    EvidenceRow,
+    QualityRow,
+    TfHubsRow,
+    edge_evidence,
+    network_quality,
+    network_tf_hubs,
+)
 from schema.queries.hubs import hubs_for_networks
 from schema.queries.meta import list_models
 from schema.queries.networks import datasets_by_ids, networks_by_ids
@@ -41,6 +49,11 @@ class Loaders:
         )
         self.model: DataLoader[int, ModelRow | None] = DataLoader(self._models)
         self.hubs: DataLoader[HubKey, list[HubRow]] = DataLoader(self._hubs, max_batch_size=MAX_BATCH)
+        self.quality: DataLoader[int, list[QualityRow]] = DataLoader(self._quality, max_batch_size=MAX_BATCH)
+        self.tf_hubs: DataLoader[int, TfHubsRow | None] = DataLoader(self._tf_hubs, max_batch_size=MAX_BATCH)
+        self.evidence: DataLoader[tuple[int, int], list[EvidenceRow]] = DataLoader(
+            self._evidence, max_batch_size=MAX_BATCH
+        )
 
     async def _memoised(self, table: str, ids: list[int], fetch: Callable) -> list:
         """Rows by id from the release memo, reading only the ids it lacks (in one batch)."""
@@ -66,6 +79,18 @@ class Loaders:
     async def _all_models(self, ids: list[int]) -> list[ModelRow | None]:
         by_id = {m.id: m for m in await self._run(list_models)}  # a handful of rows per release
         return [by_id.get(i) for i in ids]
+
+    async def _quality(self, ids: list[int]) -> list[list[QualityRow]]:
+        by_network = await self._run(network_quality, sorted(set(ids)))
+        return [by_network.get(i, []) for i in ids]
+
+    async def _tf_hubs(self, ids: list[int]) -> list[TfHubsRow | None]:
+        return list(await self._run(network_tf_hubs, ids))
+
+    async def _evidence(self, pairs: list[tuple[int, int]]) -> list[list[EvidenceRow]]:
+        """The prior sources holding each (regulator id, target id): one query for a whole page of edges."""
+        found = await self._run(edge_evidence, sorted(set(pairs)))
+        return [found.get(pair, []) for pair in pairs]
 
     async def _hubs(self, keys: list[HubKey]) -> Sequence[list[HubRow]]:
         # one query per distinct (statistic, k, tfs_only): usually one for the whole page of networks

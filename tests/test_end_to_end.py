@@ -1,8 +1,8 @@
 """The main job as a newcomer meets it: `make demo`'s steps through the real command, then every GraphQL
 example of README.md over HTTP against the served demo atlas.
 
-The steps are the Makefile's (ingest the demo data with the demo weights, load the bundled gene sets, serve),
-run as subprocesses of the installed `scprint-graph` command on a free loopback port.
+The steps are the Makefile's (ingest the demo data with the demo weights, load the bundled gene sets
+and priors, serve), run as subprocesses of the installed `scprint-graph` command on a free loopback port.
 """
 
 import os
@@ -58,6 +58,7 @@ def demo_server(tmp_path_factory):
     )
     assert "3 datasets (3 added)" in ingest.stdout + ingest.stderr
     run("store", "load-genesets", "--bundled", "--db", str(atlas), cwd=ROOT)
+    run("store", "load-priors", "--bundled", "--db", str(atlas), cwd=ROOT)
 
     port = free_port()
     server = subprocess.Popen(
@@ -115,5 +116,19 @@ def test_the_page_meta_and_exports_are_served(demo_server):
     assert meta["counts"]["geneSets"] > 2_000
     tsv = httpx.get(f"{demo_server}/networks/1/edges.tsv", timeout=30)
     assert tsv.status_code == 200
-    header, first = tsv.text.splitlines()[:2]
+    comments = [line for line in tsv.text.splitlines() if line.startswith("#")]
+    assert any(line.startswith("# quality vs CollecTRI") for line in comments)
+    header, first = [line for line in tsv.text.splitlines() if not line.startswith("#")][:2]
     assert "regulator" in header and len(first.split("\t")) == len(header.split("\t"))
+
+
+def test_every_demo_network_reports_its_quality_against_the_bundled_priors(demo_server):
+    """Quality as the service reports it: every network scored against CollecTRI, DoRothEA and OmniPath."""
+    query = "{ networks(first: 50) { nodes { id quality(scope: ALL) { source status badge } } } }"
+    body = httpx.post(f"{demo_server}/graphql", json={"query": query}, timeout=30).json()
+    assert "errors" not in body, body.get("errors")
+    nodes = body["data"]["networks"]["nodes"]
+    assert len(nodes) == 11
+    for node in nodes:
+        assert {q["source"] for q in node["quality"]} == {"CollecTRI", "DoRothEA", "OmniPath"}
+        assert all(q["badge"] for q in node["quality"])

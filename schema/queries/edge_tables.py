@@ -59,15 +59,25 @@ def network_edges_table(
     """Up to `limit` edges of one network as an Arrow table with Ensembl ids and symbols, by rank.
 
     One bulk read instead of pages of rows. Columns: regulator_ensembl_id, regulator_symbol,
-    target_ensembl_id, target_symbol, weight, rank, regulator_is_tf, target_is_tf.
+    target_ensembl_id, target_symbol, weight, rank, regulator_is_tf, target_is_tf, and ``known_in``: the
+    loaded prior sources holding the edge, ``;``-separated with their sign (e.g. ``CollecTRI:+``), empty
+    for a novel edge.
     """
     optional, params = optional_filters(("e.weight >= ?", min_weight), ("e.rank <= ?", max_rank))
     return con.sql(
         f"""
         SELECT r.ensembl_id AS regulator_ensembl_id, r.symbol AS regulator_symbol,
                t.ensembl_id AS target_ensembl_id, t.symbol AS target_symbol, e.weight, e.rank,
-               r.is_tf AS regulator_is_tf, t.is_tf AS target_is_tf
+               r.is_tf AS regulator_is_tf, t.is_tf AS target_is_tf,
+               coalesce(k.known_in, '') AS known_in
         FROM edges e JOIN genes r ON r.id = e.regulator_id JOIN genes t ON t.id = e.target_id
+        LEFT JOIN (
+            SELECT p.regulator_id, p.target_id,
+                   string_agg(s.name || CASE p.sign WHEN 1 THEN ':+' WHEN -1 THEN ':-' WHEN 0 THEN ':+-'
+                              ELSE '' END, ';' ORDER BY s.name) AS known_in
+            FROM prior_edges p JOIN prior_sources s ON s.id = p.source_id
+            GROUP BY ALL
+        ) k ON k.regulator_id = e.regulator_id AND k.target_id = e.target_id
         WHERE e.network_id = ?{optional}
         ORDER BY e.rank LIMIT ?
         """,

@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from schema.rows import EdgeRow, GeneRow, Page
+from server.context import Info
+from server.types.evidence import EdgeEvidence
 from server.types.page import PageInfo
 
 if TYPE_CHECKING:
@@ -29,6 +31,18 @@ class Edge:
     rank: int = strawberry.field(description="Rank of the edge in its network by weight; 1 = strongest.")
     regulator: GeneType = strawberry.field(description="The regulating gene.")
     target: GeneType = strawberry.field(description="The regulated gene.")
+    regulator_id: strawberry.Private[int]
+    target_id: strawberry.Private[int]
+
+    @strawberry.field(
+        description=(
+            "The loaded prior sources (e.g. CollecTRI, DoRothEA) that contain this regulator -> target edge, "
+            "with their sign and level; empty when the edge is not known to any (a novel edge)."
+        )
+    )
+    async def evidence(self, info: Info) -> list[EdgeEvidence]:
+        rows = await info.context.loaders.evidence.load((self.regulator_id, self.target_id))
+        return [EdgeEvidence.from_row(r) for r in rows]
 
     @classmethod
     def from_row(cls, row: EdgeRow, genes: Mapping[int, GeneRow]) -> "Edge":
@@ -39,6 +53,8 @@ class Edge:
             rank=row.rank,
             regulator=gene_or_none(genes, row.regulator_id),
             target=gene_or_none(genes, row.target_id),
+            regulator_id=row.regulator_id,
+            target_id=row.target_id,
         )
 
 

