@@ -102,6 +102,7 @@ def test_cell_type_lists_its_networks_and_narrows_by_tissue(page, screenshots):
 @pytest.mark.browser
 def test_network_shows_regulators_draws_a_neighbourhood_and_other_contexts(page, screenshots):
     open_view(page, "/network/1")
+    assert page.locator("p.quality").inner_text().startswith("Quality: not measured")  # no priors here
     hubs = rows(page.locator("#hubs"))
     assert [h[1] for h in hubs[:2]] == ["TF1", "TF2"]  # out-degree 3 and 2
     assert hubs[0][-1].split() == ["G3", "G4", "G5"]  # TF1's targets, strongest first

@@ -6,8 +6,12 @@ from schema import NetworkMeta, Store
 from schema.priors import load_priors
 from schema.queries import evidence
 from scprint_graph import grn_metrics
+from server.app import create_app
+from server.config import ServerConfig
 from tests.schema.prior_store import build_prior_store
 from tests.server.conftest import GraphQL, make_client
+from tests.server.live import live_server
+from tests.server.test_page import READY_HERE
 
 QUERY = """
 query ($id: Int!) {
@@ -105,3 +109,21 @@ def test_exports_carry_quality_lines_and_which_prior_knows_each_edge(atlas):
         ) in known
         assert row[column].startswith("known:") if is_known else row[column] == ""
     assert "quality vs known" in graphml  # a graph attribute
+
+
+@pytest.mark.browser
+def test_the_page_shows_the_measured_quality_as_badges(atlas, browser):
+    built, new_id = atlas
+    config = ServerConfig(db=built.root, release_check_s=0.0)
+    with live_server(create_app(config)) as url:
+        tab = browser.new_page()
+        errors: list[str] = []
+        tab.on("pageerror", lambda error: errors.append(str(error)))
+        tab.goto(f"{url}/#/network/{new_id}")
+        tab.wait_for_function(READY_HERE)
+        badges = tab.locator("p.quality .badge").all_inner_texts()
+        tab.close()
+    with Store(built.root).open_reader() as reader:
+        stored = evidence.network_quality(reader.con, [new_id])[new_id]
+    assert badges == [r.badge for r in stored if r.scope == "all"]
+    assert any("random against known" in b for b in badges) and errors == []

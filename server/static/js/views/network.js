@@ -23,6 +23,7 @@ const NETWORK = `query Network($id: Int!, $by: HubStatistic!, $tf: Boolean!) {
   network(id: $id) {
     id nCells nGenes nEdges createdAt
     cellType { ${TERM} } tissue { ${TERM} } disease { ${TERM} } organism { ${TERM} }
+    quality(scope: ALL) { source status badge }
     provenance {
       release parameters
       dataset { title source sourceId collection version }
@@ -91,6 +92,7 @@ export async function render(root, { args, params, isCurrent }) {
       cellKey ? h("a", { href: href(`/cell-type/${seg(cellKey)}`) }, termText(network.cellType)) : "–", " › ", `Network #${id}`),
     h("h1", {}, `${termText(network.cellType)} · ${termText(network.tissue)} · ${termText(network.disease)} `,
       h("span", { class: "muted" }, `network #${id}`)),
+    qualityBadges(network.quality),
     h("div", { class: "cols" }, describe(network), downloads(id)),
   );
 
@@ -108,6 +110,16 @@ export async function render(root, { args, params, isCurrent }) {
   await fillHubTargets(hubSection, id, network.hubs, isCurrent);
   if (isCurrent()) await renderNeighbourhood(graphSection, id, regulator, here, isCurrent);
   if (isCurrent()) await renderElsewhere(elsewhereSection, network, regulator, isCurrent);
+}
+
+// Measured quality against each loaded prior, in words ("2.4x random against CollecTRI", "at random level
+// against CollecTRI", "too few known edges ..."); nothing is claimed where no prior is loaded.
+function qualityBadges(quality) {
+  if (!quality.length) {
+    return h("p", { class: "quality muted" }, "Quality: not measured (no prior knowledge loaded in this release).");
+  }
+  return h("p", { class: "quality" }, "Quality: ",
+    quality.map((q) => h("span", { class: `badge ${q.status === "SCORED" ? "scored" : "unscored"}` }, q.badge)));
 }
 
 function describe(network) {
