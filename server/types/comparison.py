@@ -6,10 +6,11 @@ import strawberry
 
 from schema.rows import Comparison, GeneRow, SharedEdgeRow
 from server.types.edge import Edge, GeneType, gene_or_none
+from server.types.evidence import WithEvidence
 
 
 @strawberry.type(description="An edge present in both networks, with its weight and rank in each.")
-class SharedEdge:
+class SharedEdge(WithEvidence):
     regulator: GeneType = strawberry.field(description="The regulating gene.")
     target: GeneType = strawberry.field(description="The regulated gene.")
     weight_a: float = strawberry.field(description="Weight in network a.")
@@ -22,6 +23,8 @@ class SharedEdge:
         return cls(
             regulator=gene_or_none(genes, row.regulator_id),
             target=gene_or_none(genes, row.target_id),
+            regulator_id=row.regulator_id,
+            target_id=row.target_id,
             weight_a=row.weight_a,
             weight_b=row.weight_b,
             rank_a=row.rank_a,

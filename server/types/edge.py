@@ -6,8 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from schema.rows import EdgeRow, GeneRow, Page
-from server.context import Info
-from server.types.evidence import EdgeEvidence
+from server.types.evidence import WithEvidence
 from server.types.page import PageInfo
 
 if TYPE_CHECKING:
@@ -25,24 +24,12 @@ def gene_or_none(genes: Mapping[int, GeneRow], gene_id: int) -> "Gene | None":
 
 
 @strawberry.type(description="A directed regulator -> target edge of one network.")
-class Edge:
+class Edge(WithEvidence):
     network_id: int = strawberry.field(description="The network holding the edge.")
     weight: float = strawberry.field(description="Edge weight (aggregated attention); larger is stronger.")
     rank: int = strawberry.field(description="Rank of the edge in its network by weight; 1 = strongest.")
     regulator: GeneType = strawberry.field(description="The regulating gene.")
     target: GeneType = strawberry.field(description="The regulated gene.")
-    regulator_id: strawberry.Private[int]
-    target_id: strawberry.Private[int]
-
-    @strawberry.field(
-        description=(
-            "The loaded prior sources (e.g. CollecTRI, DoRothEA) that contain this regulator -> target edge, "
-            "with their sign and level; empty when the edge is not known to any (a novel edge)."
-        )
-    )
-    async def evidence(self, info: Info) -> list[EdgeEvidence]:
-        rows = await info.context.loaders.evidence.load((self.regulator_id, self.target_id))
-        return [EdgeEvidence.from_row(r) for r in rows]
 
     @classmethod
     def from_row(cls, row: EdgeRow, genes: Mapping[int, GeneRow]) -> "Edge":

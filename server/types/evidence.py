@@ -10,6 +10,7 @@ from enum import Enum
 import strawberry
 
 from schema.queries.evidence import EvidenceFilter, EvidenceRow, PriorSourceRow
+from server.context import Info
 from server.errors import UserError
 
 
@@ -43,6 +44,24 @@ class EdgeEvidence:
             level=row.level,
             resources=row.resources,
         )
+
+
+@strawberry.type(description="An edge that can say which prior sources contain it.")
+class WithEvidence:
+    """Base of every edge type the API answers (edges, regulations, shared edges): one evidence resolver."""
+
+    regulator_id: strawberry.Private[int]
+    target_id: strawberry.Private[int]
+
+    @strawberry.field(
+        description=(
+            "The loaded prior sources (e.g. CollecTRI, DoRothEA) that contain this regulator -> target edge, "
+            "with their sign and level; empty when no source knows it (a novel edge)."
+        )
+    )
+    async def evidence(self, info: Info) -> list[EdgeEvidence]:
+        rows = await info.context.loaders.evidence.load((self.regulator_id, self.target_id))
+        return [EdgeEvidence.from_row(r) for r in rows]
 
 
 @strawberry.type(description="A set of known regulator -> target edges loaded into the store.")

@@ -10,6 +10,7 @@ from schema.rows import GeneRow, NetworkRow, Page, RegulationRow, RegulationSumm
 from server import prefetch
 from server.context import Info
 from server.types.edge import GeneType, gene_or_none
+from server.types.evidence import WithEvidence
 from server.types.page import PageInfo
 from server.types.term import OntologyTerm
 
@@ -21,7 +22,7 @@ NetworkType = Annotated["Network", strawberry.lazy("server.types.network")]
 
 
 @strawberry.type(description="An edge with its network: 'regulator regulates target in this network'.")
-class Regulation:
+class Regulation(WithEvidence):
     network_id: int = strawberry.field(description="Id of the network holding the edge.")
     weight: float = strawberry.field(description="Edge weight; larger is stronger.")
     rank: int = strawberry.field(description="Rank of the edge in its network by weight; 1 = strongest.")
@@ -53,6 +54,8 @@ class Regulation:
             network=Network.from_row(network) if network is not None else None,
             regulator=gene_or_none(genes, row.regulator_id),
             target=gene_or_none(genes, row.target_id),
+            regulator_id=row.regulator_id,
+            target_id=row.target_id,
         )
 
 

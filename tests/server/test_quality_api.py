@@ -92,6 +92,23 @@ def test_every_edge_says_which_prior_contains_it(atlas, gql):
     assert 0 < n_known < len(nodes)
 
 
+def test_regulations_and_shared_edges_carry_evidence_too(atlas, gql):
+    built, new_id = atlas
+    good = built.network_ids["good"]  # the same edges as the new network
+    query = """
+    query ($a: Int!, $b: Int!, $gene: String!) {
+      compareNetworks(a: $a, b: $b, first: 200) { shared { evidence { source } } }
+      gene(ensemblId: $gene) { targets(first: 50) { nodes { evidence { source } } } }
+    }
+    """
+    regulator = built.prior["regulator"][0].as_py()
+    data = gql.data(query, {"a": good, "b": new_id, "gene": regulator})
+    shared = [n["evidence"] for n in data["compareNetworks"]["shared"]]
+    targets = [n["evidence"] for n in data["gene"]["targets"]["nodes"]]
+    assert [{"source": "known"}] in shared and [] in shared
+    assert [{"source": "known"}] in targets
+
+
 def test_exports_carry_quality_lines_and_which_prior_knows_each_edge(atlas):
     built, new_id = atlas
     with make_client(built.root) as client:
