@@ -17,6 +17,7 @@ from schema.queries._common import (
     parse_cursor,
     rows_as,
 )
+from schema.queries.evidence import EvidenceFilter
 from schema.rows import EdgeRow, Page, RegulationRow, RegulationSummaryRow
 
 
@@ -27,20 +28,26 @@ def network_edges(
     min_weight: float | None = None,
     regulator_id: int | None = None,
     target_id: int | None = None,
+    evidence: EvidenceFilter | None = None,
     first: int = 100,
     after: str | None = None,
 ) -> Page[EdgeRow]:
     """Edges of one network, strongest first (cursor = rank): the top-k edges are the first page of k.
 
-    ``regulator_id`` keeps one regulator's targets, ``target_id`` one target's regulators.
+    ``regulator_id`` keeps one regulator's targets, ``target_id`` one target's regulators; ``evidence``
+    keeps the edges some loaded prior knows (``known``) or none does (``novel``).
     """
     check_limit("first", first, MAX_PAGE)
     cursor = parse_cursor(after, 1)
+    known, known_params = (
+        evidence.sql("edges") if evidence is not None and evidence.mode != "any" else ("", None)
+    )
     optional, optional_params = optional_filters(
         ("rank > ?", cursor),
         ("weight >= ?", min_weight),
         ("regulator_id = ?", regulator_id),
         ("target_id = ?", target_id),
+        (known, None if known_params is None else tuple(known_params)),
     )
     items = rows_as(
         con,

@@ -9,6 +9,7 @@ from strawberry.utils.str_converters import to_camel_case
 from schema.labels import LABEL_NAMES
 from schema.queries.edge_tables import top_edges_per_regulator
 from schema.queries.edges import network_edges
+from schema.queries.evidence import prior_sources
 from schema.queries.hubs import node_stats
 from schema.queries.networks import facet_counts
 from schema.rows import FacetCount, NetworkRow, Page
@@ -19,6 +20,7 @@ from server.errors import UserError
 from server.limits import page_size
 from server.lookup import MAX_SHOWN, gene_row, resolve, shown
 from server.types.edge import EdgeConnection
+from server.types.evidence import evidence_filter
 from server.types.filters import HubStatistic, NetworkFilterInput, to_store
 from server.types.hub import NodeStatistics
 from server.types.page import PageInfo
@@ -101,14 +103,34 @@ class Network:
                 description="Keep each regulator's k strongest targets (not with regulator/target)."
             ),
         ] = None,
+        known_only: Annotated[
+            bool, strawberry.argument(description="Keep the edges a loaded prior source contains.")
+        ] = False,
+        novel_only: Annotated[
+            bool, strawberry.argument(description="Keep the edges no loaded prior source contains.")
+        ] = False,
+        evidence_sources: Annotated[
+            list[str] | None,
+            strawberry.argument(
+                description="The prior sources knownOnly / novelOnly count (default: every loaded source)."
+            ),
+        ] = None,
         first: FirstArg = None,
         after: AfterArg = None,
     ) -> EdgeConnection:
         context = info.context
         size = page_size(first, context.limits)
+        evidence = evidence_filter(known_only, novel_only, evidence_sources)
+        if evidence.sources:
+            loaded = {source.name for source in await context.run(prior_sources)}
+            unknown = sorted(set(evidence.sources) - loaded)
+            if unknown:
+                names = ", ".join(map(repr, unknown))
+                msg = f"unknown prior source(s) {names}; loaded: {', '.join(sorted(loaded)) or 'none'}"
+                raise UserError(msg)
         if top_k_per_regulator is not None:
-            if regulator or target:
-                msg = "topKPerRegulator cannot be combined with regulator or target"
+            if regulator or target or evidence.mode != "any":
+                msg = "topKPerRegulator cannot be combined with regulator, target, knownOnly or novelOnly"
                 raise UserError(msg)
             page = await context.run(
                 top_edges_per_regulator,
@@ -127,6 +149,7 @@ class Network:
             min_weight=min_weight,
             regulator_id=regulator_id,
             target_id=target_id,
+            evidence=evidence,
             first=size,
             after=after,
         )

@@ -144,3 +144,32 @@ def test_the_page_shows_the_measured_quality_as_badges(atlas, browser):
         stored = evidence.network_quality(reader.con, [new_id])[new_id]
     assert badges == [r.badge for r in stored if r.scope == "all"]
     assert any("random against known" in b for b in badges) and errors == []
+
+
+def test_known_only_and_novel_only_split_a_networks_edges(atlas, gql):
+    _, new_id = atlas
+    query = """
+    query ($id: Int!, $known: Boolean!, $novel: Boolean!, $sources: [String!]) {
+      network(id: $id) {
+        edges(first: 1000, knownOnly: $known, novelOnly: $novel, evidenceSources: $sources) {
+          nodes { rank evidence { source } }
+        }
+      }
+    }
+    """
+
+    def ranks(known, novel, sources=None):
+        variables = {"id": new_id, "known": known, "novel": novel, "sources": sources}
+        nodes = gql.data(query, variables)["network"]["edges"]["nodes"]
+        return [n["rank"] for n in nodes], nodes
+
+    everything, _ = ranks(False, False)
+    known, known_nodes = ranks(True, False)
+    novel, novel_nodes = ranks(False, True)
+    assert known and novel and sorted(known + novel) == everything
+    assert all(n["evidence"] for n in known_nodes) and not any(n["evidence"] for n in novel_nodes)
+    assert ranks(True, False, ["known"])[0] == known
+    both = gql(query, {"id": new_id, "known": True, "novel": True, "sources": None})
+    assert "exclude each other" in both["errors"][0]["message"]
+    unknown = gql(query, {"id": new_id, "known": True, "novel": False, "sources": ["nope"]})
+    assert "unknown prior source(s) 'nope'; loaded: known" in unknown["errors"][0]["message"]
