@@ -25,6 +25,7 @@ from schema.genesets import GeneSetLoad, GmtSet, load_gene_sets, read_gmt
 from schema.identity import network_key
 from schema.labels import LABEL_NAMES
 from schema.quality import QualityMetrics, rescore_release
+from schema.queries._common import optional_filters
 from schema.reference import BUNDLED_GENE_SETS, BUNDLED_SOURCE, MSIGDB_LICENSE, lambert_tfs
 from schema.release import PARTIAL, SUFFIX, Store, check_schema_version
 from schema.rows import NetworkMeta
@@ -278,22 +279,22 @@ class ReleaseWriter:
         """Flag genes named by symbol or Ensembl id as transcription factors; return (matched, unmatched)."""
         names = sorted(set(identifiers))
         self.con.register("_tf_names", pa.table({"name": pa.array(names, pa.string())}))
+        of_organism, params = optional_filters(("organism = ?", organism))
         matched = self.con.execute(
-            """
+            f"""
             SELECT count(*) FROM _tf_names n
-            WHERE n.name IN (SELECT ensembl_id FROM genes WHERE ?::VARCHAR IS NULL OR organism = ?)
-               OR upper(n.name) IN (SELECT upper(symbol) FROM genes WHERE ?::VARCHAR IS NULL OR organism = ?)
+            WHERE n.name IN (SELECT ensembl_id FROM genes WHERE TRUE{of_organism})
+               OR upper(n.name) IN (SELECT upper(symbol) FROM genes WHERE TRUE{of_organism})
             """,
-            [organism] * 4,
+            params * 2,
         ).fetchall()[0][0]
         self.con.execute(
-            """
+            f"""
             UPDATE genes SET is_tf = true
-            WHERE (?::VARCHAR IS NULL OR organism = ?)
-              AND (ensembl_id IN (SELECT name FROM _tf_names)
-                   OR upper(symbol) IN (SELECT upper(name) FROM _tf_names))
+            WHERE (ensembl_id IN (SELECT name FROM _tf_names)
+                   OR upper(symbol) IN (SELECT upper(name) FROM _tf_names)){of_organism}
             """,
-            [organism, organism],
+            params,
         )
         self.con.unregister("_tf_names")
         return matched, len(names) - matched

@@ -4,7 +4,7 @@ import duckdb
 import numpy as np
 from scipy.stats import spearmanr
 
-from schema.queries._common import MAX_PAGE, check_limit
+from schema.queries._common import MAX_PAGE, check_limit, optional_filters
 from schema.rows import Comparison, EdgeRow, SharedEdgeRow
 
 
@@ -24,30 +24,18 @@ def compare_networks(
     rank correlation of the two weights over shared edges.
     """
     check_limit("limit", limit, MAX_PAGE)
+    cut, cut_params = optional_filters(("rank <= ?", max_rank), ("weight >= ?", min_weight))
     cols = con.execute(
-        """
-        WITH a AS (SELECT regulator_id, target_id, weight, rank FROM edges WHERE network_id = ?
-                   AND (?::INTEGER IS NULL OR rank <= ?) AND (?::REAL IS NULL OR weight >= ?)),
-             b AS (SELECT regulator_id, target_id, weight, rank FROM edges WHERE network_id = ?
-                   AND (?::INTEGER IS NULL OR rank <= ?) AND (?::REAL IS NULL OR weight >= ?))
+        f"""
+        WITH a AS (SELECT regulator_id, target_id, weight, rank FROM edges WHERE network_id = ?{cut}),
+             b AS (SELECT regulator_id, target_id, weight, rank FROM edges WHERE network_id = ?{cut})
         SELECT coalesce(a.regulator_id, b.regulator_id) AS regulator_id,
                coalesce(a.target_id, b.target_id) AS target_id,
                a.weight AS weight_a, b.weight AS weight_b,
                coalesce(a.rank, 0) AS rank_a, coalesce(b.rank, 0) AS rank_b
         FROM a FULL JOIN b ON a.regulator_id = b.regulator_id AND a.target_id = b.target_id
         """,
-        [
-            network_a,
-            max_rank,
-            max_rank,
-            min_weight,
-            min_weight,
-            network_b,
-            max_rank,
-            max_rank,
-            min_weight,
-            min_weight,
-        ],
+        [network_a, *cut_params, network_b, *cut_params],
     ).fetchnumpy()
     rank_a, rank_b = cols["rank_a"].astype(np.int64), cols["rank_b"].astype(np.int64)
     in_a, in_b = rank_a > 0, rank_b > 0

@@ -128,6 +128,7 @@ def _summary(con, table, gene_column, partner_column, gene_id, by, where, min_we
     check_label(by, "grouping")
     check_limit("top", top, MAX_PAGE)
     sql, params = (where or NetworkFilter()).sql("n")
+    cut, cut_params = optional_filters(("e.weight >= ?", min_weight), ("e.rank <= ?", max_rank))
     return rows_as(
         con,
         RegulationSummaryRow,
@@ -139,8 +140,7 @@ def _summary(con, table, gene_column, partner_column, gene_id, by, where, min_we
             SELECT nets.grp, nets.term, e.{partner_column} AS partner, count(*) AS n_networks,
                    avg(e.weight) AS mean_weight, max(e.weight) AS max_weight, min(e.rank) AS best_rank
             FROM {table} e JOIN nets ON nets.id = e.network_id
-            WHERE e.{gene_column} = ? AND (?::REAL IS NULL OR e.weight >= ?)
-              AND (?::INTEGER IS NULL OR e.rank <= ?)
+            WHERE e.{gene_column} = ?{cut}
             GROUP BY ALL
         )
         SELECT h.grp AS "group", h.term AS group_term_id, h.partner AS partner_id, h.n_networks,
@@ -150,7 +150,7 @@ def _summary(con, table, gene_column, partner_column, gene_id, by, where, min_we
                                    ORDER BY h.n_networks DESC, h.mean_weight DESC, h.partner) <= ?
         ORDER BY h.grp NULLS LAST, h.term, h.n_networks DESC, h.mean_weight DESC, h.partner
         """,
-        [*params, gene_id, min_weight, min_weight, max_rank, max_rank, top],
+        [*params, gene_id, *cut_params, top],
     )
 
 

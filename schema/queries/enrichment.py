@@ -9,7 +9,15 @@ from collections.abc import Sequence
 import duckdb
 import numpy as np
 
-from schema.queries._common import MAX_GENE_LIST, MAX_PAGE, NetworkFilter, check_ids, check_limit, in_list
+from schema.queries._common import (
+    MAX_GENE_LIST,
+    MAX_PAGE,
+    NetworkFilter,
+    check_ids,
+    check_limit,
+    in_list,
+    optional_filters,
+)
 from schema.rows import EnrichmentRow, RegulatorEnrichmentRow
 from schema.stats import bh_fdr, haldane_odds_ratio, hypergeom_pvalues
 
@@ -61,13 +69,16 @@ def enrich_genes(
         " (SELECT count(*) FROM u WHERE gene_id IN (SELECT unnest(?::INTEGER[])))",
         [*uparams, query],
     ).fetchone()
+    in_collections, collection_params = optional_filters(
+        ("list_contains(?::VARCHAR[], c.name)", list(collections) if collections is not None else None)
+    )
     rows = con.execute(
         f"""
         WITH u AS ({universe}),
         q AS (SELECT gene_id FROM u WHERE gene_id IN (SELECT unnest(?::INTEGER[]))),
         sets AS (SELECT s.id, s.name, c.name AS collection FROM gene_sets s
                  JOIN gene_set_collections c ON c.id = s.collection_id
-                 WHERE ?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], c.name)),
+                 WHERE TRUE{in_collections}),
         members AS (SELECT m.gene_set_id, m.gene_id, m.gene_id IN (SELECT gene_id FROM q) AS hit
                     FROM gene_set_members m JOIN sets ON sets.id = m.gene_set_id
                     WHERE m.gene_id IN (SELECT gene_id FROM u))
@@ -80,8 +91,7 @@ def enrich_genes(
         [
             *uparams,
             query,
-            collections and list(collections),
-            collections and list(collections),
+            *collection_params,
             min_set_size,
             max_set_size,
         ],
@@ -129,12 +139,12 @@ def enrich_targets(
     **options,
 ) -> list[EnrichmentRow]:
     """Gene sets over-represented among a regulator's targets in one network (options of enrich_genes)."""
+    cut, cut_params = optional_filters(("rank <= ?", max_rank), ("weight >= ?", min_weight))
     targets = [
         r[0]
         for r in con.execute(
-            "SELECT target_id FROM edges WHERE network_id = ? AND regulator_id = ?"
-            " AND (?::INTEGER IS NULL OR rank <= ?) AND (?::REAL IS NULL OR weight >= ?)",
-            [network_id, regulator_id, max_rank, max_rank, min_weight, min_weight],
+            f"SELECT target_id FROM edges WHERE network_id = ? AND regulator_id = ?{cut}",
+            [network_id, regulator_id, *cut_params],
         ).fetchall()
     ]
     return enrich_genes(con, targets[:MAX_GENE_LIST], network_id=network_id, **options)
@@ -181,9 +191,9 @@ def enriched_regulators(
         if not nets:
             return []
         on_nets, nparams = f"network_id IN {in_list(nets)}", nets
-    cut = min_weight is not None or max_rank is not None
-    cut_sql = "(?::REAL IS NULL OR weight >= ?) AND (?::INTEGER IS NULL OR rank <= ?)"
-    cut_params = [min_weight, min_weight, max_rank, max_rank]
+    cut_clauses, cut_params = optional_filters(("weight >= ?", min_weight), ("rank <= ?", max_rank))
+    cut = bool(cut_clauses)
+    cut_sql = f"TRUE{cut_clauses}"
     # Per network: universe (its genes), query genes in it, and, without a cut, the number of tests.
     sizes = con.execute(
         f"""

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from schema.queries._common import MAX_GENE_LIST, MAX_IDS, check_ids, check_limit, rows_as
+from schema.queries._common import MAX_GENE_LIST, MAX_IDS, check_ids, check_limit, optional_filters, rows_as
 from schema.rows import GeneRow
 
 GENE_COLUMNS = "id, ensembl_id, symbol, organism, chromosome, start, is_tf"
@@ -33,6 +33,7 @@ def resolve_genes(
     if len(names) > MAX_GENE_LIST:
         msg = f"{len(names)} gene names given, at most {MAX_GENE_LIST} are allowed"
         raise ValueError(msg)
+    of_organism, organism_params = optional_filters(("g.organism = ?", organism))
     rows = con.execute(
         f"""
         WITH query AS (SELECT unnest(?::VARCHAR[]) AS name, unnest(range(?)) AS i)
@@ -44,10 +45,10 @@ def resolve_genes(
                   SELECT query.i, false, genes.id FROM query
                   JOIN genes ON upper(genes.symbol) = upper(query.name)
             ) q JOIN genes g ON g.id = q.id
-            WHERE ?::VARCHAR IS NULL OR g.organism = ?
+            WHERE TRUE{of_organism}
         ) WHERE pick = 1
         """,
-        [names, len(names), organism, organism],
+        [names, len(names), *organism_params],
     ).fetchall()
     out: list[GeneRow | None] = [None] * len(names)
     for i, *values in rows:
@@ -103,28 +104,29 @@ def gene_index(con: duckdb.DuckDBPyConnection) -> GeneIndex:
 def search_genes(
     con: duckdb.DuckDBPyConnection, prefix: str, *, organism: str | None = None, limit: int = 20
 ) -> list[GeneRow]:
-    """Genes whose symbol or Ensembl id starts with ``prefix`` (case-insensitive), exact matches first."""
+    """Genes whose symbol or Ensembl id starts with ``prefix`` (case-insensitive, literally: ``%`` and ``_``
+    are characters), exact matches first."""
     check_limit("limit", limit, MAX_IDS)
+    of_organism, organism_params = optional_filters(("organism = ?", organism))
     return rows_as(
         con,
         GeneRow,
         f"""
         SELECT {GENE_COLUMNS} FROM genes
-        WHERE (upper(symbol) LIKE upper(?) || '%' OR upper(ensembl_id) LIKE upper(?) || '%')
-          AND (?::VARCHAR IS NULL OR organism = ?)
+        WHERE (starts_with(upper(symbol), upper(?)) OR starts_with(upper(ensembl_id), upper(?))){of_organism}
         ORDER BY upper(symbol) = upper(?) DESC, length(symbol), symbol, id
         LIMIT ?
         """,
-        [prefix, prefix, organism, organism, prefix, limit],
+        [prefix, prefix, *organism_params, prefix, limit],
     )
 
 
 def transcription_factors(con: duckdb.DuckDBPyConnection, *, organism: str | None = None) -> list[GeneRow]:
     """All genes flagged as transcription factors (Lambert et al. 2018), by symbol."""
+    of_organism, organism_params = optional_filters(("organism = ?", organism))
     return rows_as(
         con,
         GeneRow,
-        f"SELECT {GENE_COLUMNS} FROM genes WHERE is_tf AND (?::VARCHAR IS NULL OR organism = ?)"
-        " ORDER BY symbol",
-        [organism, organism],
+        f"SELECT {GENE_COLUMNS} FROM genes WHERE is_tf{of_organism} ORDER BY symbol",
+        organism_params,
     )

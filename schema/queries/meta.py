@@ -2,7 +2,7 @@
 
 import duckdb
 
-from schema.queries._common import MAX_PAGE, check_limit, rows_as
+from schema.queries._common import MAX_PAGE, check_limit, optional_filters, rows_as
 from schema.rows import GeneSetCollectionRow, GeneSetRow, IngestRunRow, ModelRow, StoreInfo
 
 
@@ -53,15 +53,16 @@ def gene_sets(
 ) -> list[GeneSetRow]:
     """Gene sets of a collection (by name) whose name contains ``text`` (literally, any case), by name."""
     check_limit("limit", limit, MAX_PAGE)
+    optional, params = optional_filters(
+        ("c.name = ?", collection), ("contains(lower(s.name), lower(?))", text)
+    )
     return rows_as(
         con,
         GeneSetRow,
         "SELECT s.id, s.collection_id, s.name, s.description, s.n_members, s.n_unmapped FROM gene_sets s"
-        " JOIN gene_set_collections c ON c.id = s.collection_id"
-        " WHERE (?::VARCHAR IS NULL OR c.name = ?)"
-        " AND (?::VARCHAR IS NULL OR contains(lower(s.name), lower(?)))"
+        f" JOIN gene_set_collections c ON c.id = s.collection_id WHERE TRUE{optional}"
         " ORDER BY s.name LIMIT ?",
-        [collection, collection, text, text, limit],
+        [*params, limit],
     )
 
 

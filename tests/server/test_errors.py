@@ -91,6 +91,10 @@ INJECTIONS = [
 
 # Every String argument of the schema, reached by a query that takes it as variable $v (String or [String!]).
 STRING_ARGUMENTS = {
+    "Network.edges.evidenceSources": (
+        "query($v: String!) { network(id: 1) { edges(knownOnly: true, evidenceSources: [$v]) { nodes { rank } } } }"
+    ),
+    "Network.quality.source": "query($v: String) { network(id: 1) { quality(source: $v) { badge } } }",
     "Query.genes.search": "query($v: String!) { genes(search: $v) { symbol } }",
     "Query.genes.organism": 'query($v: String) { genes(search: "G", organism: $v) { symbol } }',
     "Query.gene.symbol": "query($v: String) { gene(symbol: $v) { symbol } }",
