@@ -6,6 +6,7 @@ Label classes live in the config because the model's class tokens and classifier
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +83,24 @@ class LabelClass:
         return cls(name=name, leaves=tuple(leaves), parents=parents, parent_leaves=parent_leaves)
 
 
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+    """ValueError naming the option unless ``value`` is one of ``choices`` (every config uses this)."""
+    if value not in choices:
+        msg = f"{name} must be one of {tuple(choices)}, got {value!r}"
+        raise ValueError(msg)
+
+
+def check_label_classes(classes: Sequence[Any]) -> None:
+    """Label classes are LabelClass instances with unique names."""
+    if any(not isinstance(c, LabelClass) for c in classes):
+        msg = f"classes must be LabelClass instances, got {[type(c).__name__ for c in classes]}"
+        raise ValueError(msg)
+    names = [c.name for c in classes]
+    if len(set(names)) != len(names):
+        msg = f"label class names must be unique, got {names!r}"
+        raise ValueError(msg)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Architecture of the scPRINT transformer.
@@ -152,22 +171,10 @@ class ModelConfig:
         if not 0.0 <= self.dropout < 1.0:
             msg = f"dropout must be in [0, 1), got {self.dropout!r}"
             raise ValueError(msg)
-        if self.normalization not in NORMALIZATIONS:
-            msg = f"normalization must be one of {NORMALIZATIONS}, got {self.normalization!r}"
-            raise ValueError(msg)
-        if self.attention not in ATTENTIONS:
-            msg = f"attention must be one of {ATTENTIONS}, got {self.attention!r}"
-            raise ValueError(msg)
-        if self.mvc_decoder not in MVC_DECODERS:
-            msg = f"mvc_decoder must be one of {MVC_DECODERS}, got {self.mvc_decoder!r}"
-            raise ValueError(msg)
-        if any(not isinstance(c, LabelClass) for c in self.classes):
-            msg = f"classes must be LabelClass instances, got {[type(c).__name__ for c in self.classes]}"
-            raise ValueError(msg)
-        names = [c.name for c in self.classes]
-        if len(set(names)) != len(names):
-            msg = f"label class names must be unique, got {names!r}"
-            raise ValueError(msg)
+        check_choice("normalization", self.normalization, NORMALIZATIONS)
+        check_choice("attention", self.attention, ATTENTIONS)
+        check_choice("mvc_decoder", self.mvc_decoder, MVC_DECODERS)
+        check_label_classes(self.classes)
         if any(h < 1 for h in self.classifier_hidden):
             msg = f"classifier_hidden sizes must be positive, got {self.classifier_hidden!r}"
             raise ValueError(msg)

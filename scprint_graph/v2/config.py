@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from scprint_graph.config import ATTENTIONS, LabelClass
+from scprint_graph.config import ATTENTIONS, LabelClass, check_choice, check_label_classes
 
 FAMILY = "scprint2"
 # Below this compressed size a class is compressed by FSQ (2 levels per dimension), else by a VAE (scprint2).
@@ -109,16 +109,8 @@ class V2Config:
             if h % hkv:
                 msg = f"{heads}={h} is not divisible by {heads_kv}={hkv} (grouped-query attention)"
                 raise ValueError(msg)
-        if self.attention not in ATTENTIONS:
-            msg = f"attention must be one of {ATTENTIONS}, got {self.attention!r}"
-            raise ValueError(msg)
-        if any(not isinstance(c, LabelClass) for c in self.classes):
-            msg = f"classes must be LabelClass instances, got {[type(c).__name__ for c in self.classes]}"
-            raise ValueError(msg)
-        names = [c.name for c in self.classes]
-        if len(set(names)) != len(names):
-            msg = f"label class names must be unique, got {names!r}"
-            raise ValueError(msg)
+        check_choice("attention", self.attention, ATTENTIONS)
+        check_label_classes(self.classes)
         if self.compress_dims and len(self.compress_dims) != len(self.classes):
             msg = f"compress_dims has {len(self.compress_dims)} sizes for {len(self.classes)} classes"
             raise ValueError(msg)
