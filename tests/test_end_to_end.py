@@ -117,3 +117,18 @@ def test_the_page_meta_and_exports_are_served(demo_server):
     assert tsv.status_code == 200
     header, first = tsv.text.splitlines()[:2]
     assert "regulator" in header and len(first.split("\t")) == len(header.split("\t"))
+
+
+def test_a_cell_type_term_selects_its_descendants_on_the_demo_atlas(demo_server):
+    """Ingest writes the ontology closure: "T cell" finds the CD4, CD8 and regulatory T cell networks."""
+    query = "query($w: NetworkFilterInput) { networks(filter: $w) { totalCount } }"
+
+    def count(where: dict) -> int:
+        body = httpx.post(
+            f"{demo_server}/graphql", json={"query": query, "variables": {"w": where}}, timeout=30
+        )
+        return body.json()["data"]["networks"]["totalCount"]
+
+    exact = count({"cellTypes": ["T cell"], "exactTerms": True})
+    assert count({"cellTypes": ["T cell"]}) >= exact + 3
+    assert count({"cellTypes": ["CL:0000084"]}) == count({"cellTypes": ["T cell"]})
