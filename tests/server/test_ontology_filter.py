@@ -13,7 +13,10 @@ NETWORKS = [
     ({"tissue": LUNG, "disease": NORMAL, "cell": CD4}, [("TF1", "G3", 0.9)]),
     ({"tissue": LIVER, "disease": NORMAL, "cell": CD8}, [("TF2", "G4", 0.5)]),
 ]
-QUERY = "query($w: NetworkFilterInput) { networks(filter: $w) { totalCount nodes { cellType { label } tissue { label } } } }"
+QUERY = (
+    "query($w: NetworkFilterInput) { networks(filter: $w) {"
+    " totalCount nodes { cellType { label } tissue { label } } } }"
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,3 +66,14 @@ def test_the_release_records_the_ontology_version(tmp_path_factory):
     with store.open_reader() as reader:
         value = reader.cursor().execute("SELECT value FROM store_meta WHERE key = 'ontology_version'")
         assert value.fetchone()[0]
+
+
+def test_filter_values_that_match_nothing_are_reported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("unmatched")
+    write_store(root, NETWORKS)
+    query = "query($w: NetworkFilterInput) { networks(filter: $w) { totalCount unmatched } }"
+    where = {"tissues": ["Lung ", "lung"], "cellTypes": ["CL:9999999"]}
+    with make_client(root) as client:
+        body = client.post("/graphql", json={"query": query, "variables": {"w": where}}).json()
+    unmatched = ["tissues=Lung ", "cellTypes=CL:9999999"]
+    assert body["data"]["networks"] == {"totalCount": 0, "unmatched": unmatched}
