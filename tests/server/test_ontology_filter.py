@@ -77,3 +77,11 @@ def test_filter_values_that_match_nothing_are_reported(tmp_path_factory):
         body = client.post("/graphql", json={"query": query, "variables": {"w": where}}).json()
     unmatched = ["tissues=Lung ", "cellTypes=CL:9999999"]
     assert body["data"]["networks"] == {"totalCount": 0, "unmatched": unmatched}
+
+
+def test_gene_set_collections_are_listed_by_their_exact_names(tmp_path_factory):
+    root = tmp_path_factory.mktemp("collections")
+    write_store(root, NETWORKS)
+    with make_client(root) as client:
+        body = client.post("/graphql", json={"query": "{ geneSetCollections { name nSets } }"}).json()
+    assert body["data"]["geneSetCollections"] == [{"name": "test", "nSets": 3}]
