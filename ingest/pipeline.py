@@ -35,6 +35,7 @@ from ingest.plan import Plan, plan_groups
 from ingest.readable import declared_nbytes
 from ingest.report import DatasetOutcome, RunReport
 from ingest.sources import Dataset
+from ingest.terms import write_term_closure
 from ingest.validate import InvalidDataset, validate_dataset
 from ingest.worker import ModelWorker, NetworkResult
 from schema import NetworkMeta, ReleaseWriter, Store, idempotency_key, params_hash
@@ -353,6 +354,7 @@ def run_ingest(
         report.seconds = time.perf_counter() - started
         if run.writer is not None:
             report.release_id = run.writer.release_id
+            write_term_closure(run.writer)
             run.writer.record_run(
                 status=report.status,
                 started_at=report.started_at.replace(tzinfo=None),

@@ -177,6 +177,21 @@ class NodeStats(Base):
     pagerank: Mapped[float] = mapped_column(Float(precision=24))  # weighted, damping 0.85
 
 
+class TermAncestor(Base):
+    """The ontology closure of the label terms networks carry (each term is its own ancestor too).
+
+    Written by ingestion from the CELLxGENE ontologies (schema/ does not read ontologies itself), so a
+    filter on a term selects its descendants by a join: "T cell" finds the CD4, CD8 and regulatory T cell
+    networks.
+    """
+
+    __tablename__ = "term_ancestors"
+    term_id: Mapped[str] = mapped_column(String, primary_key=True)
+    ancestor_id: Mapped[str] = mapped_column(String, primary_key=True)
+    ancestor_name: Mapped[str | None] = mapped_column(String)
+    ontology: Mapped[str] = mapped_column(String)
+
+
 class GeneSetCollection(Base):
     """A named collection of gene sets (e.g. MSigDB Hallmark) with its source and licence."""
 

@@ -492,6 +492,29 @@ class ReleaseWriter:
         }
 
     # -- runs ----------------------------------------------------------------------------------------
+    # --- ontology closure (analysis): ingestion computes it, schema/ reads no ontology itself ---
+    def network_terms(self) -> list[str]:
+        """Every label term id the release's networks carry (to compute their closure for)."""
+        columns = " UNION ".join(
+            f"SELECT {name}_ontology_term_id FROM networks WHERE {name}_ontology_term_id IS NOT NULL"
+            for name in LABEL_NAMES
+        )
+        return sorted(row[0] for row in self.con.execute(columns).fetchall())
+
+    def set_term_closure(self, closure: pa.Table, ontology_version: str) -> int:
+        """Replace ``term_ancestors`` by ``closure`` (term_id, ancestor_id, ancestor_name, ontology) and
+        record the ontologies' version in the release metadata; returns the rows written."""
+        expected = ["term_id", "ancestor_id", "ancestor_name", "ontology"]
+        if closure.column_names != expected:
+            msg = f"term closure columns must be {expected}, got {closure.column_names}"
+            raise ValueError(msg)
+        self.con.execute("DELETE FROM term_ancestors")
+        self.con.register("_closure_rows", closure)
+        self.con.execute("INSERT INTO term_ancestors SELECT DISTINCT * FROM _closure_rows")
+        self.con.unregister("_closure_rows")
+        self._set_meta(ontology_version=ontology_version)
+        return closure.num_rows
+
     def record_run(
         self,
         *,

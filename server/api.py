@@ -9,7 +9,7 @@ from strawberry.extensions import SchemaExtension
 
 from schema.queries.compare import compare_networks
 from schema.queries.genes import search_genes
-from schema.queries.meta import store_info
+from schema.queries.meta import gene_set_collections, store_info
 from schema.queries.networks import find_network_ids, find_networks, find_networks_and_facets
 from server import prefetch
 from server.arguments import DEFAULTS, AfterArg, FilterArg, FirstArg, MinWeightArg, OrganismArg
@@ -42,6 +42,14 @@ gene list per gene); depth {DEFAULTS.max_depth}; {DEFAULTS.max_aliases} aliases;
 
 Introspection is allowed (the schema is public), within the same token, alias and spread limits and a \
 depth of {DEFAULTS.max_introspection_depth}; it costs nothing."""
+
+
+@strawberry.type(description="A gene-set collection (e.g. MSigDB Hallmark) of the release.")
+class GeneSetCollection:
+    name: str = strawberry.field(description="The exact name enrichment's `collections` argument takes.")
+    organism: str = strawberry.field(description="NCBITaxon term id.")
+    source: str | None = strawberry.field(description="Where the collection comes from.")
+    n_sets: int = strawberry.field(description="Gene sets in the collection.")
 
 
 @strawberry.type(description=QUERY_DESCRIPTION)
@@ -88,6 +96,17 @@ class Query:
         if ensembl_id is not None and row.ensembl_id != ensembl_id:
             return None  # an Ensembl id was asked for; a symbol match does not count
         return Gene.from_row(row)
+
+    @strawberry.field(
+        description="The gene-set collections of the release with their exact names, as enrichment's "
+        "`collections` argument takes them (e.g. 'MSigDB Hallmark v7.5.1')."
+    )
+    async def gene_set_collections(self, info: Info) -> list[GeneSetCollection]:
+        rows = await info.context.run(gene_set_collections)
+        return [
+            GeneSetCollection(name=r.name, organism=r.organism, source=r.source, n_sets=r.n_sets)
+            for r in rows
+        ]
 
     @strawberry.field(description="Networks matching a filter, by id, with facet counts.")
     async def networks(

@@ -132,3 +132,18 @@ def test_every_demo_network_reports_its_quality_against_the_bundled_priors(demo_
     for node in nodes:
         assert {q["source"] for q in node["quality"]} == {"CollecTRI", "DoRothEA", "OmniPath"}
         assert all(q["badge"] for q in node["quality"])
+
+
+def test_a_cell_type_term_selects_its_descendants_on_the_demo_atlas(demo_server):
+    """Ingest writes the ontology closure: "T cell" finds the CD4, CD8 and regulatory T cell networks."""
+    query = "query($w: NetworkFilterInput) { networks(filter: $w) { totalCount } }"
+
+    def count(where: dict) -> int:
+        body = httpx.post(
+            f"{demo_server}/graphql", json={"query": query, "variables": {"w": where}}, timeout=30
+        )
+        return body.json()["data"]["networks"]["totalCount"]
+
+    exact = count({"cellTypes": ["T cell"], "exactTerms": True})
+    assert count({"cellTypes": ["T cell"]}) >= exact + 3
+    assert count({"cellTypes": ["CL:0000084"]}) == count({"cellTypes": ["T cell"]})

@@ -102,9 +102,10 @@ class NetworkFilter:
     OR-ed, fields are AND-ed.
 
     Labels (one field per ``schema.labels.LABELS`` entry, named by its ``plural``) match a whole label,
-    case-insensitively, or an ontology term id (CL:, UBERON:, MONDO:, NCBITaxon:) exactly. ``text`` matches
-    as a case-insensitive substring of a label, the dataset title, collection or source id. Both match
-    literally: ``%``, ``_`` and ``\\`` are ordinary characters, never wildcards.
+    case-insensitively, or an ontology term id (CL:, UBERON:, MONDO:, NCBITaxon:), and with it every
+    descendant term the release's ``term_ancestors`` knows (only the term itself if ``exact_terms``).
+    ``text`` matches as a case-insensitive substring of a label, the dataset title, collection or source
+    id. Both match literally: ``%``, ``_`` and ``\\`` are ordinary characters, never wildcards.
     """
 
     cell_types: tuple[str, ...] = ()
@@ -116,6 +117,7 @@ class NetworkFilter:
     network_ids: tuple[int, ...] = ()
     keys: tuple[str, ...] = ()
     text: str | None = None
+    exact_terms: bool = False  # False: a label or term also selects its descendants (``term_ancestors``)
 
     def __post_init__(self):
         for f in fields(self):
@@ -134,11 +136,17 @@ class NetworkFilter:
             if values:
                 # constant IN lists: a list parameter unnested in a subquery plans ~0.5 ms slower
                 lowered = "(" + ", ".join(["lower(?::VARCHAR)"] * len(values)) + ")"
+                descendants = ""
+                if not self.exact_terms:
+                    descendants = (
+                        f" OR {alias}.{label.name}_ontology_term_id IN (SELECT term_id FROM term_ancestors"
+                        f" WHERE ancestor_id IN {in_list(list(values))} OR lower(ancestor_name) IN {lowered})"
+                    )
                 clauses.append(
                     f"(lower({alias}.{label.name}) IN {lowered}"
-                    f" OR {alias}.{label.name}_ontology_term_id IN {in_list(list(values))})"
+                    f" OR {alias}.{label.name}_ontology_term_id IN {in_list(list(values))}{descendants})"
                 )
-                params += [*values, *values]
+                params += [*values, *values] + ([] if self.exact_terms else [*values, *values])
         for values, column in (
             (self.dataset_ids, "dataset_id"),
             (self.model_ids, "model_id"),

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import duckdb
 
-from schema.labels import LABEL_NAMES, check_label
+from schema.labels import LABEL_NAMES, LABELS, check_label
 from schema.queries._common import (
     MAX_PAGE,
     NetworkFilter,
@@ -162,3 +162,17 @@ def datasets_by_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[
     )
     by_id = {r.id: r for r in rows}
     return [by_id.get(i) for i in ids]
+
+
+def unmatched_labels(con: duckdb.DuckDBPyConnection, where: NetworkFilter | None) -> list[tuple[str, str]]:
+    """The label values of ``where`` (as ``(field, value)``) that match no network of the release on their
+    own: a typo (``"Lung "``) or an unknown term id is reported, never a silently empty answer."""
+    where = where or NetworkFilter()
+    out = []
+    for label in LABELS:
+        for value in getattr(where, label.plural):
+            single = NetworkFilter(**{label.plural: (value,)}, exact_terms=where.exact_terms)
+            sql, params = single.sql("n")
+            if not con.execute(f"SELECT EXISTS (SELECT 1 FROM networks n WHERE {sql})", params).fetchone()[0]:
+                out.append((label.plural, value))
+    return out

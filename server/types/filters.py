@@ -84,12 +84,20 @@ class NetworkFilterInput:
         "or source id.",
     )
 
+    exact_terms: bool = strawberry.field(
+        default=False,
+        description="False (default): a cell type, tissue or disease (label or term id) also selects its "
+        "descendant terms in the ontologies CELLxGENE uses, e.g. 'T cell' finds CD4 and CD8 T cell networks. "
+        "True: only the term itself.",
+    )
+
     def to_store(self) -> NetworkFilter:
         """The store's `NetworkFilter` for this input (list lengths capped)."""
         lists = [label.plural for label in LABELS] + ["dataset_ids", "model_ids", "network_ids", "keys"]
         return NetworkFilter(
             **{name: _values(to_camel_case(name), getattr(self, name)) for name in lists},
             text=self.text or None,
+            exact_terms=self.exact_terms,
         )
 
 

@@ -11,7 +11,7 @@ from schema.queries.edge_tables import top_edges_per_regulator
 from schema.queries.edges import network_edges
 from schema.queries.evidence import prior_sources
 from schema.queries.hubs import node_stats
-from schema.queries.networks import facet_counts
+from schema.queries.networks import facet_counts, unmatched_labels
 from schema.rows import FacetCount, NetworkRow, Page
 from server import prefetch
 from server.arguments import DEFAULTS, AfterArg, FirstArg, HubsByArg, MinWeightArg
@@ -291,6 +291,14 @@ class NetworkConnection:
     def facets_selected(info: Info) -> list[str]:
         """The facets (store names) a client selects under the connection, from the `networks` resolver."""
         return [facet for facet in LABEL_NAMES if prefetch.selects(info, "facets", to_camel_case(facet))]
+
+    @strawberry.field(
+        description="Filter values (as 'cellTypes=T cel') that match no network of the release on their own: "
+        "a typo or unknown term id, said rather than a silently empty answer."
+    )
+    async def unmatched(self, info: Info) -> list[str]:
+        unmatched = await info.context.run(unmatched_labels, to_store(self.where))
+        return [f"{to_camel_case(field)}={value}" for field, value in unmatched]
 
     @strawberry.field(description="How many matching networks per tissue, disease, cell type and organism.")
     async def facets(self, info: Info) -> NetworkFacets:
