@@ -8,11 +8,24 @@ import strawberry
 from strawberry.extensions import SchemaExtension
 
 from schema.queries.compare import compare_networks
+from schema.queries.edges import regulators_of, targets_of
 from schema.queries.genes import search_genes
 from schema.queries.meta import gene_set_collections, store_info
 from schema.queries.networks import find_network_ids, find_networks, find_networks_and_facets
 from server import prefetch
-from server.arguments import DEFAULTS, AfterArg, FilterArg, FirstArg, MinWeightArg, OrganismArg
+from server.arguments import (
+    DEFAULTS,
+    AfterArg,
+    EvidenceSourcesArg,
+    FilterArg,
+    FirstArg,
+    GenesArg,
+    KnownOnlyArg,
+    MaxRankArg,
+    MinWeightArg,
+    NovelOnlyArg,
+    OrganismArg,
+)
 from server.config import Limits
 from server.context import Info
 from server.enrichment import (
@@ -23,13 +36,15 @@ from server.enrichment import (
 )
 from server.errors import LoggingSchema, UserError, mask_errors
 from server.limits import page_size
-from server.lookup import gene_name_or_none, gene_row
+from server.lookup import gene_name_or_none, gene_row, gene_rows
 from server.types.comparison import NetworkComparison
 from server.types.enrichment import GeneSetEnrichmentResult, RegulatorEnrichmentResult
+from server.types.evidence import evidence_filter
 from server.types.filters import to_store
-from server.types.gene import Gene
+from server.types.gene import EdgeOptions, Gene, RegulatorTfsArg, TargetTfsArg
 from server.types.meta import Meta
 from server.types.network import Network, NetworkConnection
+from server.types.regulation import GeneListRegulationConnection
 
 QUERY_DESCRIPTION = f"""Gene networks inferred by scPRINT, with their genes, hubs and enrichments.
 
@@ -113,23 +128,32 @@ class Query:
         self,
         info: Info,
         filter: FilterArg = None,
+        order_by_quality: Annotated[
+            bool,
+            strawberry.argument(
+                description="Sort by `filter.quality`'s figure, best first, unscored networks last "
+                "(default: by id)."
+            ),
+        ] = False,
         first: FirstArg = None,
         after: AfterArg = None,
     ) -> NetworkConnection:
         context = info.context
         size = page_size(first, context.limits)
         where = to_store(filter)
+        if order_by_quality and (where is None or where.quality is None):
+            msg = "orderByQuality needs filter.quality (the source, metric and scope to sort by)"
+            raise UserError(msg)
         wanted = NetworkConnection.facets_selected(info)
         ids_only = context.release.networks_complete  # rows from the release, ids from the store
+        options = {"first": size, "after": after, "by_quality": order_by_quality}
         counts = None
         if wanted:  # the page and its facets in one call: one trip to the thread pool instead of two
             page, counts = await context.run(
-                find_networks_and_facets, where, first=size, after=after, facets=wanted, ids_only=ids_only
+                find_networks_and_facets, where, facets=wanted, ids_only=ids_only, **options
             )
         else:
-            page = await context.run(
-                find_network_ids if ids_only else find_networks, where, first=size, after=after
-            )
+            page = await context.run(find_network_ids if ids_only else find_networks, where, **options)
         if ids_only:
             rows = await prefetch.networks(info, page.items)
             page = replace(page, items=[rows[i] for i in page.items])
@@ -152,10 +176,30 @@ class Query:
             int | None, strawberry.argument(description="Compare each network's N strongest edges only.")
         ] = None,
         min_weight: MinWeightArg = None,
+        known_only: KnownOnlyArg = False,
+        novel_only: NovelOnlyArg = False,
+        evidence_sources: EvidenceSourcesArg = None,
+        common_genes_only: Annotated[
+            bool,
+            strawberry.argument(
+                description="Compare only edges between genes both networks hold edges of: an edge is not "
+                "'lost' because its gene was not measured, or filtered out, in the other network."
+            ),
+        ] = False,
         first: Annotated[
             int | None,
-            strawberry.argument(description="Edges per list (shared, gained, lost; at most 1000)."),
+            strawberry.argument(
+                description=f"Edges per list (shared, gained, lost; default {DEFAULTS.default_page_size}, "
+                f"at most {DEFAULTS.max_page_size})."
+            ),
         ] = None,
+        offset: Annotated[
+            int,
+            strawberry.argument(
+                description="Skip this many of the strongest edges of each list: the next page of every list "
+                "is `offset: offset + first` (counts always cover all edges)."
+            ),
+        ] = 0,
     ) -> NetworkComparison:
         size = page_size(first, info.context.limits)
         found = await info.context.loaders.network.load_many([a, b])
@@ -163,14 +207,73 @@ class Query:
         if missing:
             msg = f"unknown network id(s): {', '.join(missing)}"
             raise UserError(msg)
+        evidence = await evidence_filter(info, known_only, novel_only, evidence_sources)
         row = await info.context.run(
-            compare_networks, a, b, max_rank=max_rank, min_weight=min_weight, limit=size
+            compare_networks,
+            a,
+            b,
+            max_rank=max_rank,
+            min_weight=min_weight,
+            evidence=evidence,
+            common_genes=common_genes_only,
+            limit=size,
+            offset=offset,
         )
         edges = [*row.shared, *row.gained, *row.lost]
         wanted = any(prefetch.selects(info, part, side) for part in ("shared", "gained", "lost")
                      for side in ("regulator", "target"))  # fmt: skip
         ids = [i for e in edges for i in (e.regulator_id, e.target_id)] if wanted else []
         return NetworkComparison.from_row(row, info.context.genes(ids))
+
+    @strawberry.field(
+        description="Edges into any gene of a list, in every matching network, by gene, network then rank: "
+        "the bulk form of `gene { regulators }`, one request for a whole list."
+    )
+    async def regulators(
+        self,
+        info: Info,
+        genes: GenesArg,
+        organism: OrganismArg = None,
+        filter: FilterArg = None,
+        min_weight: MinWeightArg = None,
+        max_rank: MaxRankArg = None,
+        known_only: KnownOnlyArg = False,
+        novel_only: NovelOnlyArg = False,
+        evidence_sources: EvidenceSourcesArg = None,
+        transcription_factors_only: RegulatorTfsArg = False,
+        first: FirstArg = None,
+        after: AfterArg = None,
+    ) -> GeneListRegulationConnection:
+        rows, unknown = await gene_rows(info.context, genes, organism=organism)
+        options = EdgeOptions(filter, min_weight, max_rank, known_only, novel_only, evidence_sources)
+        ids = [r.id for r in rows]
+        page = await options.page(info, regulators_of, ids, transcription_factors_only, first, after)
+        return await GeneListRegulationConnection.build_for(info, page, unknown)
+
+    @strawberry.field(
+        description="Edges out of any gene of a list, in every matching network, by gene, network then rank: "
+        "the bulk form of `gene { targets }`."
+    )
+    async def targets(
+        self,
+        info: Info,
+        genes: GenesArg,
+        organism: OrganismArg = None,
+        filter: FilterArg = None,
+        min_weight: MinWeightArg = None,
+        max_rank: MaxRankArg = None,
+        known_only: KnownOnlyArg = False,
+        novel_only: NovelOnlyArg = False,
+        evidence_sources: EvidenceSourcesArg = None,
+        transcription_factors_only: TargetTfsArg = False,
+        first: FirstArg = None,
+        after: AfterArg = None,
+    ) -> GeneListRegulationConnection:
+        rows, unknown = await gene_rows(info.context, genes, organism=organism)
+        options = EdgeOptions(filter, min_weight, max_rank, known_only, novel_only, evidence_sources)
+        ids = [r.id for r in rows]
+        page = await options.page(info, targets_of, ids, transcription_factors_only, first, after)
+        return await GeneListRegulationConnection.build_for(info, page, unknown)
 
     enrichment: GeneSetEnrichmentResult = strawberry.field(
         resolver=enrichment, description=ENRICHMENT_DESCRIPTION

@@ -51,3 +51,15 @@ TopArg = Annotated[
     ),
 ]
 HubsByArg = Annotated[HubStatistic, strawberry.argument(description="Statistic ranking the hubs.")]
+KnownOnlyArg = Annotated[
+    bool, strawberry.argument(description="Keep the edges a loaded prior source contains.")
+]
+NovelOnlyArg = Annotated[
+    bool, strawberry.argument(description="Keep the edges no loaded prior source contains.")
+]
+EvidenceSourcesArg = Annotated[
+    list[str] | None,
+    strawberry.argument(
+        description="The prior sources knownOnly / novelOnly count (default: every loaded source)."
+    ),
+]

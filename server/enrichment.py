@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import strawberry
 
 from schema.queries.enrichment import enrich_genes, enrich_hubs, enrich_targets, enriched_regulators
+from schema.queries.meta import gene_set_collections
 from schema.rows import EnrichmentRow
 from server.arguments import FilterArg, FirstArg, GenesArg, HubsByArg, MaxRankArg, MinWeightArg
 from server.context import Context, Info
@@ -89,7 +90,12 @@ async def enrichment(
         list[str] | None, strawberry.argument(description="Universe of genes (default: see above).")
     ] = None,
     collections: Annotated[
-        list[str] | None, strawberry.argument(description="Gene-set collections to test (default: all).")
+        list[str] | None,
+        strawberry.argument(
+            description="Gene-set collections to test by exact name, e.g. 'MSigDB Hallmark v7.5.1' (default: "
+            "all; `geneSetCollections` lists the names). Names matching none are listed in "
+            "`unmatchedCollections`."
+        ),
     ] = None,
     min_set_size: Annotated[int, strawberry.argument(description="Skip smaller sets.")] = 5,
     max_set_size: Annotated[int, strawberry.argument(description="Skip larger sets.")] = 2000,
@@ -127,12 +133,17 @@ async def enrichment(
         "min_overlap": min_overlap,
         "limit": page_size(first, context.limits),
     }
+    unmatched = []
+    if collections is not None:
+        names = {c.name for c in await context.run(gene_set_collections)}
+        unmatched = [c for c in collections if c not in names]
     query_count, missing, results = await mode(context, arguments, options)
     if query_count is None:
         query_count = results[0].query_size if results else 0
     return GeneSetEnrichmentResult(
         query_gene_count=query_count,
         unknown_genes=unknown + missing,
+        unmatched_collections=unmatched,
         results=[GeneSetEnrichment.from_row(r) for r in results],
     )
 
@@ -145,6 +156,10 @@ async def regulator_enrichment(
     max_rank: MaxRankArg = None,
     min_targets: Annotated[int, strawberry.argument(description="Skip regulators with fewer targets.")] = 5,
     min_overlap: Annotated[int, strawberry.argument(description="Hide results with less overlap.")] = 2,
+    transcription_factors_only: Annotated[
+        bool,
+        strawberry.argument(description="Test transcription-factor regulators only (Lambert et al. 2018)."),
+    ] = False,
     first: FirstArg = None,
 ) -> RegulatorEnrichmentResult:
     context = info.context
@@ -157,6 +172,7 @@ async def regulator_enrichment(
         max_rank=max_rank,
         min_targets=min_targets,
         min_overlap=min_overlap,
+        tfs_only=transcription_factors_only,
         limit=page_size(first, context.limits),
     )
     return RegulatorEnrichmentResult(

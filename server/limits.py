@@ -54,7 +54,10 @@ FIXED_COSTS = {
     ("Query", "enrichment"): 2_000,
     ("Query", "enrichedRegulators"): 10_000,
     ("Query", "compareNetworks"): 3_000,
+    ("Query", "regulators"): 1_000,  # a gene list's edges across networks are read and sorted before a page
+    ("Query", "targets"): 1_000,
     ("Network", "nodeStatistics"): 10,
+    ("Network", "knownEdges"): 50,  # a join of the network's edges with every prior
 }
 # List arguments whose resolver does one unit of work (and returns one item) per element.
 PER_ITEM_ARGUMENTS = {("Network", "nodeStatistics"): "genes"}

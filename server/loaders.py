@@ -16,9 +16,11 @@ from strawberry.dataloader import DataLoader
 
 from schema.queries.evidence import (
     EvidenceRow,
+    KnownEdgesRow,
     QualityRow,
     TfHubsRow,
     edge_evidence,
+    known_edge_counts,
     network_quality,
     network_tf_hubs,
 )
@@ -51,6 +53,9 @@ class Loaders:
         self.hubs: DataLoader[HubKey, list[HubRow]] = DataLoader(self._hubs, max_batch_size=MAX_BATCH)
         self.quality: DataLoader[int, list[QualityRow]] = DataLoader(self._quality, max_batch_size=MAX_BATCH)
         self.tf_hubs: DataLoader[int, TfHubsRow | None] = DataLoader(self._tf_hubs, max_batch_size=MAX_BATCH)
+        self.known_edges: DataLoader[int, list[KnownEdgesRow]] = DataLoader(
+            self._known_edges, max_batch_size=MAX_BATCH
+        )
         self.evidence: DataLoader[tuple[int, int], list[EvidenceRow]] = DataLoader(
             self._evidence, max_batch_size=MAX_BATCH
         )
@@ -83,6 +88,10 @@ class Loaders:
     async def _quality(self, ids: list[int]) -> list[list[QualityRow]]:
         by_network = await self._run(network_quality, sorted(set(ids)))
         return [by_network.get(i, []) for i in ids]
+
+    async def _known_edges(self, ids: list[int]) -> list[list[KnownEdgesRow]]:
+        by_network = await self._run(known_edge_counts, sorted(set(ids)))
+        return [by_network[i] for i in ids]
 
     async def _tf_hubs(self, ids: list[int]) -> list[TfHubsRow | None]:
         return list(await self._run(network_tf_hubs, ids))

@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 import duckdb
 
 from schema.labels import LABEL_NAMES, LABELS
+from schema.quality import SCOPES, SCORED
 
 # Hard caps: a caller asking for more gets a ValueError, whatever the server allows.
 MAX_PAGE = 1000  # rows of one page of edges, regulations or networks
@@ -96,10 +97,63 @@ def rows_as(con: duckdb.DuckDBPyConnection, cls, sql: str, params=()) -> list:
     return [cls(**dict(zip(names, row, strict=True))) for row in rows]
 
 
+QUALITY_METRICS = {
+    "auprc": "q.auprc",
+    "epr": "q.epr",
+    "ap": "q.ap",
+    "precision_at_k": "q.precision_at_k",
+    "auprc_ratio": "q.auprc / q.random_precision",  # AUPRC in multiples of a random ranking's
+}
+"""Metrics networks can be filtered and sorted by, as SQL over ``network_quality q``."""
+
+
+@dataclass(frozen=True)
+class QualityFilter:
+    """Networks scored against ``source`` over ``scope`` with ``metric`` in [min_value, max_value].
+
+    Unscored networks (no row, or too few known edges) never pass a bound; sorted, they come last.
+    """
+
+    source: str
+    metric: str = "epr"
+    scope: str = "all"
+    min_value: float | None = None
+    max_value: float | None = None
+
+    def __post_init__(self):
+        if self.metric not in QUALITY_METRICS:
+            msg = f"quality metric must be one of {', '.join(QUALITY_METRICS)}, got {self.metric!r}"
+            raise ValueError(msg)
+        if self.scope not in SCOPES:
+            msg = f"quality scope must be one of {', '.join(SCOPES)}, got {self.scope!r}"
+            raise ValueError(msg)
+
+    def _value_sql(self, alias: str) -> str:
+        return (
+            f"(SELECT {QUALITY_METRICS[self.metric]} FROM network_quality q"
+            " JOIN prior_sources s ON s.id = q.source_id"
+            f" WHERE q.network_id = {alias}.id AND s.name = ? AND q.scope = ? AND q.status = '{SCORED}')"
+        )
+
+    def sql(self, alias: str = "n") -> tuple[str, list]:
+        """A WHERE fragment over the networks table aliased ``alias`` and its parameters."""
+        clauses, params = [], []
+        for bound, op in ((self.min_value, ">="), (self.max_value, "<=")):
+            if bound is not None:
+                clauses.append(f"{self._value_sql(alias)} {op} ?")
+                params += [self.source, self.scope, float(bound)]
+        return (" AND ".join(clauses) or "TRUE"), params
+
+    def order_sql(self, alias: str = "n", *, descending: bool = True) -> tuple[str, list]:
+        """An ORDER BY expression (best first when ``descending``; unscored last) and its parameters."""
+        direction = "DESC" if descending else "ASC"
+        return f"{self._value_sql(alias)} {direction} NULLS LAST, {alias}.id", [self.source, self.scope]
+
+
 @dataclass(frozen=True)
 class NetworkFilter:
-    """Networks selected by labels, ids, keys and free text; empty means "any". Within a field values are
-    OR-ed, fields are AND-ed.
+    """Networks selected by labels, ids, keys, free text and quality; empty means "any". Within a field
+    values are OR-ed, fields are AND-ed.
 
     Labels (one field per ``schema.labels.LABELS`` entry, named by its ``plural``) match a whole label,
     case-insensitively, or an ontology term id (CL:, UBERON:, MONDO:, NCBITaxon:), and with it every
@@ -118,6 +172,7 @@ class NetworkFilter:
     keys: tuple[str, ...] = ()
     text: str | None = None
     exact_terms: bool = False  # False: a label or term also selects its descendants (``term_ancestors``)
+    quality: QualityFilter | None = None  # bounds on a stored quality figure
 
     def __post_init__(self):
         for f in fields(self):
@@ -166,6 +221,10 @@ class NetworkFilter:
                 " OR contains(lower(collection), ?) OR contains(lower(source_id), ?)))"
             )
             params += [self.text.lower()] * (len(LABEL_NAMES) + 3)
+        if self.quality is not None:
+            clause, quality_params = self.quality.sql(alias)
+            clauses.append(clause)
+            params += quality_params
         return " AND ".join(clauses), params
 
     def is_empty(self) -> bool:

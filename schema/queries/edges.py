@@ -5,13 +5,18 @@ read one or two row groups; ``edges_by_target`` is sorted by (target, network), 
 few row groups holding target G, whatever the number of networks.
 """
 
+from collections.abc import Sequence
+
 import duckdb
 
 from schema.labels import check_label
 from schema.queries._common import (
+    MAX_GENE_LIST,
     MAX_PAGE,
     NetworkFilter,
+    check_ids,
     check_limit,
+    in_list,
     make_cursor,
     optional_filters,
     parse_cursor,
@@ -39,15 +44,13 @@ def network_edges(
     """
     check_limit("first", first, MAX_PAGE)
     cursor = parse_cursor(after, 1)
-    known, known_params = (
-        evidence.sql("edges") if evidence is not None and evidence.mode != "any" else ("", None)
-    )
+    known, known_params = evidence_sql(evidence, "edges")
     optional, optional_params = optional_filters(
         ("rank > ?", cursor),
         ("weight >= ?", min_weight),
         ("regulator_id = ?", regulator_id),
         ("target_id = ?", target_id),
-        (known, None if known_params is None else tuple(known_params)),
+        (known, known_params),
     )
     items = rows_as(
         con,
@@ -65,13 +68,30 @@ def network_edges(
 
 
 def _regulations(
-    con, table: str, gene_column: str, gene_id: int, where, min_weight, max_rank, first, after
+    con,
+    table,
+    gene_column,
+    partner_column,
+    gene_ids,
+    where,
+    min_weight,
+    max_rank,
+    evidence,
+    tfs_only,
+    first,
+    after,
 ) -> Page[RegulationRow]:
     check_limit("first", first, MAX_PAGE)
-    cursor = parse_cursor(after, 2)
+    ids = check_ids("gene_ids", gene_ids, MAX_GENE_LIST)
+    cursor = parse_cursor(after, 3)
     sql, params = (where or NetworkFilter()).sql("n")
+    known, known_params = evidence_sql(evidence, "e")
     optional, optional_params = optional_filters(
-        ("e.weight >= ?", min_weight), ("e.rank <= ?", max_rank), ("(e.network_id, e.rank) > (?, ?)", cursor)
+        ("e.weight >= ?", min_weight),
+        ("e.rank <= ?", max_rank),
+        (f"(e.{gene_column}, e.network_id, e.rank) > (?, ?, ?)", cursor),
+        (known, known_params),
+        (f"e.{partner_column} IN (SELECT id FROM genes WHERE is_tf)", () if tfs_only else None),
     )
     items = rows_as(
         con,
@@ -80,48 +100,74 @@ def _regulations(
         SELECT e.network_id, e.regulator_id, e.target_id, e.weight, e.rank,
                n.cell_type, n.tissue, n.disease, n.organism
         FROM {table} e JOIN networks n ON n.id = e.network_id
-        WHERE e.{gene_column} = ?{optional} AND {sql}
-        ORDER BY e.network_id, e.rank LIMIT ?
+        WHERE e.{gene_column} IN {in_list(ids)}{optional} AND {sql}
+        ORDER BY e.{gene_column}, e.network_id, e.rank LIMIT ?
         """,
-        [gene_id, *optional_params, *params, first + 1],
+        [*ids, *optional_params, *params, first + 1],
     )
     more = len(items) > first
     items = items[:first]
-    next_cursor = make_cursor(items[-1].network_id, items[-1].rank) if more else None
+    last = items[-1] if more else None
+    next_cursor = make_cursor(getattr(last, gene_column), last.network_id, last.rank) if last else None
     return Page(items=items, next_cursor=next_cursor)
 
 
 def regulators_of(
     con: duckdb.DuckDBPyConnection,
-    gene_id: int,
+    gene_ids: int | Sequence[int],
     *,
     where: NetworkFilter | None = None,
     min_weight: float | None = None,
     max_rank: int | None = None,
+    evidence: EvidenceFilter | None = None,
+    tfs_only: bool = False,
     first: int = 100,
     after: str | None = None,
 ) -> Page[RegulationRow]:
-    """Edges into ``gene_id`` in every network matching ``where``, by (network, rank)."""
+    """Edges into ``gene_ids`` (one gene or a list) in every network matching ``where``.
+
+    Ordered by (target, network, rank). ``evidence`` keeps known or novel edges, ``tfs_only`` the edges whose
+    regulator is a transcription factor.
+    """
     return _regulations(
-        con, "edges_by_target", "target_id", gene_id, where, min_weight, max_rank, first, after
-    )
+        con, "edges_by_target", "target_id", "regulator_id", _as_ids(gene_ids), where, min_weight, max_rank,
+        evidence, tfs_only, first, after,
+    )  # fmt: skip
 
 
 def targets_of(
     con: duckdb.DuckDBPyConnection,
-    regulator_id: int,
+    regulator_ids: int | Sequence[int],
     *,
     where: NetworkFilter | None = None,
     min_weight: float | None = None,
     max_rank: int | None = None,
+    evidence: EvidenceFilter | None = None,
+    tfs_only: bool = False,
     first: int = 100,
     after: str | None = None,
 ) -> Page[RegulationRow]:
-    """Edges out of ``regulator_id`` in every network matching ``where``, by (network, rank).
+    """Edges out of ``regulator_ids`` (one gene or a list) in every network matching ``where``.
 
-    For one network, ``network_edges(con, n, regulator_id=r)`` reads less.
+    Ordered by (regulator, network, rank); ``tfs_only`` keeps the edges whose target is a transcription
+    factor. For one network, ``network_edges(con, n, regulator_id=r)`` reads less.
     """
-    return _regulations(con, "edges", "regulator_id", regulator_id, where, min_weight, max_rank, first, after)
+    return _regulations(
+        con, "edges", "regulator_id", "target_id", _as_ids(regulator_ids), where, min_weight, max_rank,
+        evidence, tfs_only, first, after,
+    )  # fmt: skip
+
+
+def _as_ids(gene_ids: int | Sequence[int]) -> list[int]:
+    return [gene_ids] if isinstance(gene_ids, int) else list(gene_ids)
+
+
+def evidence_sql(evidence: EvidenceFilter | None, alias: str) -> tuple[str, tuple | None]:
+    """``evidence``'s WHERE fragment as an ``optional_filters`` entry (parameters None: no filter)."""
+    if evidence is None or evidence.mode == "any":
+        return "", None
+    clause, params = evidence.sql(alias)
+    return clause, tuple(params)
 
 
 def _summary(con, table, gene_column, partner_column, gene_id, by, where, min_weight, max_rank, top):

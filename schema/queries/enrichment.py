@@ -169,13 +169,15 @@ def enriched_regulators(
     max_rank: int | None = None,
     min_targets: int = 5,
     min_overlap: int = 2,
+    tfs_only: bool = False,
     limit: int = 100,
 ) -> list[RegulatorEnrichmentRow]:
     """Regulators whose targets are enriched in ``gene_ids``, per network, across the networks of ``where``.
 
     Each (network, regulator) with at least ``min_targets`` targets (after the weight / rank cut) is one
     test; the universe of a network is its genes. The FDR runs over all tests; rows with fewer than
-    ``min_overlap`` query genes among the targets are not returned. Most significant first.
+    ``min_overlap`` query genes among the targets are not returned. Most significant first. ``tfs_only``
+    tests transcription-factor regulators only (and corrects for those tests only).
     """
     query = check_ids("gene_ids", gene_ids, MAX_GENE_LIST)
     check_limit("limit", limit, MAX_PAGE)
@@ -191,7 +193,11 @@ def enriched_regulators(
         if not nets:
             return []
         on_nets, nparams = f"network_id IN {in_list(nets)}", nets
-    cut_clauses, cut_params = optional_filters(("weight >= ?", min_weight), ("rank <= ?", max_rank))
+    cut_clauses, cut_params = optional_filters(
+        ("weight >= ?", min_weight),
+        ("rank <= ?", max_rank),
+        ("regulator_id IN (SELECT id FROM genes WHERE is_tf)", () if tfs_only else None),
+    )
     cut = bool(cut_clauses)
     cut_sql = f"TRUE{cut_clauses}"
     # Per network: universe (its genes), query genes in it, and, without a cut, the number of tests.

@@ -1,8 +1,8 @@
 """What is known about edges and networks: prior evidence per edge, known-edge counts, stored quality.
 
-Read-only. Two SQL fragment builders let other queries join this knowledge without copying it:
-``EvidenceFilter.sql`` ("known only" / "novel only" edges) and ``QualityFilter.sql`` / ``.order_sql``
-(networks filtered or sorted by a quality metric).
+Read-only. ``EvidenceFilter.sql`` ("known only" / "novel only" edges) lets other queries join this knowledge
+without copying it; networks are filtered or sorted by quality through ``NetworkFilter.quality`` (a
+``QualityFilter``, defined beside ``NetworkFilter`` in ``_common``).
 """
 
 from collections import defaultdict
@@ -12,19 +12,19 @@ from dataclasses import dataclass
 import duckdb
 
 from schema.priors import SIGN_NAMES
-from schema.quality import SCOPES, SCORED, quality_badge
-from schema.queries._common import MAX_IDS, MAX_PAGE, check_ids, check_limit, in_list, rows_as
+from schema.quality import quality_badge
+from schema.queries._common import (
+    MAX_IDS,
+    MAX_PAGE,
+    QualityFilter,
+    check_ids,
+    check_limit,
+    in_list,
+    rows_as,
+)
 
 MAX_EVIDENCE_PAIRS = 10_000  # (regulator, target) pairs in one evidence lookup
 EVIDENCE_MODES = ("any", "known", "novel")
-QUALITY_METRICS = {
-    "auprc": "q.auprc",
-    "epr": "q.epr",
-    "ap": "q.ap",
-    "precision_at_k": "q.precision_at_k",
-    "auprc_ratio": "q.auprc / q.random_precision",  # AUPRC in multiples of a random ranking's
-}
-"""Metrics networks can be filtered and sorted by, as SQL over ``network_quality q``."""
 
 
 @dataclass(frozen=True)
@@ -268,49 +268,6 @@ def network_tf_hubs(con: duckdb.DuckDBPyConnection, network_ids: Sequence[int]) 
     )
     by_id = {r.network_id: r for r in rows}
     return [by_id.get(i) for i in ids]
-
-
-@dataclass(frozen=True)
-class QualityFilter:
-    """Networks scored against ``source`` over ``scope`` with ``metric`` in [min_value, max_value].
-
-    Unscored networks (no row, or too few known edges) never pass a bound; sorted, they come last.
-    """
-
-    source: str
-    metric: str = "epr"
-    scope: str = "all"
-    min_value: float | None = None
-    max_value: float | None = None
-
-    def __post_init__(self):
-        if self.metric not in QUALITY_METRICS:
-            msg = f"quality metric must be one of {', '.join(QUALITY_METRICS)}, got {self.metric!r}"
-            raise ValueError(msg)
-        if self.scope not in SCOPES:
-            msg = f"quality scope must be one of {', '.join(SCOPES)}, got {self.scope!r}"
-            raise ValueError(msg)
-
-    def _value_sql(self, alias: str) -> str:
-        return (
-            f"(SELECT {QUALITY_METRICS[self.metric]} FROM network_quality q"
-            " JOIN prior_sources s ON s.id = q.source_id"
-            f" WHERE q.network_id = {alias}.id AND s.name = ? AND q.scope = ? AND q.status = '{SCORED}')"
-        )
-
-    def sql(self, alias: str = "n") -> tuple[str, list]:
-        """A WHERE fragment over the networks table aliased ``alias`` and its parameters."""
-        clauses, params = [], []
-        for bound, op in ((self.min_value, ">="), (self.max_value, "<=")):
-            if bound is not None:
-                clauses.append(f"{self._value_sql(alias)} {op} ?")
-                params += [self.source, self.scope, float(bound)]
-        return (" AND ".join(clauses) or "TRUE"), params
-
-    def order_sql(self, alias: str = "n", *, descending: bool = True) -> tuple[str, list]:
-        """An ORDER BY expression (best first when ``descending``; unscored last) and its parameters."""
-        direction = "DESC" if descending else "ASC"
-        return f"{self._value_sql(alias)} {direction} NULLS LAST, {alias}.id", [self.source, self.scope]
 
 
 @dataclass(frozen=True)

@@ -20,19 +20,37 @@ from schema.rows import DatasetRow, FacetCount, NetworkRow, Page
 NETWORK_COLUMNS = select_list(NetworkRow, "n")
 
 
-def _matching_page(con, where: NetworkFilter | None, columns: str, first: int, after: str | None):
+def _matching_page(
+    con, where: NetworkFilter | None, columns: str, first: int, after: str | None, by_quality: bool = False
+):
     """One page of the networks matching ``where`` as dicts of ``columns`` (including ``id``), next cursor,
-    total."""
+    total.
+
+    By id (the cursor is the last id), or with ``by_quality`` by ``where.quality``'s figure, best first
+    (the cursor is the position reached and the last id: a figure is a float, and ties are by id).
+    """
     check_limit("first", first, MAX_PAGE)
-    cursor = parse_cursor(after, 1)
-    sql, params = (where or NetworkFilter()).sql("n")
+    where = where or NetworkFilter()
+    sql, params = where.sql("n")
+    if by_quality:
+        if where.quality is None:
+            msg = "sorting by quality needs a quality filter (its source, metric and scope)"
+            raise ValueError(msg)
+        cursor = parse_cursor(after, 2)
+        order, order_params = where.quality.order_sql("n")
+        offset = cursor[0] if cursor else 0
+        page_sql = f"ORDER BY {order} LIMIT ? OFFSET ?"
+        page_params = [*order_params, first + 1, offset]
+    else:
+        cursor = parse_cursor(after, 1)
+        offset = 0
+        page_sql = "WHERE id > ? ORDER BY id LIMIT ?"
+        page_params = [cursor[0] if cursor else -1, first + 1]
     # the page and the count of all matches in one statement (a window over the matches)
     result = con.execute(
-        f"""
-        SELECT * FROM (SELECT {columns}, count(*) OVER () AS _total FROM networks n WHERE {sql})
-        WHERE id > ? ORDER BY id LIMIT ?
-        """,
-        [*params, cursor[0] if cursor else -1, first + 1],
+        f"SELECT * FROM (SELECT {columns}, count(*) OVER () AS _total FROM networks n WHERE {sql}) n "
+        + page_sql,
+        [*params, *page_params],
     )
     names = [d[0] for d in result.description]
     rows = result.fetchall()
@@ -44,7 +62,10 @@ def _matching_page(con, where: NetworkFilter | None, columns: str, first: int, a
         total = con.execute(f"SELECT count(*) FROM networks n WHERE {sql}", params).fetchone()[0]
     more = len(rows) > first
     rows = [dict(zip(names[:-1], row[:-1], strict=True)) for row in rows[:first]]
-    return rows, make_cursor(rows[-1]["id"]) if more else None, total
+    if not more:
+        return rows, None, total
+    last = rows[-1]["id"]
+    return rows, make_cursor(offset + first, last) if by_quality else make_cursor(last), total
 
 
 def find_networks(
@@ -53,9 +74,11 @@ def find_networks(
     *,
     first: int = 50,
     after: str | None = None,
+    by_quality: bool = False,
 ) -> Page[NetworkRow]:
-    """Networks matching ``where``, by id; ``total`` counts all matches."""
-    rows, next_cursor, total = _matching_page(con, where, NETWORK_COLUMNS, first, after)
+    """Networks matching ``where``, by id (by ``where.quality``'s figure if ``by_quality``); ``total`` counts
+    all matches."""
+    rows, next_cursor, total = _matching_page(con, where, NETWORK_COLUMNS, first, after, by_quality)
     return Page(items=[NetworkRow(**row) for row in rows], next_cursor=next_cursor, total=total)
 
 
@@ -65,12 +88,13 @@ def find_network_ids(
     *,
     first: int = 50,
     after: str | None = None,
+    by_quality: bool = False,
 ) -> Page[int]:
     """Ids of the networks matching ``where`` (as ``find_networks``), for a caller holding the rows already.
 
     Half the time of ``find_networks`` on a page of 20 (0.9 vs 1.6 ms): no row of 17 columns to convert.
     """
-    rows, next_cursor, total = _matching_page(con, where, "n.id", first, after)
+    rows, next_cursor, total = _matching_page(con, where, "n.id", first, after, by_quality)
     return Page(items=[row["id"] for row in rows], next_cursor=next_cursor, total=total)
 
 
@@ -143,10 +167,12 @@ def find_networks_and_facets(
     after: str | None = None,
     facets: Sequence[str] = LABEL_NAMES,
     ids_only: bool = False,
+    by_quality: bool = False,
 ) -> tuple[Page[NetworkRow] | Page[int], dict[str, list[FacetCount]]]:
     """``find_networks`` (``find_network_ids`` if ``ids_only``) and ``facet_counts`` for one filter in one
     call: a page showing its facets."""
-    page = (find_network_ids if ids_only else find_networks)(con, where, first=first, after=after)
+    find = find_network_ids if ids_only else find_networks
+    page = find(con, where, first=first, after=after, by_quality=by_quality)
     return page, facet_counts(con, where, facets=facets)
 
 

@@ -62,6 +62,10 @@ class GeneSetEnrichmentResult:
         description="Distinct query genes the release knows (for targets or hubs: those in the universe)."
     )
     unknown_genes: list[str] = strawberry.field(description="Names in the query or background not found.")
+    unmatched_collections: list[str] = strawberry.field(
+        description="Names given in `collections` that match no collection of the release (nothing was "
+        "tested for them): see `geneSetCollections` for the exact names."
+    )
     results: list[GeneSetEnrichment] = strawberry.field(description="Tested sets, most significant first.")
 
 

@@ -1,15 +1,16 @@
 """What prior knowledge says about an edge: the sources that contain it, with sign and confidence level.
 
-Not yet wired into the schema: ``Edge.evidence`` resolves through a per-request loader over
-``schema.queries.evidence.edge_evidence``; ``knownOnly`` / ``novelOnly`` arguments become an
-``EvidenceFilter`` passed to the edge queries.
+``WithEvidence.evidence`` resolves through a per-request loader over
+``schema.queries.evidence.edge_evidence``;
+the ``knownOnly`` / ``novelOnly`` / ``evidenceSources`` arguments of every edge list become one
+``EvidenceFilter`` (``evidence_filter``) passed to the edge queries.
 """
 
 from enum import Enum
 
 import strawberry
 
-from schema.queries.evidence import EvidenceFilter, EvidenceRow, PriorSourceRow
+from schema.queries.evidence import EvidenceFilter, EvidenceRow, PriorSourceRow, prior_sources
 from server.context import Info
 from server.errors import UserError
 
@@ -85,15 +86,26 @@ class PriorSource:
         )
 
 
-def evidence_filter(
-    known_only: bool = False, novel_only: bool = False, sources: list[str] | None = None
+async def evidence_filter(
+    info: Info, known_only: bool = False, novel_only: bool = False, sources: list[str] | None = None
 ) -> EvidenceFilter:
-    """The store's filter for the ``knownOnly`` / ``novelOnly`` / ``evidenceSources`` arguments."""
+    """The store's filter for the ``knownOnly`` / ``novelOnly`` / ``evidenceSources`` arguments.
+
+    Source names are checked against the loaded sources: a misspelt one is an error, not an empty answer.
+    """
     if known_only and novel_only:
         msg = "knownOnly and novelOnly exclude each other; give at most one"
         raise UserError(msg)
     mode = "known" if known_only else "novel" if novel_only else "any"
     try:
-        return EvidenceFilter(mode, tuple(sources or ()))
+        evidence = EvidenceFilter(mode, tuple(sources or ()))
     except ValueError as err:
         raise UserError(str(err)) from err
+    if evidence.sources:
+        loaded = {source.name for source in await info.context.run(prior_sources)}
+        unknown = sorted(set(evidence.sources) - loaded)
+        if unknown:
+            names = ", ".join(map(repr, unknown))
+            msg = f"unknown prior source(s) {names}; loaded: {', '.join(sorted(loaded)) or 'none'}"
+            raise UserError(msg)
+    return evidence

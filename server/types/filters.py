@@ -8,6 +8,7 @@ from strawberry.utils.str_converters import to_camel_case
 from schema.labels import LABELS
 from schema.queries._common import NetworkFilter
 from server.errors import UserError
+from server.types.quality import QualityFilterInput
 
 MAX_FILTER_VALUES = 1000
 
@@ -90,6 +91,11 @@ class NetworkFilterInput:
         "descendant terms in the ontologies CELLxGENE uses, e.g. 'T cell' finds CD4 and CD8 T cell networks. "
         "True: only the term itself.",
     )
+    quality: QualityFilterInput | None = strawberry.field(
+        default=None,
+        description="Keep networks whose stored quality figure against a prior source lies within bounds "
+        "(unscored networks never pass a bound); `networks(orderByQuality: true)` also sorts by it.",
+    )
 
     def to_store(self) -> NetworkFilter:
         """The store's `NetworkFilter` for this input (list lengths capped)."""
@@ -98,6 +104,7 @@ class NetworkFilterInput:
             **{name: _values(to_camel_case(name), getattr(self, name)) for name in lists},
             text=self.text or None,
             exact_terms=self.exact_terms,
+            quality=self.quality.to_store() if self.quality is not None else None,
         )
 
 

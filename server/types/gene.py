@@ -1,14 +1,36 @@
 """A gene with its regulators and targets across networks."""
 
+from dataclasses import dataclass
+from typing import Annotated
+
 import strawberry
 
 from schema.queries.edges import regulator_summary, regulators_of, target_summary, targets_of
-from schema.rows import GeneRow
-from server.arguments import AfterArg, FilterArg, FirstArg, GroupByArg, MaxRankArg, MinWeightArg, TopArg
+from schema.rows import GeneRow, Page, RegulationRow
+from server.arguments import (
+    AfterArg,
+    EvidenceSourcesArg,
+    FilterArg,
+    FirstArg,
+    GroupByArg,
+    KnownOnlyArg,
+    MaxRankArg,
+    MinWeightArg,
+    NovelOnlyArg,
+    TopArg,
+)
 from server.context import Info
 from server.limits import page_size
-from server.types.filters import to_store
+from server.types.evidence import evidence_filter
+from server.types.filters import NetworkFilterInput, to_store
 from server.types.regulation import RegulationConnection, RegulationGroup
+
+RegulatorTfsArg = Annotated[
+    bool, strawberry.argument(description="Keep the edges whose regulator is a transcription factor.")
+]
+TargetTfsArg = Annotated[
+    bool, strawberry.argument(description="Keep the edges whose target is a transcription factor.")
+]
 
 
 @strawberry.type(description="A gene of the store's vocabulary (GENCODE), identified by its Ensembl id.")
@@ -42,10 +64,16 @@ class Gene:
         filter: FilterArg = None,
         min_weight: MinWeightArg = None,
         max_rank: MaxRankArg = None,
+        known_only: KnownOnlyArg = False,
+        novel_only: NovelOnlyArg = False,
+        evidence_sources: EvidenceSourcesArg = None,
+        transcription_factors_only: RegulatorTfsArg = False,
         first: FirstArg = None,
         after: AfterArg = None,
     ) -> RegulationConnection:
-        return await _edges(info, regulators_of, self.id, filter, min_weight, max_rank, first, after)
+        options = EdgeOptions(filter, min_weight, max_rank, known_only, novel_only, evidence_sources)
+        page = await options.page(info, regulators_of, [self.id], transcription_factors_only, first, after)
+        return await RegulationConnection.build(info, page)
 
     @strawberry.field(
         description="Edges out of this gene in every matching network, by network id then rank."
@@ -56,10 +84,16 @@ class Gene:
         filter: FilterArg = None,
         min_weight: MinWeightArg = None,
         max_rank: MaxRankArg = None,
+        known_only: KnownOnlyArg = False,
+        novel_only: NovelOnlyArg = False,
+        evidence_sources: EvidenceSourcesArg = None,
+        transcription_factors_only: TargetTfsArg = False,
         first: FirstArg = None,
         after: AfterArg = None,
     ) -> RegulationConnection:
-        return await _edges(info, targets_of, self.id, filter, min_weight, max_rank, first, after)
+        options = EdgeOptions(filter, min_weight, max_rank, known_only, novel_only, evidence_sources)
+        page = await options.page(info, targets_of, [self.id], transcription_factors_only, first, after)
+        return await RegulationConnection.build(info, page)
 
     @strawberry.field(
         description="Regulators of this gene summarised per tissue, disease, cell type or organism."
@@ -90,18 +124,31 @@ class Gene:
         return await _groups(info, target_summary, self.id, group_by, filter, min_weight, max_rank, first)
 
 
-async def _edges(info: Info, query, gene_id, filter, min_weight, max_rank, first, after):
-    """One page of a gene's edges in one direction (``query``: regulators_of or targets_of)."""
-    page = await info.context.run(
-        query,
-        gene_id,
-        where=to_store(filter),
-        min_weight=min_weight,
-        max_rank=max_rank,
-        first=page_size(first, info.context.limits),
-        after=after,
-    )
-    return await RegulationConnection.build(info, page)
+@dataclass(frozen=True)
+class EdgeOptions:
+    """The arguments every list of a gene's edges across networks shares (one gene or a gene list)."""
+
+    filter: NetworkFilterInput | None
+    min_weight: float | None
+    max_rank: int | None
+    known_only: bool
+    novel_only: bool
+    evidence_sources: list[str] | None
+
+    async def page(self, info: Info, query, gene_ids, tfs_only, first, after) -> Page[RegulationRow]:
+        """One page of ``query`` (``regulators_of`` or ``targets_of``) over ``gene_ids``."""
+        evidence = await evidence_filter(info, self.known_only, self.novel_only, self.evidence_sources)
+        return await info.context.run(
+            query,
+            gene_ids,
+            where=to_store(self.filter),
+            min_weight=self.min_weight,
+            max_rank=self.max_rank,
+            evidence=evidence,
+            tfs_only=tfs_only,
+            first=page_size(first, info.context.limits),
+            after=after,
+        )
 
 
 async def _groups(info: Info, summary, gene_id, group_by, filter, min_weight, max_rank, first):

@@ -9,12 +9,20 @@ from strawberry.utils.str_converters import to_camel_case
 from schema.labels import LABEL_NAMES
 from schema.queries.edge_tables import top_edges_per_regulator
 from schema.queries.edges import network_edges
-from schema.queries.evidence import prior_sources
 from schema.queries.hubs import node_stats
 from schema.queries.networks import facet_counts, unmatched_labels
 from schema.rows import FacetCount, NetworkRow, Page
 from server import prefetch
-from server.arguments import DEFAULTS, AfterArg, FirstArg, HubsByArg, MinWeightArg
+from server.arguments import (
+    DEFAULTS,
+    AfterArg,
+    EvidenceSourcesArg,
+    FirstArg,
+    HubsByArg,
+    KnownOnlyArg,
+    MinWeightArg,
+    NovelOnlyArg,
+)
 from server.context import Info
 from server.errors import UserError
 from server.limits import page_size
@@ -25,7 +33,7 @@ from server.types.filters import HubStatistic, NetworkFilterInput, to_store
 from server.types.hub import NodeStatistics
 from server.types.page import PageInfo
 from server.types.provenance import Provenance
-from server.types.quality import NetworkQuality, QualityScope, TfHubEnrichment
+from server.types.quality import KnownEdgeCount, NetworkQuality, QualityScope, TfHubEnrichment
 from server.types.term import OntologyTerm
 
 
@@ -103,31 +111,15 @@ class Network:
                 description="Keep each regulator's k strongest targets (not with regulator/target)."
             ),
         ] = None,
-        known_only: Annotated[
-            bool, strawberry.argument(description="Keep the edges a loaded prior source contains.")
-        ] = False,
-        novel_only: Annotated[
-            bool, strawberry.argument(description="Keep the edges no loaded prior source contains.")
-        ] = False,
-        evidence_sources: Annotated[
-            list[str] | None,
-            strawberry.argument(
-                description="The prior sources knownOnly / novelOnly count (default: every loaded source)."
-            ),
-        ] = None,
+        known_only: KnownOnlyArg = False,
+        novel_only: NovelOnlyArg = False,
+        evidence_sources: EvidenceSourcesArg = None,
         first: FirstArg = None,
         after: AfterArg = None,
     ) -> EdgeConnection:
         context = info.context
         size = page_size(first, context.limits)
-        evidence = evidence_filter(known_only, novel_only, evidence_sources)
-        if evidence.sources:
-            loaded = {source.name for source in await context.run(prior_sources)}
-            unknown = sorted(set(evidence.sources) - loaded)
-            if unknown:
-                names = ", ".join(map(repr, unknown))
-                msg = f"unknown prior source(s) {names}; loaded: {', '.join(sorted(loaded)) or 'none'}"
-                raise UserError(msg)
+        evidence = await evidence_filter(info, known_only, novel_only, evidence_sources)
         if top_k_per_regulator is not None:
             if regulator or target or evidence.mode != "any":
                 msg = "topKPerRegulator cannot be combined with regulator, target, knownOnly or novelOnly"
@@ -178,6 +170,14 @@ class Network:
             for r in rows
             if (source is None or r.source == source) and (scope is None or r.scope == scope.value)
         ]
+
+    @strawberry.field(
+        description="How many of this network's edges the loaded prior sources contain: one count per "
+        "source, and first (source null) the edges known to any source. Counted over the stored edges."
+    )
+    async def known_edges(self, info: Info) -> list[KnownEdgeCount]:
+        rows = await info.context.loaders.known_edges.load(self.id)
+        return [KnownEdgeCount.from_row(r) for r in rows]
 
     @strawberry.field(
         description="Are transcription factors over-represented among this network's hubs? Null: not scored."

@@ -88,6 +88,23 @@ class RegulationConnection:
 
 
 @strawberry.type(
+    description="A page of the edges of a gene list across networks, by gene, network then rank, with the "
+    "names of the list the release does not know."
+)
+class GeneListRegulationConnection(RegulationConnection):
+    unknown_genes: list[str] = strawberry.field(
+        description="Names of the list that match no gene of the release (symbol, synonym or Ensembl id)."
+    )
+
+    @classmethod
+    async def build_for(
+        cls, info: Info, page: Page[RegulationRow], unknown: list[str]
+    ) -> "GeneListRegulationConnection":
+        connection = await RegulationConnection.build(info, page)
+        return cls(nodes=connection.nodes, page_info=connection.page_info, unknown_genes=unknown)
+
+
+@strawberry.type(
     description="A partner gene (regulator or target) summarised over the networks of one group."
 )
 class PartnerSummary:

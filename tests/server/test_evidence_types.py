@@ -1,4 +1,7 @@
-"""The not-yet-wired evidence and quality GraphQL types: built from real store rows, every field described."""
+"""The evidence and quality GraphQL types: built from real store rows, every field described."""
+
+import asyncio
+from types import SimpleNamespace
 
 import pytest
 import strawberry
@@ -79,10 +82,27 @@ def test_types_from_store_rows(con):
     assert (source.name, source.license) == ("known", "CC0")
 
 
+class LoadedSources:
+    """The part of a resolver's `info` that `evidence_filter` reads: `context.run(prior_sources)`."""
+
+    def __init__(self, *names: str) -> None:
+        self.context = SimpleNamespace(run=self._run)
+        self.names = names
+
+    async def _run(self, query, *args, **kwargs):
+        assert query is evidence.prior_sources
+        return [SimpleNamespace(name=n) for n in self.names]
+
+
 def test_arguments_become_store_filters_or_clear_errors():
-    assert evidence_filter(known_only=True).mode == "known"
-    assert evidence_filter(novel_only=True, sources=["CollecTRI"]).sources == ("CollecTRI",)
+    info = LoadedSources("CollecTRI", "DoRothEA")
+    assert asyncio.run(evidence_filter(info, known_only=True)).mode == "known"
+    chosen = asyncio.run(evidence_filter(info, novel_only=True, sources=["CollecTRI"]))
+    assert chosen.sources == ("CollecTRI",)
     with pytest.raises(UserError, match="exclude each other"):
-        evidence_filter(known_only=True, novel_only=True)
+        asyncio.run(evidence_filter(info, known_only=True, novel_only=True))
+    loaded = r"unknown prior source\(s\) 'collectri'; loaded: CollecTRI, DoRothEA"
+    with pytest.raises(UserError, match=loaded):
+        asyncio.run(evidence_filter(info, known_only=True, sources=["collectri"]))
     store = QualityFilterInput(source="CollecTRI", metric=QualityMetric.AUPRC_RATIO, min_value=2.0).to_store()
     assert (store.metric, store.scope, store.min_value) == ("auprc_ratio", "all", 2.0)
