@@ -58,6 +58,7 @@ FIXED_COSTS = {
     ("Query", "targets"): 1_000,
     ("Network", "nodeStatistics"): 10,
     ("Network", "knownEdges"): 50,  # a join of the network's edges with every prior
+    ("NetworkConnection", "unmatched"): 20,  # one existence query per filter value
 }
 # List arguments whose resolver does one unit of work (and returns one item) per element.
 PER_ITEM_ARGUMENTS = {("Network", "nodeStatistics"): "genes"}

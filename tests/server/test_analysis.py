@@ -105,3 +105,28 @@ def test_enriched_regulators_across_networks(gql):
 def test_enrichment_hub_count_is_capped(gql):
     body = gql("{ enrichment(network: 1, hubs: 5000) { results { geneSet } } }")
     assert body["errors"][0]["message"] == "`hubs` must lie between 1 and 1000, got 5000"
+
+
+def test_enriched_regulators_of_transcription_factors_only(gql):
+    query = """query($tfs: Boolean!) {
+        enrichedRegulators(genes: ["G5", "G7"], minTargets: 1, minOverlap: 1, transcriptionFactorsOnly: $tfs) {
+            results { networkId regulator { symbol isTranscriptionFactor } pValue } } }"""
+    every = gql.data(query, {"tfs": False})["enrichedRegulators"]["results"]
+    tfs = gql.data(query, {"tfs": True})["enrichedRegulators"]["results"]
+    regulators = {(r["networkId"], r["regulator"]["symbol"]) for r in every}
+    assert {(1, "G3"), (2, "G4")} <= regulators, "non-TF regulators G3->G7 and G4->G5 are tested by default"
+    expected = {
+        (r["networkId"], r["regulator"]["symbol"]) for r in every if r["regulator"]["isTranscriptionFactor"]
+    }
+    assert expected and {(r["networkId"], r["regulator"]["symbol"]) for r in tfs} == expected
+    p_all = {(r["networkId"], r["regulator"]["symbol"]): r["pValue"] for r in every}
+    for r in tfs:  # the same test of the same regulator: only the others are left out
+        assert r["pValue"] == pytest.approx(p_all[(r["networkId"], r["regulator"]["symbol"])])
+
+
+def test_enrichment_reports_collections_matching_nothing(gql):
+    query = """{ enrichment(genes: ["G3", "G4", "G5"], collections: ["hallmark", "test"], minSetSize: 1) {
+        unmatchedCollections results { collection } } }"""
+    result = gql.data(query)["enrichment"]
+    assert result["unmatchedCollections"] == ["hallmark"]
+    assert result["results"] and {r["collection"] for r in result["results"]} == {"test"}
