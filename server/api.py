@@ -9,6 +9,7 @@ from strawberry.extensions import SchemaExtension
 
 from schema.queries.compare import compare_networks
 from schema.queries.edges import regulators_of, targets_of
+from schema.queries.evidence import prior_sources
 from schema.queries.genes import search_genes
 from schema.queries.meta import gene_set_collections, store_info
 from schema.queries.networks import find_network_ids, find_networks, find_networks_and_facets
@@ -144,6 +145,11 @@ class Query:
         if order_by_quality and (where is None or where.quality is None):
             msg = "orderByQuality needs filter.quality (the source, metric and scope to sort by)"
             raise UserError(msg)
+        if where is not None and where.quality is not None:
+            loaded = sorted(source.name for source in await context.run(prior_sources))
+            if where.quality.source not in loaded:
+                msg = f"unknown prior source {where.quality.source!r}; loaded: {', '.join(loaded) or 'none'}"
+                raise UserError(msg)
         wanted = NetworkConnection.facets_selected(info)
         ids_only = context.release.networks_complete  # rows from the release, ids from the store
         options = {"first": size, "after": after, "by_quality": order_by_quality}

@@ -154,6 +154,8 @@ def test_networks_are_filtered_and_sorted_by_their_stored_quality(atlas, gql):
     assert kept["totalCount"] == 1 and kept["nodes"][0]["id"] == atlas.network_ids["good"]
     errors = gql("{ networks(orderByQuality: true) { totalCount } }")["errors"]
     assert "orderByQuality needs filter.quality" in errors[0]["message"]
+    errors = gql('{ networks(filter: {quality: {source: "Known"}}) { totalCount } }')["errors"]
+    assert errors[0]["message"] == "unknown prior source 'Known'; loaded: known"
 
 
 COMPARE = """
