@@ -78,7 +78,9 @@ def badge(evidence: dict) -> str:
 
 
 def expected_rows(edges: list[dict]) -> list[tuple[str, str, list[str]]]:
-    return [(e["regulator"]["symbol"], e["target"]["symbol"], [badge(x) for x in e["evidence"]]) for e in edges]
+    return [
+        (e["regulator"]["symbol"], e["target"]["symbol"], [badge(x) for x in e["evidence"]]) for e in edges
+    ]
 
 
 def shown_rows(section, column: int = 0) -> list[tuple[str, str, list[str]]]:
@@ -173,7 +175,7 @@ def test_network_edges_marked_known_from_the_loaded_priors(page, screenshots):
     assert marked[("TF1", "G3")] == ["known: CollecTRI (activation)", "known: DoRothEA (level A, activation)"]
     assert marked[("TF1", "G4")] == []
     assert marked[("TF2", "G6")] == ["known: CollecTRI (repression)"]
-    assert "an unmarked edge is novel" in edges.locator(".evidence-legend").inner_text()
+    assert "An unmarked edge is novel" in edges.locator(".evidence-legend").inner_text()
     page.screenshot(path=screenshots / "network-known-edges.png", full_page=True)
     page.click("section#edges >> a.chip:text-is('known')")
     page.wait_for_url(re.compile(r"edges=known"))
@@ -195,4 +197,3 @@ def test_without_priors_no_edge_is_marked(browser, store_root):
             assert tab.locator("section#edges .known").count() == 0
         finally:
             tab.close()
-

@@ -29,9 +29,9 @@ export function evidenceLegend(sources) {
       "No prior source (e.g. CollecTRI) is loaded in this release: no edge can be marked as known.");
   }
   return h("p", { class: "legend evidence-legend" },
-    h("span", { class: "known activation" }, "known: source (sign)"),
-    ` the edge is in a loaded prior source (${sources.join(", ")}), with its confidence level and sign `,
-    "(", h("span", { class: "known activation" }, "activation"), h("span", { class: "known repression" }, "repression"),
+    "A badge ", h("span", { class: "known unsigned" }, "known: source (level, sign)"),
+    ` marks an edge a loaded prior source (${sources.join(", ")}) contains, coloured by the sign it reports: `,
+    h("span", { class: "known activation" }, "activation"), h("span", { class: "known repression" }, "repression"),
     h("span", { class: "known both" }, "both"), h("span", { class: "known unsigned" }, "none given"),
-    "); an unmarked edge is novel: no loaded source contains it.");
+    ". An unmarked edge is novel: no loaded source contains it.");
 }

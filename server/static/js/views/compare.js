@@ -29,11 +29,11 @@ const COMPARE = `query Compare($a: Int!, $b: Int!, $maxRank: Int, $minWeight: Fl
 
 /** The three lists: id, title, what the list holds, its numeric columns and one row's values of them. */
 const LISTS = [
-  ["shared", "Shared edges", "in both networks, by rank in A",
+  ["shared", "Shared edges", "In both networks, strongest in A first",
     ["Weight A", "Weight B", "Rank A", "Rank B"],
     (e) => [fmt(e.weightA), fmt(e.weightB), fmt(e.rankA), fmt(e.rankB)]],
-  ["gained", "Gained edges", "only in B, by rank in B", ["Weight B", "Rank B"], (e) => [fmt(e.weight), fmt(e.rank)]],
-  ["lost", "Lost edges", "only in A, by rank in A", ["Weight A", "Rank A"], (e) => [fmt(e.weight), fmt(e.rank)]],
+  ["gained", "Gained edges", "Only in B, strongest first", ["Weight B", "Rank B"], (e) => [fmt(e.weight), fmt(e.rank)]],
+  ["lost", "Lost edges", "Only in A, strongest first", ["Weight A", "Rank A"], (e) => [fmt(e.weight), fmt(e.rank)]],
 ];
 
 /** A positive integer from the URL, else null. */
@@ -82,10 +82,10 @@ export async function render(root, { args, params, isCurrent }) {
     LISTS.map(([key, title, what, headers, cells]) => {
       const edges = c[key];
       const count = c[`${key}Count`];
-      const shown = count > edges.length ? `the strongest ${fmt(edges.length)} of ${fmt(count)}` : fmt(count);
+      const cut = count > edges.length ? ` (the strongest ${fmt(edges.length)} of ${fmt(count)} shown)` : "";
       return h("section", { id: key, dataset: { count } },
         h("h2", {}, `${title} (${fmt(count)})`),
-        h("p", { class: "muted" }, `Edges ${what}: ${shown}.`),
+        h("p", { class: "muted" }, `${what}${cut}.`),
         edges.length
           ? table(["Regulator", "Target", ...headers.map((x) => h("th", { class: "num" }, x)), "Prior knowledge"], edges.map((e) => h("tr", {},
             h("td", {}, geneLink(e.regulator)), h("td", {}, geneLink(e.target)),
