@@ -156,11 +156,14 @@ def test_compare_only_the_strongest_edges_and_from_the_network_view(page):
 
 
 @pytest.mark.browser
-def test_compare_of_an_unknown_network_says_so(page):
+def test_compare_of_unknown_networks_or_of_two_cell_types_says_so(page):
     open_view(page, f"/compare/{T_CELL_LUNG}/999")
     assert "No network #999 in this release." in page.locator("main").inner_text()
     open_view(page, "/compare/998/999")
     assert "No network #998 or #999 in this release." in page.locator("main").inner_text()
+    open_view(page, f"/compare/{T_CELL_LUNG}/2")  # T cells against B cells: compared, with a warning
+    assert "different cell types (A: T cell, B: B cell)" in page.locator("main p.error").inner_text()
+    check_comparison(page, page.base, T_CELL_LUNG, 2)
 
 
 @pytest.mark.browser
