@@ -39,6 +39,7 @@ VIEWS = [
     ("one cell type", "/cell-type/CL%3A0000084"),
     ("network", "/network/1"),
     ("network, other regulator", "/network/1?regulator=G10"),
+    ("compare (same cell type)", "/compare/1/2"),
     ("gene (targets)", "/gene/G0"),
     ("gene (regulators)", "/gene/G17?dir=regulators"),
     ("enrichment", "/enrich?genes=" + ",".join(f"G{i}" for i in range(100, 160))),

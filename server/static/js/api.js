@@ -6,8 +6,12 @@ const cache = new Map();
 
 export class ApiError extends Error {}
 
-/** Run a GraphQL query; resolves to `data`, rejects with the API's own error messages. */
-export function gql(query, variables = {}) {
+/**
+ * Run a GraphQL query; resolves to `data`, rejects with the API's own error messages.
+ * `{ cached: false }` asks the server every time (the release poll); its answer is not kept.
+ */
+export function gql(query, variables = {}, { cached = true } = {}) {
+  if (!cached) return post(query, variables);
   const key = JSON.stringify([query, variables]);
   if (cache.has(key)) return cache.get(key);
   const answer = post(query, variables);
@@ -15,6 +19,11 @@ export function gql(query, variables = {}) {
   answer.catch(() => cache.delete(key));
   if (cache.size > MAX_CACHED) cache.delete(cache.keys().next().value);
   return answer;
+}
+
+/** Forget every kept answer: they belong to the release the page read them from. */
+export function clearCache() {
+  cache.clear();
 }
 
 async function post(query, variables) {

@@ -58,6 +58,12 @@ export function termKey(term) {
   return term ? (term.termId ?? term.label) : null;
 }
 
+/** A network in a list or a picker: "#3 liver · normal · Test dataset" (the dataset when known). */
+export function networkLabel(network) {
+  const dataset = network.provenance?.dataset?.title ?? network.provenance?.dataset?.sourceId;
+  return `#${network.id} ${termText(network.tissue)} · ${termText(network.disease)}${dataset ? ` · ${dataset}` : ""}`;
+}
+
 /** A gene's display name and the name the API takes back (symbol, else Ensembl id). */
 export const geneName = (gene) => gene?.symbol || gene?.ensemblId || "?";
 

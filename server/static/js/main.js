@@ -1,14 +1,20 @@
-// Entry point: hash routing (every view is a shareable URL), the header's gene search, the footer.
+// Entry point: hash routing (every view is a shareable URL), the header's gene search, the footer's release
+// line and the new-release notice.
 //
 //   #/                              cell types, with network counts per tissue and disease
 //   #/cell-type/<term>?tissue&disease   networks of one cell type
-//   #/network/<id>?regulator&hubs&tf    one network: top regulators, drawn neighbourhood, other contexts
+//   #/network/<id>?regulator&hubs&tf&edges&edgesAfter
+//                                   one network: top regulators, drawn neighbourhood, strongest edges
+//                                   (known ones marked), other contexts
+//   #/compare/<a>/<b>?maxRank&minWeight two networks: shared, gained and lost edges
 //   #/gene/<name>?dir&partner           a gene's regulators or targets across cell types + heat map
 //   #/enrich?genes&cellType             regulators whose targets are enriched in a gene list
 
 import { gql } from "./api.js";
 import { currentRoute, errorBox, h, href, seg } from "./dom.js";
+import { showRelease, watchReleases } from "./release.js";
 import * as cellTypes from "./views/celltypes.js";
+import * as compare from "./views/compare.js";
 import * as enrich from "./views/enrich.js";
 import * as gene from "./views/gene.js";
 import * as network from "./views/network.js";
@@ -17,6 +23,7 @@ const ROUTES = [
   [/^\/?$/, cellTypes.renderOverview, "cell-types"],
   [/^\/cell-type\/([^/]+)$/, cellTypes.renderCellType, "cell-types"],
   [/^\/network\/(\d+)$/, network.render, "cell-types"],
+  [/^\/compare\/(\d+)\/(\d+)$/, compare.render, "cell-types"],
   [/^\/gene(?:\/([^/]+))?$/, gene.render, "gene"],
   [/^\/enrich$/, enrich.render, "enrich"],
 ];
@@ -82,18 +89,10 @@ function setUpSearch() {
   });
 }
 
-async function showRelease() {
-  try {
-    const { meta } = await gql("query Release { meta { release counts { networks edges genes } } }");
-    const c = meta.counts;
-    document.getElementById("release").textContent =
-      `release ${meta.release}: ${c.networks.toLocaleString("en")} networks, ` +
-      `${c.edges.toLocaleString("en")} edges, ${c.genes.toLocaleString("en")} genes`;
-  } catch (error) {
-    document.getElementById("release").textContent = `no release available (${error.message})`;
-  }
-}
-
 window.addEventListener("hashchange", route);
 setUpSearch();
-route().finally(showRelease); // the footer waits for the first view: it must not slow the view's own queries
+// The footer waits for the first view (it must not slow the view's own queries); the release checks follow.
+route().finally(async () => {
+  await showRelease();
+  watchReleases(route);
+});

@@ -1,8 +1,8 @@
 // Cell types: the overview (each cell type with its networks per tissue and disease) and one cell type's
-// networks, narrowed by tissue and disease.
+// networks, narrowed by tissue and disease, with two of them picked for a comparison.
 
 import { exportUrl, gql } from "../api.js";
-import { chip, fmt, h, href, seg, table, termKey, termText, put } from "../dom.js";
+import { chip, fmt, h, href, networkLabel, put, seg, table, termKey, termText } from "../dom.js";
 
 const PAGE = 1000; // networks per request of the overview (cost-limited by the API)
 const MAX_PAGES = 20;
@@ -136,6 +136,24 @@ export async function renderCellType(root, { args, params, isCurrent }) {
     list.pageInfo.hasNextPage
       ? h("p", {}, h("a", { href: here({ after: list.pageInfo.endCursor }) }, "Next page ›"))
       : null,
+    comparePicker(list.nodes),
     h("p", {}, h("a", { href: href("/enrich", { cellType: key }) }, `Enrichment within ${name} networks ›`)),
   );
+}
+
+/** Two selects over the listed networks and a button opening their comparison (#/compare/<a>/<b>). */
+function comparePicker(nodes) {
+  if (nodes.length < 2) return null;
+  const select = (label, chosen) => h("select", { "aria-label": label, name: label },
+    nodes.map((n) => h("option", { value: n.id, selected: n.id === chosen }, networkLabel(n))));
+  const a = select("Network A", nodes[0].id);
+  const b = select("Network B", nodes[1].id);
+  const form = h("form", { class: "toolbar", id: "compare-form" }, h("label", {}, "A ", a), h("label", {}, "B ", b),
+    h("button", { type: "submit" }, "Compare"));
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    location.hash = href(`/compare/${a.value}/${b.value}`);
+  });
+  return h("div", { class: "card" }, h("h3", {}, "Compare two networks"),
+    h("p", { class: "muted" }, "The edges they share, those only B has (gained) and those only A has (lost)."), form);
 }

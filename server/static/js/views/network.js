@@ -1,8 +1,11 @@
 // One network: what it is and where it comes from, its exports, the top regulators with their targets,
-// the drawn neighbourhood of one regulator, and the same regulator in other tissues and diseases.
+// the drawn neighbourhood of one regulator, its strongest edges (those a prior source knows marked), and
+// the same regulator in other tissues and diseases.
 
 import { EXPORTS, exportUrl, gql } from "../api.js";
-import { chip, errorBox, fmt, geneLink, geneName, h, href, seg, shade, table, termKey, termText, put } from "../dom.js";
+import { chip, errorBox, fmt, geneLink, geneName, h, href, networkLabel, put, seg, shade, table, termKey, termText }
+  from "../dom.js";
+import { EVIDENCE, evidenceCell, evidenceLegend } from "../evidence.js";
 import { drawNeighbourhood } from "../graph.js";
 
 const HUB_COUNT = 15;
@@ -11,6 +14,13 @@ const NEIGHBOUR_TARGETS = 30;
 const NEIGHBOUR_REGULATORS = 10;
 const ELSEWHERE_PARTNERS = 50;
 const ELSEWHERE_ROWS = 15;
+const EDGE_PAGE = 25; // edges per page of the edge table (evidence is looked up for these only)
+const EDGE_SHOWS = {
+  all: { label: "all edges", known: false, novel: false },
+  known: { label: "known", known: true, novel: false },
+  novel: { label: "novel", known: false, novel: true },
+};
+const COMPARE_CHOICES = 100; // networks of the same cell type offered to compare with
 const STATISTICS = [
   ["OUT_DEGREE", "targets"],
   ["WEIGHTED_OUT_DEGREE", "weighted targets"],
@@ -44,6 +54,22 @@ const NEIGHBOURHOOD = `query Neighbourhood($id: Int!, $gene: String!) {
       pageInfo { hasNextPage } nodes { weight rank regulator { ${GENE} } }
     }
     self: nodeStatistics(genes: [$gene]) { outDegree inDegree gene { ${GENE} } }
+  }
+}`;
+
+const EDGES = `query Edges($id: Int!, $after: String, $known: Boolean!, $novel: Boolean!) {
+  network(id: $id) {
+    edges(first: ${EDGE_PAGE}, after: $after, knownOnly: $known, novelOnly: $novel) {
+      pageInfo { hasNextPage endCursor }
+      nodes { rank weight regulator { ${GENE} } target { ${GENE} } ${EVIDENCE} }
+    }
+  }
+}`;
+
+const SIBLINGS = `query Siblings($cellType: [String!]) {
+  networks(filter: {cellTypes: $cellType}, first: ${COMPARE_CHOICES}) {
+    totalCount
+    nodes { id tissue { ${TERM} } disease { ${TERM} } provenance { dataset { title sourceId } } }
   }
 }`;
 
@@ -83,7 +109,7 @@ export async function render(root, { args, params, isCurrent }) {
     return;
   }
   const here = (extra) => href(`/network/${id}`, { hubs: by === "OUT_DEGREE" ? null : by, tf: tf ? 1 : null,
-    regulator: params.get("regulator"), ...extra });
+    regulator: params.get("regulator"), edges: params.get("edges"), edgesAfter: params.get("edgesAfter"), ...extra });
   const regulator = params.get("regulator") || (network.hubs[0] && geneName(network.hubs[0].gene));
   const cellKey = termKey(network.cellType);
 
@@ -94,12 +120,14 @@ export async function render(root, { args, params, isCurrent }) {
       h("span", { class: "muted" }, `network #${id}`)),
     qualityBadges(network.quality),
     h("div", { class: "cols" }, describe(network), downloads(id)),
+    cellKey ? compareWith(id, network.cellType) : null,
   );
 
   const hubSection = h("section", { id: "hubs" });
   const graphSection = h("section", { id: "neighbourhood" });
+  const edgeSection = h("section", { id: "edges" });
   const elsewhereSection = h("section", { id: "elsewhere" });
-  put(root, hubSection, graphSection, elsewhereSection);
+  put(root, hubSection, graphSection, edgeSection, elsewhereSection);
   renderHubs(hubSection, network, { by, tf, regulator, here });
   if (!regulator) {
     graphSection.append(h("p", { class: "muted" }, "This network has no regulators to draw."));
@@ -109,6 +137,7 @@ export async function render(root, { args, params, isCurrent }) {
   // down (bench/bench_page.py), and each then takes what the API alone takes.
   await fillHubTargets(hubSection, id, network.hubs, isCurrent);
   if (isCurrent()) await renderNeighbourhood(graphSection, id, regulator, here, isCurrent);
+  if (isCurrent()) await renderEdges(edgeSection, id, network, params, here, isCurrent);
   if (isCurrent()) await renderElsewhere(elsewhereSection, network, regulator, isCurrent);
 }
 
@@ -233,6 +262,61 @@ async function renderNeighbourhood(section, id, regulator, here, isCurrent) {
     regulators: regulators.nodes.map((e) => ({ gene: gene(e.regulator), weight: e.weight })),
     onSelect: (name) => { if (name !== regulator) location.hash = here({ regulator: name }); },
   });
+}
+
+/** A page of the network's strongest edges (all, known or novel), each with the prior sources that know it. */
+async function renderEdges(section, id, network, params, here, isCurrent) {
+  const show = Object.hasOwn(EDGE_SHOWS, params.get("edges") ?? "") ? params.get("edges") : "all";
+  const after = params.get("edgesAfter");
+  const sources = network.quality.map((q) => q.source);
+  put(section, h("h2", {}, "Strongest edges"),
+    h("div", { class: "toolbar" }, "Show ", Object.entries(EDGE_SHOWS).map(([key, x]) =>
+      chip(x.label, null, here({ edges: key === "all" ? null : key, edgesAfter: null }), key === show))),
+    evidenceLegend(sources));
+  let data;
+  try {
+    data = await gql(EDGES, { id, after, known: EDGE_SHOWS[show].known, novel: EDGE_SHOWS[show].novel });
+  } catch (error) {
+    put(section, errorBox(error));
+    return;
+  }
+  if (!isCurrent()) return;
+  const { nodes, pageInfo } = data.network.edges;
+  const rows = nodes.map((e) => h("tr", { dataset: { edge: `${geneName(e.regulator)}>${geneName(e.target)}` } },
+    h("td", { class: "num" }, fmt(e.rank)), h("td", {}, geneLink(e.regulator)), h("td", {}, geneLink(e.target)),
+    h("td", { class: "num" }, fmt(e.weight)), evidenceCell(e.evidence)));
+  const none = { all: "This network has no edges.", known: "No edge of this network is in a loaded prior source.",
+    novel: "Every edge of this network is in a loaded prior source." }[show];
+  put(section,
+    nodes.length
+      ? table([h("th", { class: "num" }, "Rank"), "Regulator", "Target", h("th", { class: "num" }, "Weight"), "Prior knowledge"], rows)
+      : h("p", { class: "muted" }, none),
+    h("p", { class: "pager" },
+      after ? h("a", { href: here({ edgesAfter: null }) }, "‹ Strongest first") : null, after && pageInfo.hasNextPage ? " · " : null,
+      pageInfo.hasNextPage ? h("a", { href: here({ edgesAfter: pageInfo.endCursor }) }, `Next ${EDGE_PAGE} ›`) : null));
+}
+
+/** "Compare with another <cell type> network": the networks of the same cell type, asked for when opened. */
+function compareWith(id, cellType) {
+  const list = h("div", { class: "chips" }, h("span", { class: "muted" }, "…"));
+  const box = h("details", { id: "compare-with" },
+    h("summary", {}, `Compare with another ${termText(cellType)} network`), list);
+  box.addEventListener("toggle", async () => {
+    if (!box.open || box.dataset.loaded) return;
+    box.dataset.loaded = "1";
+    try {
+      const { networks } = await gql(SIBLINGS, { cellType: [termKey(cellType)] });
+      const others = networks.nodes.filter((n) => n.id !== id);
+      const more = networks.totalCount > networks.nodes.length ? `the first ${networks.nodes.length} of ${fmt(networks.totalCount)}` : null;
+      list.replaceChildren(...(others.length
+        ? others.map((n) => h("a", { class: "chip", href: href(`/compare/${id}/${n.id}`) }, networkLabel(n)))
+        : [h("span", { class: "muted" }, `No other ${termText(cellType)} network in this release.`)]),
+      ...(more ? [h("span", { class: "muted" }, `(${more})`)] : []));
+    } catch (error) {
+      list.replaceChildren(errorBox(error));
+    }
+  });
+  return box;
 }
 
 async function renderElsewhere(section, network, regulator, isCurrent) {
