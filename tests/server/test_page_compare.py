@@ -28,8 +28,8 @@ SIGNS = {"ACTIVATION": "activation", "REPRESSION": "repression", "BOTH": "activa
 T_CELL_LUNG, T_CELL_LIVER = 1, 3  # the two T cell networks (conftest.NETWORKS)
 
 EDGE = "regulator { symbol } target { symbol } evidence { source sign level }"
-COMPARE = f"""query($a: Int!, $b: Int!, $maxRank: Int) {{
-  compareNetworks(a: $a, b: $b, maxRank: $maxRank, first: 50) {{
+COMPARE = f"""query($a: Int!, $b: Int!, $maxRank: Int, $common: Boolean! = false, $offset: Int! = 0) {{
+  compareNetworks(a: $a, b: $b, maxRank: $maxRank, commonGenesOnly: $common, first: 50, offset: $offset) {{
     sharedCount gainedCount lostCount
     shared {{ {EDGE} }} gained {{ {EDGE} }} lost {{ {EDGE} }}
   }}
@@ -91,8 +91,11 @@ def shown_rows(section, column: int = 0) -> list[tuple[str, str, list[str]]]:
     return [(r, t, b) for r, t, b in found]
 
 
-def check_comparison(page, url: str, a: int, b: int, max_rank: int | None = None) -> dict:
-    expected = ask(url, COMPARE, {"a": a, "b": b, "maxRank": max_rank})["compareNetworks"]
+def check_comparison(
+    page, url: str, a: int, b: int, max_rank: int | None = None, common: bool = False, offset: int = 0
+) -> dict:
+    variables = {"a": a, "b": b, "maxRank": max_rank, "common": common, "offset": offset}
+    expected = ask(url, COMPARE, variables)["compareNetworks"]
     for part in ("shared", "gained", "lost"):
         count = expected[f"{part}Count"]
         assert page.locator(f"#{part}-count").inner_text() == str(count)
@@ -200,3 +203,19 @@ def test_without_priors_no_edge_is_marked(browser, store_root):
             assert tab.locator("section#edges .known").count() == 0
         finally:
             tab.close()
+
+
+@pytest.mark.browser
+def test_compare_on_common_genes_and_past_the_strongest_edges(page):
+    """The common-genes box and the offset of the lists, each against compareNetworks with those options."""
+    a, b = T_CELL_LUNG, 2  # the lung T and B cell networks: G6 only in a, G8 only in b
+    open_view_at(page, page.base, f"/compare/{a}/{b}")
+    whole = check_comparison(page, page.base, a, b)
+    page.locator("#common-genes").check()
+    page.wait_for_url(re.compile(r"common=1"))
+    wait_ready(page)
+    common = check_comparison(page, page.base, a, b, common=True)
+    assert common["lostCount"] < whole["lostCount"], "TF2->G6 is lost only because b lacks G6"
+    open_view_at(page, page.base, f"/compare/{a}/{b}?offset=1")
+    paged = check_comparison(page, page.base, a, b, offset=1)
+    assert paged["lost"] == whole["lost"][1:] and paged["lostCount"] == whole["lostCount"]

@@ -18,8 +18,9 @@ const SIDES = `query CompareSides($a: Int!, $b: Int!) {
   b: network(id: $b) { ${SIDE} }
 }`;
 
-const COMPARE = `query Compare($a: Int!, $b: Int!, $maxRank: Int, $minWeight: Float) {
-  comparison: compareNetworks(a: $a, b: $b, maxRank: $maxRank, minWeight: $minWeight, first: ${LIST}) {
+const COMPARE = `query Compare($a: Int!, $b: Int!, $maxRank: Int, $minWeight: Float, $common: Boolean!, $offset: Int!) {
+  comparison: compareNetworks(a: $a, b: $b, maxRank: $maxRank, minWeight: $minWeight, commonGenesOnly: $common,
+                              first: ${LIST}, offset: $offset) {
     edgeCountA edgeCountB sharedCount gainedCount lostCount jaccard rankCorrelation
     shared { ${EDGE} weightA weightB rankA rankB }
     gained { ${EDGE} weight rank }
@@ -47,6 +48,8 @@ export async function render(root, { args, params, isCurrent }) {
   const maxRank = positive(params.get("maxRank"));
   const weight = Number.parseFloat(params.get("minWeight") ?? "");
   const minWeight = Number.isFinite(weight) ? weight : null;
+  const common = params.get("common") === "1";
+  const offset = positive(params.get("offset")) ?? 0;
   // The two networks first (an unknown id is a plain answer there), then the comparison itself.
   const data = await gql(SIDES, { a, b });
   if (!isCurrent()) return;
@@ -56,9 +59,10 @@ export async function render(root, { args, params, isCurrent }) {
       h("p", {}, `No network ${missing.join(" or ")} in this release. `, h("a", { href: "#/" }, "Browse cell types")));
     return;
   }
-  const { comparison: c } = await gql(COMPARE, { a, b, maxRank, minWeight });
+  const { comparison: c } = await gql(COMPARE, { a, b, maxRank, minWeight, common, offset });
   if (!isCurrent()) return;
-  const here = (extra) => href(`/compare/${a}/${b}`, { maxRank, minWeight, ...extra });
+  const here = (extra) => href(`/compare/${a}/${b}`, { maxRank, minWeight, common: common ? 1 : null, offset: offset || null, ...extra });
+  const more = LISTS.some(([key]) => c[`${key}Count`] > offset + LIST);
   const cellKey = termKey(data.a.cellType);
   const sources = [...new Set([...data.a.quality, ...data.b.quality].map((q) => q.source))];
   put(root,
@@ -71,7 +75,7 @@ export async function render(root, { args, params, isCurrent }) {
         `B: ${termText(data.b.cellType)}): their differences mix cell type with tissue and dataset.`)
       : null,
     h("div", { class: "cols" }, side("A", data.a, c.edgeCountA), side("B", data.b, c.edgeCountB)),
-    toolbar(a, b, maxRank, minWeight, here),
+    toolbar(a, b, maxRank, minWeight, common, here),
     h("p", { id: "summary" },
       h("strong", { id: "shared-count" }, fmt(c.sharedCount)), " shared · ",
       h("strong", { id: "gained-count" }, fmt(c.gainedCount)), " gained (only in B) · ",
@@ -82,7 +86,8 @@ export async function render(root, { args, params, isCurrent }) {
     LISTS.map(([key, title, what, headers, cells]) => {
       const edges = c[key];
       const count = c[`${key}Count`];
-      const cut = count > edges.length ? ` (the strongest ${fmt(edges.length)} of ${fmt(count)} shown)` : "";
+      const cut = count > edges.length
+        ? ` (${edges.length ? `${fmt(offset + 1)}–${fmt(offset + edges.length)}` : "none"} of ${fmt(count)} shown)` : "";
       return h("section", { id: key, dataset: { count } },
         h("h2", {}, `${title} (${fmt(count)})`),
         h("p", { class: "muted" }, `${what}${cut}.`),
@@ -92,6 +97,10 @@ export async function render(root, { args, params, isCurrent }) {
             cells(e).map((x) => h("td", { class: "num" }, x)), evidenceCell(e.evidence))))
           : h("p", { class: "muted" }, "None."));
     }),
+    h("p", { id: "compare-pages" },
+      offset ? h("a", { href: here({ offset: Math.max(0, offset - LIST) || null }) }, `‹ Previous ${LIST}`) : null,
+      offset && more ? " · " : null,
+      more ? h("a", { id: "compare-next", href: here({ offset: offset + LIST }) }, `Next ${LIST} of each list ›`) : null),
   );
 }
 
@@ -101,14 +110,19 @@ function side(letter, network, compared) {
     h("p", { class: "muted" }, `${termText(network.cellType)} · ${fmt(compared)} of ${fmt(network.nEdges)} edges compared`));
 }
 
-function toolbar(a, b, maxRank, minWeight, here) {
+function toolbar(a, b, maxRank, minWeight, common, here) {
   const rank = h("input", { type: "number", min: 1, value: maxRank ?? "", placeholder: "all", style: "width:7rem",
     "aria-label": "Strongest edges only" });
   const cut = h("input", { type: "number", min: 0, step: 0.05, value: minWeight ?? "", placeholder: "any",
     style: "width:5rem", "aria-label": "Minimum edge weight" });
-  rank.addEventListener("change", () => { location.hash = here({ maxRank: rank.value }); });
-  cut.addEventListener("change", () => { location.hash = here({ minWeight: cut.value }); });
+  const shared = h("input", { type: "checkbox", id: "common-genes", checked: common,
+    "aria-label": "Only genes both networks hold" });
+  rank.addEventListener("change", () => { location.hash = here({ maxRank: rank.value, offset: null }); });
+  cut.addEventListener("change", () => { location.hash = here({ minWeight: cut.value, offset: null }); });
+  shared.addEventListener("change", () => { location.hash = here({ common: shared.checked ? 1 : null, offset: null }); });
   return h("div", { class: "toolbar" },
     h("label", {}, "Each network's strongest ", rank, " edges"), h("label", {}, "edge weight ≥ ", cut),
+    h("label", { title: "An edge is not lost because its gene was not measured in the other network" }, shared,
+      " only genes both networks hold"),
     h("a", { class: "chip", href: href(`/compare/${b}/${a}`, { maxRank, minWeight }) }, "Swap A and B"));
 }
