@@ -1,5 +1,6 @@
 """Node statistics of one gene in one network (hubs are the genes ranking highest)."""
 
+import math
 from collections.abc import Mapping
 
 import strawberry
@@ -66,9 +67,10 @@ class NodeStatisticsResult:
 
     @classmethod
     def from_rows(
-        cls, names: list[str], matches: list[GeneMatch], stats: Mapping[int, HubRow], by: str | None
+        cls, names: list[str], matches: list[GeneMatch], stats: Mapping[int, HubRow], *, by_rank: bool
     ) -> "NodeStatisticsResult":
-        """`stats`: rows of the genes in the network by gene id; `by`: the statistic to sort by, if any."""
+        """`stats`: rows of the genes in the network by gene id, ranked by the statistic asked for;
+        `by_rank`: sort by that rank (else the order given)."""
         genes = {m.gene.id: m.gene for m in matches if m.gene is not None}
         results = []
         for name, found in zip(names, matches, strict=True):
@@ -82,7 +84,7 @@ class NodeStatisticsResult:
                     statistics=NodeStatistics.from_row(row, genes) if row is not None else None,
                 )
             )
-        if by is not None:  # a stable sort: genes not in the network keep the order given, last
-            results.sort(key=lambda r: (r.statistics is None, -getattr(r.statistics, by, 0)))
+        if by_rank:  # a stable sort: genes not in the network keep the order given, last
+            results.sort(key=lambda r: r.statistics.rank if r.statistics is not None else math.inf)
         unknown, ambiguous = unresolved(names, matches)
         return cls(results=results, unknown_genes=unknown, ambiguous_genes=ambiguous)

@@ -237,7 +237,7 @@ class Network:
         statistic = (by or HubStatistic.OUT_DEGREE).value
         rows = await info.context.run(node_stats, self.id, ids, by=statistic) if ids else []
         stats = {row.gene_id: row for row in rows if row is not None}
-        return NodeStatisticsResult.from_rows(genes, matches, stats, by.value if by else None)
+        return NodeStatisticsResult.from_rows(genes, matches, stats, by_rank=by is not None)
 
 
 async def _edge_genes(info: Info, edges: list) -> dict:
