@@ -89,9 +89,13 @@ class Query:
     async def gene(
         self,
         info: Info,
-        symbol: Annotated[str | None, strawberry.argument(description="Symbol, e.g. 'TGFB1'.")] = None,
+        symbol: Annotated[
+            str | None,
+            strawberry.argument(description="Symbol, e.g. 'TGFB1', or a synonym naming one gene ('DPD1')."),
+        ] = None,
         ensembl_id: Annotated[
-            str | None, strawberry.argument(description="Ensembl gene id, e.g. 'ENSG00000105329'.")
+            str | None,
+            strawberry.argument(description="Ensembl gene id, e.g. 'ENSG00000105329' (any version ignored)."),
         ] = None,
         organism: OrganismArg = None,
     ) -> Gene | None:
