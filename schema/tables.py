@@ -69,6 +69,17 @@ class Gene(Base):
     is_tf: Mapped[bool] = mapped_column(Boolean, server_default="false")
 
 
+class GeneSynonym(Base):
+    """An alias or previous symbol of a gene (HGNC, MGI), keyed by Ensembl id so it outlives gene upserts.
+
+    Names fall back to it when they are no current symbol; a synonym of several genes resolves to none.
+    """
+
+    __tablename__ = "gene_synonyms"
+    synonym: Mapped[str] = mapped_column(String, primary_key=True)
+    ensembl_id: Mapped[str] = mapped_column(String, primary_key=True)  # -> genes.ensembl_id
+
+
 class Dataset(Base):
     """A source dataset (an h5ad file, a lamindb artifact, a Census dataset) at one version."""
 

@@ -26,7 +26,7 @@ from schema.identity import network_key
 from schema.labels import LABEL_NAMES
 from schema.quality import QualityMetrics, rescore_release
 from schema.queries._common import optional_filters
-from schema.reference import BUNDLED_GENE_SETS, BUNDLED_SOURCE, MSIGDB_LICENSE, lambert_tfs
+from schema.reference import BUNDLED_GENE_SETS, BUNDLED_SOURCE, MSIGDB_LICENSE, gene_synonyms, lambert_tfs
 from schema.release import PARTIAL, SUFFIX, Store, check_schema_version
 from schema.rows import NetworkMeta
 from schema.tables import SCHEMA_VERSION, create_tables, schema_fingerprint
@@ -275,6 +275,20 @@ class ReleaseWriter:
         self.con.unregister("_genes_in")
         return genes.num_rows
 
+    def set_gene_synonyms(self, synonyms: pa.Table) -> int:
+        """Replace the gene synonyms by ``synonyms`` (columns synonym, ensembl_id); returns the rows stored.
+
+        Keyed by Ensembl id, not gene id: genes upserted later find their synonyms without a reload.
+        """
+        if synonyms.column_names != ["synonym", "ensembl_id"]:
+            msg = f"gene synonym columns must be ['synonym', 'ensembl_id'], got {synonyms.column_names}"
+            raise ValueError(msg)
+        self.con.execute("DELETE FROM gene_synonyms")
+        self.con.register("_synonyms_in", synonyms)
+        self.con.execute("INSERT INTO gene_synonyms SELECT DISTINCT synonym, ensembl_id FROM _synonyms_in")
+        self.con.unregister("_synonyms_in")
+        return self.con.execute("SELECT count(*) FROM gene_synonyms").fetchall()[0][0]
+
     def mark_tfs(self, identifiers: Iterable[str], *, organism: str | None = None) -> tuple[int, int]:
         """Flag genes named by symbol or Ensembl id as transcription factors; return (matched, unmatched)."""
         names = sorted(set(identifiers))
@@ -481,9 +495,11 @@ class ReleaseWriter:
         return load_gene_sets(self.con, collection, sets, organism=organism, source=source, license=license)
 
     def load_reference_data(self, *, organism: str = "NCBITaxon:9606") -> dict[str, GeneSetLoad]:
-        """Mark the Lambert 2018 TFs and load the bundled MSigDB collections (human; see schema/data)."""
+        """Mark the Lambert 2018 TFs, store the HGNC / MGI gene synonyms and load the bundled MSigDB
+        collections (human; see schema/data)."""
         matched, unmatched = self.mark_tfs(lambert_tfs(), organism=organism)
         log.info("transcription factors: %d matched, %d not in the store", matched, unmatched)
+        log.info("gene synonyms: %d stored", self.set_gene_synonyms(gene_synonyms()))
         return {
             name: self.load_gene_sets(
                 name, path, organism=organism, source=BUNDLED_SOURCE, license=MSIGDB_LICENSE

@@ -10,7 +10,7 @@ from strawberry.extensions import SchemaExtension
 from schema.queries.compare import compare_networks
 from schema.queries.edges import regulators_of, targets_of
 from schema.queries.evidence import prior_sources
-from schema.queries.genes import search_genes
+from schema.queries.genes import search_genes, unversioned
 from schema.queries.meta import gene_set_collections, store_info
 from schema.queries.networks import find_network_ids, find_networks, find_networks_and_facets
 from server import prefetch
@@ -37,12 +37,13 @@ from server.enrichment import (
 )
 from server.errors import LoggingSchema, UserError, mask_errors
 from server.limits import page_size
-from server.lookup import gene_name_or_none, gene_row, gene_rows
+from server.lookup import check_gene_list, gene_name_or_none, gene_row, gene_rows, match
 from server.types.comparison import NetworkComparison
 from server.types.enrichment import GeneSetEnrichmentResult, RegulatorEnrichmentResult
 from server.types.evidence import evidence_filter
 from server.types.filters import to_store
 from server.types.gene import EdgeOptions, Gene, RegulatorTfsArg, TargetTfsArg
+from server.types.gene_lookup import GeneLookup
 from server.types.meta import Meta
 from server.types.network import Network, NetworkConnection
 from server.types.regulation import GeneListRegulationConnection
@@ -91,13 +92,26 @@ class Query:
         rows = await info.context.run(search_genes, search.strip(), organism=organism, limit=size)
         return [Gene.from_row(r) for r in rows]
 
+    @strawberry.field(
+        description="Genes named by a list of symbols, synonyms (HGNC alias or previous symbols, MGI "
+        "synonyms) or Ensembl ids (versioned or not): one answer per name, in order, and the names that name "
+        "no gene or several (a synonym of several genes is never resolved to one of them)."
+    )
+    async def genes_by_name(self, info: Info, names: GenesArg, organism: OrganismArg = None) -> GeneLookup:
+        check_gene_list(info.context, names, "names")
+        return GeneLookup.from_matches(names, await match(info.context, names, organism))
+
     @strawberry.field(description="One gene by symbol or Ensembl id (give exactly one); null if unknown.")
     async def gene(
         self,
         info: Info,
-        symbol: Annotated[str | None, strawberry.argument(description="Symbol, e.g. 'TGFB1'.")] = None,
+        symbol: Annotated[
+            str | None,
+            strawberry.argument(description="Symbol, e.g. 'TGFB1', or a synonym naming one gene ('DPD1')."),
+        ] = None,
         ensembl_id: Annotated[
-            str | None, strawberry.argument(description="Ensembl gene id, e.g. 'ENSG00000105329'.")
+            str | None,
+            strawberry.argument(description="Ensembl gene id, e.g. 'ENSG00000105329' (any version ignored)."),
         ] = None,
         organism: OrganismArg = None,
     ) -> Gene | None:
@@ -109,7 +123,7 @@ class Query:
             row = await gene_row(info.context, symbol or ensembl_id, organism=organism)
         except UserError:
             return None
-        if ensembl_id is not None and row.ensembl_id != ensembl_id:
+        if ensembl_id is not None and row.ensembl_id != unversioned(ensembl_id):
             return None  # an Ensembl id was asked for; a symbol match does not count
         return Gene.from_row(row)
 

@@ -9,9 +9,9 @@ own validation there.
 The cost of an operation is estimated before it runs, from the document and the variables, charging what
 the resolvers do: every field costs 1; a field with a `first` argument costs `first` x the cost of its
 selection (the Open Targets / gnomAD rule); a field taking a list of genes costs per gene (`nodeStatistics`
-reads one row per gene and network); enrichments and comparisons add the work of their statistics
-(`FIXED_COSTS`). A field under a page is charged once per item of the page, so `networks(first: 1000) {
-nodes { nodeStatistics(genes: [1000 names]) } }` is refused up front.
+reads one row per gene and network, `genesByName` answers one entry per name); enrichments and comparisons
+add the work of their statistics (`FIXED_COSTS`). A field under a page is charged once per item of the page,
+so `networks(first: 1000) { nodes { nodeStatistics(genes: [1000 names]) } }` is refused up front.
 
 Introspection is allowed (the schema is public and GraphiQL needs it), within the token, alias and spread
 limits and a depth of `Limits.max_introspection_depth`; it costs nothing (it reads no data).
@@ -61,7 +61,7 @@ FIXED_COSTS = {
     ("NetworkConnection", "unmatched"): 20,  # one existence query per filter value
 }
 # List arguments whose resolver does one unit of work (and returns one item) per element.
-PER_ITEM_ARGUMENTS = {("Network", "nodeStatistics"): "genes"}
+PER_ITEM_ARGUMENTS = {("Network", "nodeStatistics"): "genes", ("Query", "genesByName"): "names"}
 # Fields returning up to `first` items per group of networks (tissues, diseases...): charged for this many.
 GROUPED_FIELDS = {("Gene", "regulatorsByGroup"): 20, ("Gene", "targetsByGroup"): 20}
 

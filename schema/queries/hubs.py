@@ -28,6 +28,11 @@ def _check_by(by: str) -> str:
     return by
 
 
+def _tie_break(by: str) -> str:
+    """The weighted statistic that orders genes tied on ``by`` (before their gene id)."""
+    return by if by.startswith("weighted") or by in ("pagerank", "degree_centrality") else f"weighted_{by}"
+
+
 def hubs_for_networks(
     con: duckdb.DuckDBPyConnection,
     network_ids: Sequence[int],
@@ -43,9 +48,7 @@ def hubs_for_networks(
     ids = check_ids("network_ids", network_ids)
     _check_by(by)
     check_limit("k", k, MAX_HUBS)
-    weighted = (
-        by if by.startswith("weighted") or by in ("pagerank", "degree_centrality") else f"weighted_{by}"
-    )
+    weighted = _tie_break(by)
     tfs = " AND gene_id IN (SELECT id FROM genes WHERE is_tf)" if tfs_only else ""
     if len(ids) == 1:  # one network: DuckDB's top-k of a plain ORDER BY ... LIMIT is about twice as fast
         found = con.execute(
@@ -89,20 +92,21 @@ def hubs(
 
 
 def node_stats(
-    con: duckdb.DuckDBPyConnection, network_id: int, gene_ids: Sequence[int]
+    con: duckdb.DuckDBPyConnection, network_id: int, gene_ids: Sequence[int], *, by: str = "out_degree"
 ) -> list[HubRow | None]:
     """Statistics of given genes in one network, aligned with ``gene_ids`` (None: no edge there).
 
-    ``rank`` is the gene's rank by out-degree in the network.
+    ``rank`` is the gene's rank by ``by`` in the whole network, ties broken as ``hubs`` breaks them.
     """
     ids = check_ids("gene_ids", gene_ids)
+    _check_by(by)
     rows = rows_as(
         con,
         HubRow,
         f"""
         SELECT * FROM (
             SELECT {STAT_COLUMNS}, row_number() OVER (
-                ORDER BY out_degree DESC, weighted_out_degree DESC, gene_id) AS rank
+                ORDER BY {by} DESC, {_tie_break(by)} DESC, gene_id) AS rank
             FROM node_stats WHERE network_id = ?)
         WHERE gene_id IN {in_list(ids)}
         """,

@@ -45,6 +45,13 @@ class Gene:
         description="Listed as a transcription factor by Lambert et al. (2018)."
     )
 
+    @strawberry.field(
+        description="HGNC alias and previous symbols or MGI synonyms of the gene, sorted: wherever a gene "
+        "name is taken they name this gene, unless one names several genes."
+    )
+    def synonyms(self, info: Info) -> list[str]:
+        return list(info.context.release.genes.synonyms.get(self.id, ()))
+
     @classmethod
     def from_row(cls, row: GeneRow) -> "Gene":
         return cls(

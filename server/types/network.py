@@ -7,6 +7,7 @@ import strawberry
 from strawberry.utils.str_converters import to_camel_case
 
 from schema.labels import LABEL_NAMES
+from schema.queries import MAX_IDS
 from schema.queries.edge_tables import top_edges_per_regulator
 from schema.queries.edges import network_edges
 from schema.queries.hubs import node_stats
@@ -26,11 +27,11 @@ from server.arguments import (
 from server.context import Info
 from server.errors import UserError
 from server.limits import page_size
-from server.lookup import MAX_SHOWN, gene_row, resolve, shown
+from server.lookup import gene_row, match
 from server.types.edge import EdgeConnection
 from server.types.evidence import evidence_filter
 from server.types.filters import HubStatistic, NetworkFilterInput, to_store
-from server.types.hub import NodeStatistics
+from server.types.hub import NodeStatistics, NodeStatisticsResult
 from server.types.page import PageInfo
 from server.types.provenance import Provenance
 from server.types.quality import KnownEdgeCount, NetworkQuality, QualityScope, TfHubEnrichment
@@ -209,23 +210,34 @@ class Network:
         return [NodeStatistics.from_row(r, genes) for r in rows]
 
     @strawberry.field(
-        description="Statistics of given genes in this network (null where a gene has no edge)."
+        description="Statistics of given genes in this network: one entry per name, saying which genes are "
+        "not in this network, and the names naming no gene (never an error for an unknown gene)."
     )
     async def node_statistics(
         self,
         info: Info,
         genes: Annotated[
-            list[str], strawberry.argument(description="Symbols or Ensembl ids (at most 1000).")
+            list[str],
+            strawberry.argument(description=f"Symbols, synonyms or Ensembl ids (at most {MAX_IDS})."),
         ],
-    ) -> list[NodeStatistics | None]:
-        rows = await resolve(info.context, genes, None)
-        unknown = [name for name, row in zip(genes, rows, strict=True) if row is None]
-        if unknown:
-            msg = f"unknown genes: {', '.join(map(shown, unknown[:MAX_SHOWN]))}"
+        by: Annotated[
+            HubStatistic | None,
+            strawberry.argument(
+                description="Sort by this statistic, highest first (genes not in the network last), and rank "
+                "by it; default: the order given, ranks by out-degree."
+            ),
+        ] = None,
+    ) -> NodeStatisticsResult:
+        if len(genes) > MAX_IDS:
+            msg = f"genes holds {len(genes)} names, at most {MAX_IDS} are allowed"
             raise UserError(msg)
-        stats = await info.context.run(node_stats, self.id, [r.id for r in rows if r is not None])
-        genes = {r.id: r for r in rows if r is not None}
-        return [NodeStatistics.from_row(s, genes) if s else None for s in stats]
+        # names resolve among the network's organism's genes: 'p53' is TP53 in a human network
+        matches = await match(info.context, genes, self.row.organism_ontology_term_id)
+        ids = list(dict.fromkeys(m.gene.id for m in matches if m.gene is not None))
+        statistic = (by or HubStatistic.OUT_DEGREE).value
+        rows = await info.context.run(node_stats, self.id, ids, by=statistic) if ids else []
+        stats = {row.gene_id: row for row in rows if row is not None}
+        return NodeStatisticsResult.from_rows(genes, matches, stats, by_rank=by is not None)
 
 
 async def _edge_genes(info: Info, edges: list) -> dict:

@@ -225,6 +225,7 @@ def test_gene_index_ties_like_the_query():
         "CREATE TABLE genes (id INTEGER, ensembl_id VARCHAR, symbol VARCHAR, organism VARCHAR,"
         " chromosome VARCHAR, start BIGINT, is_tf BOOLEAN)"
     )
+    con.execute("CREATE TABLE gene_synonyms (synonym VARCHAR, ensembl_id VARCHAR)")
     human, mouse = "NCBITaxon:9606", "NCBITaxon:10090"
     con.executemany(
         "INSERT INTO genes VALUES (?, ?, ?, ?, NULL, NULL, false)",

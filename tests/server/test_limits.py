@@ -134,9 +134,9 @@ def test_cost_arithmetic():
     assert cost(defaults, limits=Limits(default_page_size=7)) == 1 + 7 * 1
     assert cost(defaults, {"n": 3}) == 1 + 3 * 1
     # a gene list costs per gene, plus the field's fixed charge; the same as a literal or a variable
-    stats = "query($g: [String!]!) { network(id: 1) { nodeStatistics(genes: $g) { rank outDegree } } }"
-    assert cost(stats, {"g": ["A"] * 100}) == 1 + 1 + 10 + 100 * 2
-    literal = '{ network(id: 1) { nodeStatistics(genes: ["A", "B", "C"]) { rank } } }'
+    stats = "query($g: [String!]!) { network(id: 1) { nodeStatistics(genes: $g) { results { inNetwork } } } }"
+    assert cost(stats, {"g": ["A"] * 100}) == 1 + 1 + 10 + 100 * (1 + 1)
+    literal = '{ network(id: 1) { nodeStatistics(genes: ["A", "B", "C"]) { unknownGenes } } }'
     assert cost(literal) == 1 + 1 + 10 + 3 * 1
     # a fragment spread costs what its selection costs, each time it is spread
     spread = "{ a: network(id: 1) { ...F } b: network(id: 2) { ...F } } fragment F on Network { id nCells }"

@@ -128,7 +128,8 @@ def test_network_with_edges_hubs_statistics_provenance(gql):
     query = """{ network(id: 1) { id nCells nEdges nGenes disease { label termId }
         edges(first: 3) { nodes { regulator { symbol } target { symbol } weight rank } pageInfo { hasNextPage } }
         hubs(first: 2) { gene { symbol } outDegree inDegree rank }
-        nodeStatistics(genes: ["G3", "ENSG00000000008"]) { gene { symbol } inDegree outDegree }
+        nodeStatistics(genes: ["G3", "ENSG00000000008"]) {
+            results { name inNetwork statistics { gene { symbol } inDegree outDegree } } unknownGenes }
         provenance { release parameters dataset { title source sourceId } model { name } } } }"""
     network = gql.data(query)["network"]
     assert network["nEdges"] == 6 and network["nCells"] == 100 and network["nGenes"] == 7
@@ -144,9 +145,14 @@ def test_network_with_edges_hubs_statistics_provenance(gql):
         ("TF1", 3, 1),
         ("TF2", 2, 2),
     ]
-    g3, g8 = network["nodeStatistics"]
-    assert g3 == {"gene": {"symbol": "G3"}, "inDegree": 2, "outDegree": 1}
-    assert g8 is None  # G8 has no edge in network 1
+    g3, g8 = network["nodeStatistics"]["results"]
+    assert g3 == {
+        "name": "G3",
+        "inNetwork": True,
+        "statistics": {"gene": {"symbol": "G3"}, "inDegree": 2, "outDegree": 1},
+    }
+    assert g8 == {"name": "ENSG00000000008", "inNetwork": False, "statistics": None}  # no edge in network 1
+    assert network["nodeStatistics"]["unknownGenes"] == []
     provenance = network["provenance"]
     assert provenance["parameters"] == {"head_aggregation": "mean", "layers": "all"}
     assert provenance["dataset"] == {"title": "Test dataset", "source": "h5ad", "sourceId": "test.h5ad"}

@@ -53,7 +53,7 @@ const NEIGHBOURHOOD = `query Neighbourhood($id: Int!, $gene: String!) {
     regulators: edges(target: $gene, first: ${NEIGHBOUR_REGULATORS}) {
       pageInfo { hasNextPage } nodes { weight rank regulator { ${GENE} } }
     }
-    self: nodeStatistics(genes: [$gene]) { outDegree inDegree gene { ${GENE} } }
+    self: nodeStatistics(genes: [$gene]) { results { gene { ${GENE} } statistics { outDegree inDegree } } }
   }
 }`;
 
@@ -237,7 +237,8 @@ async function renderNeighbourhood(section, id, regulator, here, isCurrent) {
     return;
   }
   if (!isCurrent()) return;
-  const { targets, regulators, self: [stats] } = data.network;
+  const { targets, regulators, self: { results: [asked] } } = data.network;
+  const stats = asked.statistics; // null when the gene has no edge in this network
   const gene = (g) => ({ name: geneName(g), tf: g.isTranscriptionFactor });
   const shown = (connection, total, what) => (connection.pageInfo.hasNextPage
     ? `the strongest ${connection.nodes.length} of ${fmt(total)} ${what}` : `${connection.nodes.length} ${what}`);
@@ -250,7 +251,7 @@ async function renderNeighbourhood(section, id, regulator, here, isCurrent) {
       " · squares are transcription factors · edge width = weight · click a gene to draw its neighbourhood"),
     container,
   );
-  const center = { name: regulator, tf: Boolean(stats?.gene.isTranscriptionFactor) };
+  const center = { name: regulator, tf: Boolean(asked.gene?.isTranscriptionFactor) };
   const found = [...targets.nodes.map((e) => e.target), ...regulators.nodes.map((e) => e.regulator)];
   if (!found.length) {
     container.replaceWith(h("p", { class: "muted" }, `${regulator} has no edge in this network.`));
