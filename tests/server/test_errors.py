@@ -120,6 +120,18 @@ STRING_ARGUMENTS = {
     "Query.enrichment.background": 'query($v: String!) { enrichment(genes: ["G3"], background: [$v]) { results { geneSet } } }',
     "Query.enrichment.collections": 'query($v: String!) { enrichment(genes: ["G3"], collections: [$v]) { results { geneSet } } }',
     "Query.enrichedRegulators.genes": "query($v: String!) { enrichedRegulators(genes: [$v]) { results { overlap } } }",
+    "Gene.regulators.evidenceSources": 'query($v: String!) { gene(symbol: "G3") { regulators(knownOnly: true, evidenceSources: [$v]) { nodes { rank } } } }',
+    "Gene.targets.evidenceSources": 'query($v: String!) { gene(symbol: "TF1") { targets(novelOnly: true, evidenceSources: [$v]) { nodes { rank } } } }',
+    "QualityFilterInput.source": "query($v: String!) { networks(filter: {quality: {source: $v, minValue: 1}}, orderByQuality: true) { totalCount } }",
+    "Query.compareNetworks.evidenceSources": "query($v: String!) { compareNetworks(a: 1, b: 2, knownOnly: true, evidenceSources: [$v]) { sharedCount } }",
+    "Query.regulators.genes": "query($v: String!) { regulators(genes: [$v, \"G3\"]) { unknownGenes nodes { rank } } }",
+    "Query.regulators.organism": 'query($v: String) { regulators(genes: ["G3"], organism: $v) { unknownGenes } }',
+    "Query.regulators.after": 'query($v: String) { regulators(genes: ["G3"], after: $v) { nodes { rank } } }',
+    "Query.regulators.evidenceSources": 'query($v: String!) { regulators(genes: ["G3"], knownOnly: true, evidenceSources: [$v]) { nodes { rank } } }',
+    "Query.targets.genes": "query($v: String!) { targets(genes: [$v]) { unknownGenes nodes { rank } } }",
+    "Query.targets.organism": 'query($v: String) { targets(genes: ["TF1"], organism: $v) { unknownGenes } }',
+    "Query.targets.after": 'query($v: String) { targets(genes: ["TF1"], after: $v) { nodes { rank } } }',
+    "Query.targets.evidenceSources": 'query($v: String!) { targets(genes: ["TF1"], novelOnly: true, evidenceSources: [$v]) { nodes { rank } } }',
 }  # fmt: skip
 
 
