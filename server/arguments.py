@@ -35,7 +35,9 @@ MaxRankArg = Annotated[
 ]
 GenesArg = Annotated[
     list[str],
-    strawberry.argument(description=f"Gene symbols or Ensembl ids (at most {DEFAULTS.max_gene_list})."),
+    strawberry.argument(
+        description=f"Gene symbols, synonyms or Ensembl ids, versioned or not (at most {DEFAULTS.max_gene_list})."
+    ),
 ]
 FilterArg = Annotated[
     NetworkFilterInput | None, strawberry.argument(description="Networks to look in (default: all).")
