@@ -36,7 +36,8 @@ MaxRankArg = Annotated[
 GenesArg = Annotated[
     list[str],
     strawberry.argument(
-        description=f"Gene symbols, synonyms or Ensembl ids, versioned or not (at most {DEFAULTS.max_gene_list})."
+        description=f"Gene symbols, synonyms or Ensembl ids, versioned or not (at most "
+        f"{DEFAULTS.max_gene_list})."
     ),
 ]
 FilterArg = Annotated[
