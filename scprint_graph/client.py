@@ -12,18 +12,20 @@ unknown one is the server's clear error. Failures raise `ServerUnreachable` (not
 `HTTPStatusError` (a 4xx/5xx, with the server's message) or `GraphQLResponseError` (the errors of a 200).
 """
 
+import http.client
 import json
 import shutil
 import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
+T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 200  # nodes per page: keeps a page's cost under the server's expensive lane (5,000)
 RELEASE_HEADER = "x-scprint-graph-release"
 COPY_CHUNK = 1 << 20
@@ -97,19 +99,20 @@ class Client:
 
     # -- transport -------------------------------------------------------------------------------------
 
-    def _open(self, request: urllib.request.Request):
-        """The open response to `request`, or the client's error for what went wrong."""
+    def _fetch(self, request: urllib.request.Request, read: Callable[[Any], T]) -> T:
+        """`read(response)` of the answer to `request`, or the client's error for whatever went wrong."""
         try:
-            return urllib.request.urlopen(request, timeout=self.timeout)
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return read(response)
         except urllib.error.HTTPError as error:
             with error:
                 raise HTTPStatusError(error.code, _server_message(error.read()), request.full_url) from None
         except urllib.error.URLError as error:
             msg = f"cannot reach the scPRINT-graph server at {self.url}: {error.reason}"
             raise ServerUnreachable(msg) from None
-        except TimeoutError:
-            msg = f"the server at {self.url} did not answer within {self.timeout} s"
-            raise ServerUnreachable(msg) from None
+        except (TimeoutError, ConnectionError, http.client.HTTPException) as error:
+            msg = f"the answer from {request.full_url} was cut short (timeout {self.timeout} s): {error!r}"
+            raise ClientError(msg) from None
 
     def query(self, document: str, variables: dict | None = None) -> dict:
         """The `data` of one GraphQL operation; `GraphQLResponseError` if the answer has errors."""
@@ -120,8 +123,7 @@ class Client:
             headers={"content-type": "application/json", "accept": "application/json"},
             method="POST",
         )
-        with self._open(request) as response:
-            answer = json.loads(response.read())
+        answer = self._fetch(request, lambda response: json.loads(response.read()))
         if answer.get("errors"):
             raise GraphQLResponseError(answer["errors"], answer.get("data"))
         return answer["data"]
@@ -311,9 +313,15 @@ class Client:
             ]
         )
         url = f"{self.url}/atlas/edges.{format}" + (f"?{query}" if query else "")
-        with self._open(urllib.request.Request(url)) as response, open(path, "wb") as sink:
-            shutil.copyfileobj(response, sink, COPY_CHUNK)
+
+        def save(response) -> str:
+            with open(path, "wb") as sink:
+                shutil.copyfileobj(response, sink, COPY_CHUNK)
+            if response.length:  # short of its Content-Length (a cut chunked body raises by itself)
+                raise http.client.IncompleteRead(b"", response.length)
             return response.headers.get(RELEASE_HEADER, "")
+
+        return self._fetch(urllib.request.Request(url), save)
 
     def atlas_edges(
         self, *, min_weight: float | None = None, max_rank: int | None = None, **filters: Any

@@ -143,14 +143,11 @@ FORMATS: dict[str, tuple[str, Callable]] = {
 }
 
 
-def _stream(release: Release, statement: Statement, render: Callable, options: dict) -> Iterator[bytes]:
+def _stream(
+    release: Release, statement: Statement, render: Callable, query: dict, metadata: dict[str, str]
+) -> Iterator[bytes]:
     """The download's bytes, read on one cursor of `release` held until the generator ends or is closed."""
-    metadata = {
-        "scprint_graph.release": release.release_id,
-        "scprint_graph.filters": json.dumps(options["filters"], sort_keys=True),
-    }
     with release.cursor(statement) as cursor:
-        query = {k: v for k, v in options.items() if k != "filters"}
         yield from render(atlas_edge_batches(cursor, **query, batch_rows=BATCH_ROWS), metadata)
 
 
@@ -203,9 +200,14 @@ def atlas_routes() -> list[Route]:
             message = f"{limit} atlas downloads are running, the most at once: retry in a minute"
             return PlainTextResponse(message, status_code=429, headers={"retry-after": "60"})
         release: Release = request.state.release
+        filters = {k: request.query_params.getlist(k) for k in request.query_params}
+        metadata = {
+            "scprint_graph.release": release.release_id,
+            "scprint_graph.filters": json.dumps(filters, sort_keys=True),
+        }
         statement = Statement()
-        options["filters"] = {k: request.query_params.getlist(k) for k in request.query_params}
-        chunks = _stream(release, statement, render, options)
+        chunks = _stream(release, statement, render, options, metadata)
+        log.info("atlas download %s of release %s, filters %s", name, release.release_id, filters)
 
         def finish() -> None:
             statement.interrupt()  # a cursor left mid-result is closed, not pooled; a no-op once done

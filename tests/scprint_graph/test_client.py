@@ -1,12 +1,16 @@
 """The Python client against a real uvicorn server on 127.0.0.1 serving the hand-made store (three networks
 of known edges, see tests/server/conftest.py): DataFrames, pages followed past the first, clear errors."""
 
+import socket
+import threading
+
 import pandas as pd
 import pytest
 
 from schema import Store
 from scprint_graph.client import (
     Client,
+    ClientError,
     GraphQLResponseError,
     HTTPStatusError,
     ServerUnreachable,
@@ -164,3 +168,32 @@ def test_an_unreachable_server_is_named():
         Client(f"http://127.0.0.1:{port}").networks()
     with pytest.raises(ValueError, match="must start with http"):
         Client("127.0.0.1:8000")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n0123456789",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\na\r\n0123456789\r\n",
+    ],
+    ids=["content-length", "chunked"],
+)
+def test_a_download_cut_short_is_an_error(tmp_path, answer):
+    """A server that closes the connection mid-body, as one failing mid-stream does."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve_once():
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(answer)
+
+    thread = threading.Thread(target=serve_once, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(ClientError, match="was cut short"):
+            Client(f"http://127.0.0.1:{port}", timeout=10).download_atlas(tmp_path / "atlas.parquet")
+    finally:
+        thread.join(timeout=10)
+        listener.close()
