@@ -195,11 +195,18 @@ def atlas_routes() -> list[Route]:
             options = _options(request)
         except UserError as error:
             return PlainTextResponse(str(error), status_code=400)
+        release: Release = request.state.release
+        filename = f"atlas-{release.release_id}-{name}"
+        headers = {
+            "content-disposition": f'attachment; filename="{filename}"',
+            RELEASE_HEADER: release.release_id,
+        }
+        if request.method == "HEAD":  # the headers alone: reading the atlas for no body would be a waste
+            return Response(media_type=media_type, headers=headers)
         limit = request.app.state.limits.max_downloads
         if not slots.take(limit):
             message = f"{limit} atlas downloads are running, the most at once: retry in a minute"
             return PlainTextResponse(message, status_code=429, headers={"retry-after": "60"})
-        release: Release = request.state.release
         filters = {k: request.query_params.getlist(k) for k in request.query_params}
         metadata = {
             "scprint_graph.release": release.release_id,
@@ -221,11 +228,6 @@ def atlas_routes() -> list[Route]:
             if isinstance(error, UserError | ValueError):
                 return PlainTextResponse(str(error), status_code=400)
             raise
-        filename = f"atlas-{release.release_id}-{name}"
-        headers = {
-            "content-disposition": f'attachment; filename="{filename}"',
-            RELEASE_HEADER: release.release_id,
-        }
         return DownloadResponse(
             itertools.chain([first], chunks), finish, media_type=media_type, headers=headers
         )

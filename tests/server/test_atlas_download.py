@@ -146,6 +146,14 @@ def test_bad_parameters_are_refused_before_any_byte(client, query, status, messa
         assert message in response.text
 
 
+def test_head_answers_the_headers_without_reading_the_atlas(client, monkeypatch):
+    monkeypatch.setattr(atlas, "atlas_edge_batches", None)  # calling it would fail the request
+    response = client.head("/atlas/edges.parquet", params={"maxRank": "5"})
+    assert response.status_code == 200 and response.content == b""
+    assert response.headers["x-scprint-graph-release"] == client.get("/healthz").json()["release"]
+    assert client.head("/atlas/edges.tsv", params={"nope": "1"}).status_code == 400
+
+
 def test_an_unknown_format_is_404(client):
     response = client.get("/atlas/edges.csv")
     assert response.status_code == 404
