@@ -1,4 +1,4 @@
-"""The starlette application: GraphQL (+ GraphiQL) at /graphql, exports, /healthz and the web page.
+"""The starlette application: GraphQL (+ GraphiQL) at /graphql, exports, the atlas, /healthz and the page.
 
     create_app(ServerConfig(db="atlas/"))  ->  an ASGI app for uvicorn or an in-process httpx client.
 
@@ -30,6 +30,7 @@ from strawberry.types.unset import UNSET
 from schema.release import NoReleaseError, SchemaVersionError, Store
 from server.admission import Admission, BusyError
 from server.api import build_schema
+from server.atlas import atlas_routes
 from server.config import Limits, ServerConfig
 from server.context import Context, deadline_message
 from server.errors import UserError
@@ -40,7 +41,7 @@ from server.web import graphiql_page, web_routes
 
 log = logging.getLogger(__name__)
 
-LEASED_PREFIXES = ("/graphql", "/networks/")
+LEASED_PREFIXES = ("/graphql", "/networks/", "/atlas/")
 DEADLINE_GRACE_S = 0.5  # past the deadline, the statement interrupt has this long to end the operation
 
 
@@ -280,6 +281,7 @@ def create_app(config: ServerConfig) -> Starlette:
         Route("/healthz", healthz, methods=["GET"], name="healthz"),
         Route("/graphql", graphql, name="graphql"),
         *export_routes(),
+        *atlas_routes(),
         *web_routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)

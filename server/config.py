@@ -51,6 +51,10 @@ class Limits:
         Most genes in a user-supplied gene list or background.
     max_export_edges
         Most edges in one plain-HTTP export (TSV, GraphML, GMT) of a network.
+    max_downloads
+        Whole-atlas downloads (GET /atlas/edges.parquet, /atlas/edges.tsv) streaming at once; one more is
+        refused with 429 at once. Each holds a DuckDB cursor and a worker thread while it reads, for minutes
+        on a large atlas, and has no deadline (a slow client slows its reading, nothing is buffered).
     max_body_bytes
         Largest request body accepted (a GraphQL document with its variables).
     """
@@ -70,6 +74,7 @@ class Limits:
     deadline_s: float = 10.0
     max_gene_list: int = 5_000
     max_export_edges: int = 2_000_000
+    max_downloads: int = 2
     max_body_bytes: int = 1_048_576
     max_response_bytes: int = 8_388_608
 

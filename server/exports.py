@@ -46,7 +46,8 @@ NUMBER = re.compile(r"-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]{1,3})?", fla
 PARAMETERS: dict[str, Callable] = {"minWeight": float, "maxRank": int}  # as the GraphQL arguments
 
 
-def _number(request: Request, name: str, kind: Callable) -> float | int | None:
+def number_parameter(request: Request, name: str, kind: Callable) -> float | int | None:
+    """The query parameter `name` as `kind` (int or float), None when absent; `UserError` if malformed."""
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
@@ -56,12 +57,13 @@ def _number(request: Request, name: str, kind: Callable) -> float | int | None:
     return kind(raw)
 
 
-def _check_parameters(request: Request) -> None:
-    unknown = sorted(set(request.query_params) - set(PARAMETERS))
+def check_parameters(request: Request, allowed=PARAMETERS, what: str = "an export") -> None:
+    """`UserError` naming any query parameter not in `allowed` (and what `what` takes instead)."""
+    unknown = sorted(set(request.query_params) - set(allowed))
     if unknown:
         msg = (
-            f"unknown query parameter(s) {', '.join(map(repr, unknown))}: an export takes "
-            f"{' and '.join(PARAMETERS)}, named as the GraphQL arguments"
+            f"unknown query parameter(s) {', '.join(map(repr, unknown))}: {what} takes "
+            f"{', '.join(allowed)}, named as the GraphQL arguments"
         )
         raise UserError(msg)
 
@@ -85,14 +87,14 @@ async def network_metadata(request: Request, row: NetworkRow) -> dict:
 
 async def _edges(request: Request) -> tuple[dict, pa.Table]:
     """The path's network metadata and its edges under the request's filters; `UserError` if unknown."""
-    _check_parameters(request)
+    check_parameters(request)
     raw_id = request.path_params["network_id"]
     if not INTEGER.fullmatch(raw_id):
         msg = f"network id must be an integer, got {raw_id[:40]!r}"
         raise UserError(msg)
     network_id = int(raw_id)
-    min_weight = _number(request, "minWeight", float)
-    max_rank = _number(request, "maxRank", int)
+    min_weight = number_parameter(request, "minWeight", float)
+    max_rank = number_parameter(request, "maxRank", int)
     release = request.state.release
     limit = request.app.state.limits.max_export_edges
     (row,) = await release.run(networks_by_ids, [network_id])

@@ -10,8 +10,8 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
@@ -59,16 +59,29 @@ class Release:
         return self._call(Statement(), fn, args, kwargs)
 
     def _call(self, statement: "Statement", fn: Callable[..., T], args: tuple, kwargs: dict) -> T:
+        with self.cursor(statement) as cursor:
+            try:
+                return fn(cursor, *args, **kwargs)
+            except ValueError as error:
+                # the store's query functions raise ValueError, with a clear message, for bad arguments
+                raise UserError(str(error)) from error
+
+    @contextmanager
+    def cursor(self, statement: "Statement | None" = None) -> Iterator[Any]:
+        """A cursor of the pool that no other thread uses until the block ends (back to the pool after).
+
+        `call` holds one for one query; a download (server/atlas.py) for as long as it streams, across the
+        worker threads that read its batches one after the other. Interrupted through `statement`, the
+        cursor is closed afterwards, not reused.
+        """
+        statement = statement or Statement()
         with self._lock:
             cursor = self._idle.pop() if self._idle else None
         if cursor is None:
             cursor = self.reader.cursor()
         try:
             statement.start(cursor)
-            return fn(cursor, *args, **kwargs)
-        except ValueError as error:
-            # the store's query functions raise ValueError, with a clear message, for bad arguments
-            raise UserError(str(error)) from error
+            yield cursor
         finally:
             interrupted = statement.finish()
             with self._lock:

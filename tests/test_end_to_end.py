@@ -1,5 +1,5 @@
 """The main job as a newcomer meets it: `make demo`'s steps through the real command, then every GraphQL
-example of README.md over HTTP against the served demo atlas.
+example of README.md over HTTP against the served demo atlas, and its Python client example.
 
 The steps are the Makefile's (ingest the demo data with the demo weights, load the bundled gene sets
 and priors, serve), run as subprocesses of the installed `scprint-graph` command on a free loopback port.
@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pandas as pd
 import pytest
 
 from tests.server.live import free_port
@@ -21,6 +22,8 @@ from tests.server.live import free_port
 ROOT = Path(__file__).resolve().parents[1]
 COMMAND = [sys.executable, "-m", "cli"]
 GRAPHQL_BLOCK = re.compile(r"```graphql\n(.*?)```", re.DOTALL)
+PYTHON_BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+README_URL = "http://127.0.0.1:8000"
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -102,6 +105,25 @@ def test_every_readme_example_answers_with_data(demo_server, query):
     body = response.json()
     assert "errors" not in body, body.get("errors")
     assert non_empty(body["data"]), f"an example answered with an empty list: {body['data']}"
+
+
+def test_the_readme_client_example_answers_with_data(demo_server, tmp_path, monkeypatch):
+    """README's Python client example, run as written (its URL pointed at the demo server): every DataFrame
+    and Series it makes holds rows, and the downloaded file is the release's Parquet."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = [b for b in PYTHON_BLOCK.findall(readme) if "scprint_graph.client" in b]
+    assert blocks, "README.md lost its Python client example"
+    monkeypatch.chdir(tmp_path)  # the example writes its download into the working directory
+    for block in blocks:
+        assert README_URL in block
+        namespace: dict = {}
+        exec(compile(block.replace(README_URL, demo_server), "README.md", "exec"), namespace)
+        frames = {k: v for k, v in namespace.items() if isinstance(v, pd.DataFrame | pd.Series)}
+        assert len(frames) >= 5
+        assert [name for name, frame in frames.items() if frame.empty] == []
+    assert namespace["release"].startswith("r")
+    downloaded = pd.read_parquet(tmp_path / "atlas-edges.parquet")
+    assert len(downloaded) > 100_000 and set(namespace["strongest"]["rank"]) <= set(range(1, 101))
 
 
 def test_the_page_meta_and_exports_are_served(demo_server):
