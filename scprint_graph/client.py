@@ -129,13 +129,19 @@ class Client:
         return answer["data"]
 
     def paginate(
-        self, document: str, variables: dict | None = None, path: str | Sequence[str] = ()
+        self,
+        document: str,
+        variables: dict | None = None,
+        path: str | Sequence[str] = (),
+        *,
+        unknown: list[str] | None = None,
     ) -> Iterator[dict]:
         """Every node of the connection at `path` (e.g. "gene.regulators"), one page after the other.
 
         The document declares `$first: Int` and `$after: String` and passes them to that connection,
         which selects `nodes { ... }` and `pageInfo { endCursor hasNextPage }`. `LookupError` if a field
-        on the way is null (e.g. an unknown gene).
+        on the way is null (e.g. an unknown gene). When `unknown` is a list, the connection's
+        `unknownGenes` of the first page are appended to it.
         """
         keys = path.split(".") if isinstance(path, str) else list(path)
         if not keys:
@@ -151,6 +157,8 @@ class Client:
                 if connection is None:
                     msg = f"{'.'.join(keys[: depth + 1])} is null in the answer (nothing by that name?)"
                     raise LookupError(msg)
+            if unknown is not None and after is None:
+                unknown += connection.get("unknownGenes") or []
             yield from connection["nodes"]
             info = connection["pageInfo"]
             if not info["hasNextPage"]:
@@ -170,44 +178,54 @@ class Client:
         nodes = self.paginate(document, {"filter": network_filter(filters)}, "networks")
         return _frame(nodes, NETWORK_COLUMNS)
 
-    def regulators(
-        self, gene: str, *, min_weight: float | None = None, max_rank: int | None = None, **filters: Any
-    ) -> pd.DataFrame:
-        """The regulators of `gene` (a symbol or an Ensembl id) in every matching network, by network."""
-        return self._regulations("regulators", "regulator", gene, min_weight, max_rank, filters)
+    def regulators(self, genes: str | Sequence[str], **options: Any) -> pd.DataFrame:
+        """The regulators of a gene or a gene list in every matching network, by gene, network and rank.
 
-    def targets(
-        self, gene: str, *, min_weight: float | None = None, max_rank: int | None = None, **filters: Any
-    ) -> pd.DataFrame:
-        """The targets of `gene` (a symbol or an Ensembl id) in every matching network, by network."""
-        return self._regulations("targets", "target", gene, min_weight, max_rank, filters)
+        `options`: `min_weight`, `max_rank`, `known_only`, `novel_only`, `transcription_factors_only` and
+        the network filter's fields (`tissues=["blood"]`). Names the atlas does not know are in
+        `frame.attrs["unknown_genes"]`; a single unknown gene is a `LookupError`.
+        """
+        return self._regulations("regulators", genes, options)
 
-    def _regulations(self, field, partner, gene, min_weight, max_rank, filters) -> pd.DataFrame:
+    def targets(self, genes: str | Sequence[str], **options: Any) -> pd.DataFrame:
+        """The targets of a gene or a gene list in every matching network (options as `regulators`)."""
+        return self._regulations("targets", genes, options)
+
+    def _regulations(self, field: str, genes: str | Sequence[str], options: dict) -> pd.DataFrame:
+        names = [genes] if isinstance(genes, str) else list(genes)
+        edge_options = {name: options.pop(name) for name in EDGE_OPTIONS if name in options}
         document = (
-            "query($gene: String, $ensembl: String, $filter: NetworkFilterInput, $minWeight: Float,"
-            " $maxRank: Int, $first: Int, $after: String) {"
-            " gene(symbol: $gene, ensemblId: $ensembl) {"
-            f" {field}(filter: $filter, minWeight: $minWeight, maxRank: $maxRank, first: $first,"
-            " after: $after)"
-            f" {{ nodes {{ networkId weight rank cellType tissue disease organism"
-            f" {partner} {{ symbol ensemblId isTranscriptionFactor }} }}"
-            " pageInfo { endCursor hasNextPage } } } }"
+            "query($genes: [String!]!, $filter: NetworkFilterInput, $minWeight: Float, $maxRank: Int,"
+            " $knownOnly: Boolean! = false, $novelOnly: Boolean! = false, $tfs: Boolean! = false,"
+            " $first: Int, $after: String) {"
+            f" {field}(genes: $genes, filter: $filter, minWeight: $minWeight, maxRank: $maxRank,"
+            " knownOnly: $knownOnly, novelOnly: $novelOnly, transcriptionFactorsOnly: $tfs, first: $first,"
+            " after: $after) {"
+            " nodes { networkId weight rank cellType tissue disease organism"
+            " regulator { symbol ensemblId isTranscriptionFactor }"
+            " target { symbol ensemblId isTranscriptionFactor } }"
+            " unknownGenes pageInfo { endCursor hasNextPage } } }"
         )
-        ensembl = gene.upper().startswith("ENS")
         variables = {
-            "gene": None if ensembl else gene,
-            "ensembl": gene if ensembl else None,
-            "filter": network_filter(filters),
-            "minWeight": min_weight,
-            "maxRank": max_rank,
+            "genes": names,
+            "filter": network_filter(options),
+            "minWeight": edge_options.get("min_weight"),
+            "maxRank": edge_options.get("max_rank"),
+            "knownOnly": bool(edge_options.get("known_only", False)),
+            "novelOnly": bool(edge_options.get("novel_only", False)),
+            "tfs": bool(edge_options.get("transcription_factors_only", False)),
         }
-        try:
-            nodes = list(self.paginate(document, variables, ("gene", field)))
-        except LookupError:
-            msg = f"unknown gene {gene!r}: no gene of the atlas has this symbol or Ensembl id"
-            raise LookupError(msg) from None
-        partner_columns = f"{partner}_symbol {partner}_ensembl_id {partner}_is_transcription_factor"
-        return _frame(nodes, f"network_id {partner_columns} weight rank cell_type tissue disease organism")
+        unknown: list[str] = []
+        nodes = list(self.paginate(document, variables, field, unknown=unknown))
+        if isinstance(genes, str) and unknown:
+            msg = f"unknown gene {genes!r}: no gene of the atlas has this symbol, synonym or Ensembl id"
+            raise LookupError(msg)
+        sides = " ".join(
+            f"{s}_symbol {s}_ensembl_id {s}_is_transcription_factor" for s in ("regulator", "target")
+        )
+        frame = _frame(nodes, f"network_id {sides} weight rank cell_type tissue disease organism")
+        frame.attrs["unknown_genes"] = unknown
+        return frame
 
     def edges(
         self,
@@ -345,6 +363,7 @@ NETWORK_COLUMNS = (
     "id key model_family cell_type cell_type_term_id tissue tissue_term_id disease disease_term_id organism"
     " organism_term_id n_cells n_genes n_edges"
 )
+EDGE_OPTIONS = ("min_weight", "max_rank", "known_only", "novel_only", "transcription_factors_only")
 EDGE_COLUMNS = "regulator_symbol regulator_ensembl_id target_symbol target_ensembl_id weight rank"
 ENRICHMENT_COLUMNS = (
     "gene_set collection overlap query_size set_size universe_size p_value odds_ratio fdr overlap_genes"

@@ -144,6 +144,21 @@ def test_graphql_errors_are_raised_with_their_messages(client):
         client.networks(cell_type=["T cell"])  # a misspelt filter: the server names it
 
 
+def test_a_gene_list_in_one_call_with_its_unknown_names(client):
+    both = client.targets(["TF1", "TF2", "NOPE"])
+    assert both.attrs["unknown_genes"] == ["NOPE"]
+    one_by_one = pd.concat([client.targets("TF1"), client.targets("TF2")])
+    key = ["regulator_symbol", "network_id", "rank"]
+    columns = [*key, "target_symbol", "weight"]
+    assert (
+        both[columns].sort_values(key).values.tolist() == one_by_one[columns].sort_values(key).values.tolist()
+    )
+    tf_targets = client.targets(["TF1", "TF2", "G3"], transcription_factors_only=True)
+    assert tf_targets.empty  # no edge of the test store ends at a TF
+    tf_regulators = client.regulators("G7", transcription_factors_only=True)
+    assert set(tf_regulators.regulator_symbol) == {"TF2"}  # G3 -> G7 is left out
+
+
 def test_unknown_gene_or_network_is_a_lookup_error(client):
     with pytest.raises(LookupError, match="unknown gene 'NOPE1'"):
         client.regulators("NOPE1")
