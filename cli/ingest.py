@@ -112,7 +112,10 @@ def ingest(
     disease: Annotated[
         str | None, typer.Option(help="one disease for all cells", rich_help_panel=_COLUMNS)
     ] = None,
-    organism: Annotated[str | None, typer.Option(help="human or mouse", rich_help_panel=_COLUMNS)] = None,
+    organism: Annotated[
+        str | None,
+        typer.Option(help="e.g. human, zebrafish, Danio rerio, NCBITaxon:7955", rich_help_panel=_COLUMNS),
+    ] = None,
     gene_col: Annotated[
         str | None, typer.Option(help="var column of Ensembl ids or symbols", rich_help_panel=_COLUMNS)
     ] = None,

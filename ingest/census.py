@@ -19,6 +19,7 @@ import pandas as pd
 
 from ingest.columns import ColumnMap, normalise_organism
 from ingest.sources import Dataset, SourceKind
+from scprint_graph.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -126,6 +127,9 @@ class CensusSource:
             raise ValueError(msg)
         self.census_version = census_version
         self.organism = normalise_organism(organism)
+        if self.organism not in CENSUS_ORGANISMS:
+            msg = f"the Census holds {' and '.join(CENSUS_ORGANISMS)} cells only, not {organism!r}"
+            raise InputError(msg)
         self.obs_filter = obs_filter or None
         self.dataset_ids = tuple(dataset_ids or ())
         self.name = name or f"census:{census_version}:{self.organism}"

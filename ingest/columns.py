@@ -11,28 +11,18 @@ import numpy as np
 import pandas as pd
 
 from schema.labels import GROUP_LABELS
+from scprint_graph.genes import find_organism
 
 KEYS = GROUP_LABELS
 """Grouping keys in order (from schema.labels): a network is dataset x tissue x disease x cell type."""
 
-ORGANISMS = {"human": "NCBITaxon:9606", "mouse": "NCBITaxon:10090"}
-_ORGANISM_ALIASES = {
-    "homo sapiens": "human",
-    "mus musculus": "mouse",
-    "ncbitaxon:9606": "human",
-    "ncbitaxon:10090": "mouse",
-}
 COUNT_SOURCES = ("X", "raw")
 
 
 def normalise_organism(value: str) -> str:
-    """``"human"`` or ``"mouse"`` from a name, a Latin name or an NCBITaxon term id."""
-    key = str(value).strip().lower()
-    key = _ORGANISM_ALIASES.get(key, key)
-    if key not in ORGANISMS:
-        msg = f"unknown organism {value!r}; use human or mouse (or Homo sapiens, Mus musculus, NCBITaxon ids)"
-        raise ValueError(msg)
-    return key
+    """The organism's name (``scprint_graph.genes.ORGANISM_TABLE``: ``"human"``, ``"zebrafish"``, ...) from a
+    name, a Latin name or an NCBITaxon term id; a term id the table lacks is its own name."""
+    return find_organism(value).name
 
 
 @dataclass(frozen=True)
@@ -48,7 +38,8 @@ class ColumnMap:
     tissue, disease, cell_type
         A constant label for the whole dataset, used instead of the column (e.g. ``tissue="lung"``).
     organism
-        ``human`` or ``mouse``; when None it is read from an ``organism`` obs column or assumed human.
+        The dataset's organism (a name such as ``zebrafish``, a Latin name or an NCBITaxon term id); when
+        None it is read from an ``organism`` or ``organism_ontology_term_id`` obs column, else assumed human.
     gene_col
         var column holding gene ids or symbols; None tries the index and the usual columns.
     counts
@@ -154,10 +145,11 @@ def group_labels(obs: pd.DataFrame, cmap: ColumnMap) -> pd.DataFrame:
 
 
 def dataset_organism(obs: pd.DataFrame, cmap: ColumnMap) -> str:
-    """The dataset's organism: the option, else a single-valued ``organism`` obs column, else human."""
+    """The dataset's organism name: the option, else a single-valued ``organism_ontology_term_id`` (or
+    ``organism``) obs column, else human."""
     if cmap.organism is not None:
         return cmap.organism
-    for col in ("organism", "organism_ontology_term_id"):
+    for col in ("organism_ontology_term_id", "organism"):
         if col in obs.columns:
             values = pd.unique(obs[col].dropna().astype(str))
             if len(values) > 1:

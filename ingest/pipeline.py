@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from ingest.columns import ORGANISMS, dataset_organism
+from ingest.columns import dataset_organism
 from ingest.config import IngestConfig
 from ingest.executor import Executor, LocalExecutor, RayExecutor
 from ingest.plan import Plan, plan_groups
@@ -43,7 +43,7 @@ from schema.queries.networks import datasets_with_networks, networks_by_idempote
 from scprint_graph import grn_metrics
 from scprint_graph.checkpoint import file_sha256
 from scprint_graph.errors import InputError
-from scprint_graph.genes import GeneVocabulary
+from scprint_graph.genes import GeneVocabulary, find_organism
 from scprint_graph.official import load_any_checkpoint
 from scprint_graph.v2.official import family_of
 
@@ -107,13 +107,17 @@ def load_if_small(adata: ad.AnnData, limit: int | None = None) -> ad.AnnData:
 def vocabulary_table(vocab: GeneVocabulary) -> pa.Table:
     """The vocabulary as the store's genes table: organism as its NCBITaxon term id, as the store expects.
 
-    Unknown chromosome and start become nulls; a gene of unknown organism is stored as "unknown".
+    Unknown chromosome and start become nulls, and so does the symbol of a gene that has none (the
+    vocabulary then carries its id as symbol: e.g. a checkpoint's gene of a species the shipped reference
+    does not describe); a gene of unknown organism is stored as "unknown".
     """
-    organism = np.array([ORGANISMS.get(name, "unknown") for name in vocab.organism.astype(str)], dtype=object)
+    terms = {name: find_organism(name).term_id for name in set(vocab.organism.tolist()) if name}
+    organism = np.array([terms.get(name, "unknown") for name in vocab.organism.tolist()], dtype=object)
+    symbols = vocab.symbols.astype(str)
     return pa.table(
         {
             "ensembl_id": pa.array(vocab.ensembl_ids.astype(str)),
-            "symbol": pa.array(vocab.symbols.astype(str)),
+            "symbol": pa.array(symbols, mask=symbols == vocab.ensembl_ids.astype(str)),
             "organism": pa.array(organism),
             "chromosome": pa.array(vocab.chromosome.astype(str), mask=vocab.chromosome == ""),
             "start": pa.array(vocab.start, pa.int32(), mask=vocab.start < 0),
@@ -213,14 +217,15 @@ class Ingestion:
         cmap = ds.columns
         with ds.open(max_bytes=self.config.validation.max_dataset_bytes) as backed:
             adata = load_if_small(backed)
+            organism = dataset_organism(adata.obs, cmap)
+            match = self.worker.match_organism(organism)  # one line naming the organisms it knows
             validate_dataset(
                 adata,
                 cmap,
                 name=ds.key,
-                map_genes=lambda var, column: self.worker.vocab.map_var(var, column=column),
+                map_genes=lambda var, column: self.worker.vocab.map_var(var, column=column, organism=match),
                 options=self.config.validation,
             )
-            organism = dataset_organism(adata.obs, cmap)
             plan = plan_groups(adata.obs, cmap, min_cells=self.config.min_cells)
             outcome.skipped_groups = [{"group": s.name, "n_cells": s.n_cells} for s in plan.skipped]
             outcome.n_groups = len(plan.groups)
@@ -260,7 +265,7 @@ class Ingestion:
                 dataset_id=upsert.id,
                 n_cells=network.n_cells,
                 organism=organism,
-                organism_ontology_term_id=ORGANISMS[organism],
+                organism_ontology_term_id=find_organism(organism).term_id,
                 model_id=self.model_id,
                 model_family=self.model_family,
                 parameters={**network.params, **self.config.network_params, "params_hash": self.params_hash},

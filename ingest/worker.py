@@ -13,9 +13,10 @@ import anndata as ad
 import numpy as np
 import torch
 
-from ingest.columns import ColumnMap
+from ingest.columns import ColumnMap, dataset_organism
 from scprint_graph.checkpoint import Checkpoint
-from scprint_graph.genes import GeneVocabulary
+from scprint_graph.errors import InputError
+from scprint_graph.genes import GeneVocabulary, Organism, find_organism
 from scprint_graph.grn import extract_network
 from scprint_graph.grn_core import GeneNetwork
 from scprint_graph.grn_params import GrnParams
@@ -43,6 +44,24 @@ def group_counts(adata: ad.AnnData, cells: np.ndarray, cmap: ColumnMap) -> ad.An
     if cmap.counts == "raw":
         return ad.AnnData(X=group.raw.X, obs=group.obs.copy(), var=group.raw.var.copy())
     return group.to_memory() if group.isbacked else group.copy()
+
+
+def checkpoint_vocabulary(loaded: Checkpoint) -> tuple[GeneVocabulary, tuple[Organism, ...]]:
+    """The checkpoint's vocabulary and the organisms it knows.
+
+    A checkpoint with per-organism gene lists (scPRINT-2: ``organism_slices``) gives each gene its organism,
+    so genes the shipped reference lacks still belong to one (stored with a null symbol); otherwise the
+    organisms are those the reference gives the vocabulary's genes.
+    """
+    slices = getattr(loaded.model, "organism_slices", None) or {}
+    if not slices:
+        vocab = GeneVocabulary.from_ensembl_ids(loaded.genes)
+        return vocab, tuple(find_organism(n) for n in dict.fromkeys(vocab.organism.tolist()) if n)
+    names = np.full(len(loaded.genes), "", dtype=object)
+    for term, (start, stop) in slices.items():
+        names[start:stop] = find_organism(term).name
+    vocab = GeneVocabulary.from_ensembl_ids(loaded.genes, organisms=names.tolist())
+    return vocab, tuple(find_organism(term) for term in slices)
 
 
 @dataclass(frozen=True)
@@ -80,7 +99,7 @@ class ModelWorker:
     ) -> None:
         self.device = resolve_device(device)
         self.model = loaded.model.to(self.device).eval()
-        self.vocab = GeneVocabulary.from_ensembl_ids(loaded.genes)
+        self.vocab, self.organisms = checkpoint_vocabulary(loaded)
         self.checkpoint_hash = loaded.sha256
         self.config = loaded.model.config
         self.family = family_of(loaded.model)  # "scprint" | "scprint2": v2 also needs a neighbour graph
@@ -102,6 +121,21 @@ class ModelWorker:
         logger.info("loaded %s in %.1f s", Path(checkpoint).name, time.perf_counter() - started)
         return cls(loaded, **options)
 
+    def match_organism(self, organism: str) -> str | None:
+        """The organism name to match a dataset's genes by, or None (a vocabulary of unknown organisms).
+
+        An organism the checkpoint's vocabulary does not hold is an ``InputError`` naming those it does.
+        """
+        if not self.organisms:
+            return None
+        wanted = find_organism(organism)
+        for known in self.organisms:
+            if known.term_id == wanted.term_id:
+                return known.name
+        names = ", ".join(o.label for o in self.organisms)
+        msg = f"organism {wanted.label} is not in the checkpoint's vocabulary, which knows {names}"
+        raise InputError(msg)
+
     def dataset_graph(self, adata: ad.AnnData, cmap: ColumnMap) -> NeighborGraph:
         """scPRINT-2's kNN graph of the whole dataset: computed (or read from obsp) once per dataset."""
         if self._graph is None or self._graph[0] is not adata:
@@ -110,7 +144,8 @@ class ModelWorker:
         return self._graph[1]
 
     def compute(self, adata: ad.AnnData, cells: np.ndarray, cmap: ColumnMap) -> GeneNetwork:
-        """The network of the given cells (sorted row positions of ``adata``)."""
+        """The network of the given cells (sorted row positions of ``adata``), of the dataset's organism."""
+        organism = self.match_organism(dataset_organism(adata.obs, cmap))
         if self.family == "scprint2":
             with torch.inference_mode():
                 return extract_network_v2(
@@ -119,6 +154,7 @@ class ModelWorker:
                     self.vocab,
                     self.params,
                     neighbors=self.dataset_graph(adata, cmap).subset(cells),
+                    organism=organism,
                     gene_column=cmap.gene_col,
                     layer=counts_layer(cmap),
                     batch_size=self.batch_size,

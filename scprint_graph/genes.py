@@ -1,7 +1,10 @@
 """Gene vocabulary: Ensembl ids, symbols and genomic locations; mapping of dataset genes onto it.
 
 The reference table (``scprint_graph/data/gene_reference.parquet``) comes from the CELLxGENE schema package
-(GENCODE 48 human, GENCODE M37 mouse); see ``scripts/extract_gene_reference.py`` and ``data/README.md``.
+(GENCODE 48 human, GENCODE M37 mouse, Ensembl 114 for the other species of ``ORGANISM_TABLE``); see
+``scripts/extract_gene_reference.py`` and ``data/README.md``. ``ORGANISM_TABLE`` is the one place where
+organism names, Latin names and NCBITaxon term ids are tied together; ingest, the extraction script and the
+store's organism term ids all read it.
 
 Genomic-location index (as scPRINT's data module builds it): genes are sorted by (organism, chromosome,
 start) and a new position index starts whenever the organism or chromosome changes or the gap to the previous
@@ -9,7 +12,7 @@ gene's start exceeds ``tolerance`` (10 kb), so neighbouring genes share one posi
 ("1".."22", "X", "Y", "MT", scaffold accessions) are ordered as strings, as scPRINT's
 ``sort_values("chromosome_name")`` does: "1" < "10" < ... < "19" < "2" < "20" < ... < "9" < "GL..." < "KI..."
 < "MT" < "X" < "Y". Organisms are ordered by name ("human" < "mouse"). Genes without a known location come
-last, each with its own position.
+last, each with its own position (the reference has coordinates for human, mouse and zebrafish only).
 """
 
 import logging
@@ -22,11 +25,94 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from scprint_graph.errors import InputError
+
 logger = logging.getLogger(__name__)
 
 REFERENCE_FILE = "gene_reference.parquet"
-ORGANISMS = ("human", "mouse")
-ORGANISM_TERM_IDS = {"NCBITaxon:9606": "human", "NCBITaxon:10090": "mouse"}
+
+
+@dataclass(frozen=True)
+class Organism:
+    """A species: its short name here, NCBITaxon term id, Latin name and its genes in the reference.
+
+    Attributes
+    ----------
+    name
+        The name used in the vocabulary and in the store (``"human"``, ``"zebrafish"``); an organism known
+        only by its term id (absent from ``ORGANISM_TABLE``) is named by that id.
+    term_id
+        Its NCBITaxon term id, as CELLxGENE's ``organism_ontology_term_id``.
+    latin
+        Its Latin name ("" when unknown).
+    reference
+        Stem of its gene file in the CELLxGENE schema package (``genes_<reference>.csv.gz``); "" when the
+        shipped reference has no genes for it.
+    aliases
+        Other NCBITaxon ids naming the same species (e.g. the species id where the table holds the
+        subspecies one).
+    """
+
+    name: str
+    term_id: str
+    latin: str = ""
+    reference: str = ""
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """``name (term id)`` for messages, or the term id alone when that is the name."""
+        return self.term_id if self.name == self.term_id else f"{self.name} ({self.term_id})"
+
+
+ORGANISM_TABLE: tuple[Organism, ...] = (
+    Organism("human", "NCBITaxon:9606", "Homo sapiens", "homo_sapiens"),
+    Organism("mouse", "NCBITaxon:10090", "Mus musculus", "mus_musculus"),
+    Organism("zebrafish", "NCBITaxon:7955", "Danio rerio", "danio_rerio"),
+    Organism("fruit_fly", "NCBITaxon:7227", "Drosophila melanogaster", "drosophila_melanogaster"),
+    Organism("roundworm", "NCBITaxon:6239", "Caenorhabditis elegans", "caenorhabditis_elegans"),
+    Organism("rat", "NCBITaxon:10116", "Rattus norvegicus", "rattus_norvegicus"),
+    Organism("rhesus_macaque", "NCBITaxon:9544", "Macaca mulatta", "macaca_mulatta"),
+    Organism("crab_eating_macaque", "NCBITaxon:9541", "Macaca fascicularis", "macaca_fascicularis"),
+    Organism("marmoset", "NCBITaxon:9483", "Callithrix jacchus", "callithrix_jacchus"),
+    Organism("chimpanzee", "NCBITaxon:9598", "Pan troglodytes", "pan_troglodytes"),
+    Organism("gorilla", "NCBITaxon:9595", "Gorilla gorilla gorilla", "gorilla_gorilla", ("NCBITaxon:9593",)),
+    Organism("mouse_lemur", "NCBITaxon:30608", "Microcebus murinus", "microcebus_murinus"),
+    Organism("rabbit", "NCBITaxon:9986", "Oryctolagus cuniculus", "oryctolagus_cuniculus"),
+    Organism("pig", "NCBITaxon:9823", "Sus scrofa", "sus_scrofa"),
+)
+"""Every organism the shipped gene reference has genes for (CELLxGENE schema 7.1.2's gene files, less ERCC
+spike-ins and SARS-CoV-2). A checkpoint may know others (scPRINT-2's vocabulary spans 16 species): they are
+accepted by NCBITaxon term id, with genes the reference does not describe (see ``find_organism``)."""
+ORGANISMS = tuple(o.name for o in ORGANISM_TABLE)
+ORGANISM_TERM_IDS = {t: o.name for o in ORGANISM_TABLE for t in (o.term_id, *o.aliases)}
+_ORGANISM_KEYS = {
+    key.lower(): o
+    for o in ORGANISM_TABLE
+    for key in (o.name, o.name.replace("_", " "), o.latin, o.term_id, *o.aliases)
+}
+_TERM_RE = re.compile(r"^NCBITaxon:\d+$", re.IGNORECASE)
+
+
+def find_organism(value: str) -> Organism:
+    """The organism named by ``value``: a name (``"zebrafish"``), a Latin name or an NCBITaxon term id.
+
+    A term id absent from ``ORGANISM_TABLE`` gives an organism named by that id, without reference genes
+    (a checkpoint may know species the reference does not). Anything else is an ``InputError`` naming the
+    known organisms.
+    """
+    key = str(value).strip()
+    found = _ORGANISM_KEYS.get(key.lower())
+    if found is not None:
+        return found
+    if _TERM_RE.match(key):
+        term = "NCBITaxon:" + key.split(":", 1)[1]
+        return Organism(term, term)
+    known = ", ".join(ORGANISMS)
+    msg = f"unknown organism {value!r}; use an NCBITaxon term id, a Latin name or one of {known}"
+    raise InputError(msg)
+
+
 LOCATION_TOLERANCE = 10_000
 # var columns that may carry gene identifiers, tried after the var index (AnnData / CELLxGENE conventions).
 GENE_COLUMNS = (
@@ -38,12 +124,14 @@ GENE_COLUMNS = (
     "gene_ids",
     "ensembl_id",
 )
-_ENSEMBL_RE = re.compile(r"^ENS[A-Z]*G\d{11}(\.\d+)?$")
+# Ensembl gene ids, and the FlyBase / WormBase ids Ensembl uses for fly and worm genes.
+_ENSEMBL_RE = re.compile(r"^(ENS[A-Z]*G\d{11}|FBgn\d{7}|FBti\d{7}|WBGene\d{8})(\.\d+)?$")
 _N_EXAMPLES = 5
 
 
 def is_ensembl_id(name: str) -> bool:
-    """True for a (possibly versioned) Ensembl gene id such as ``ENSG00000141510`` or ``ENSMUSG...1.2``."""
+    """True for a (possibly versioned) Ensembl gene id (``ENSG00000141510``, ``ENSDARG...``, ``ENSMUSG..1.2``)
+    or one of the FlyBase (``FBgn...``) and WormBase (``WBGene...``) ids Ensembl uses for fly and worm."""
     return bool(_ENSEMBL_RE.match(name))
 
 
@@ -91,10 +179,12 @@ class GeneMapping:
         return text
 
 
-def _read_reference() -> pd.DataFrame:
+def _read_reference(column: str | None = None, values: Sequence[str] = ()) -> pd.DataFrame:
+    """The reference's rows (those whose ``column`` is one of ``values`` when given: read only those)."""
     path = resources.files("scprint_graph") / "data" / REFERENCE_FILE
+    filters = None if column is None else [(column, "in", list(dict.fromkeys(values)))]
     with resources.as_file(path) as local:
-        table = pq.read_table(local).to_pandas()
+        table = pq.read_table(local, filters=filters).to_pandas()
     for name in ("organism", "chromosome", "biotype"):
         table[name] = table[name].astype(str)
     return table
@@ -145,16 +235,17 @@ class GeneVocabulary:
         Parameters
         ----------
         organisms
-            Any of ``"human"``, ``"mouse"`` (or their NCBITaxon term ids).
+            Organisms of ``ORGANISM_TABLE`` by name, Latin name or NCBITaxon term id.
         biotypes
             Keep only these GENCODE biotypes (e.g. ``("protein_coding",)``); all when None.
         """
-        wanted = [ORGANISM_TERM_IDS.get(o, o) for o in organisms]
-        bad = [o for o in wanted if o not in ORGANISMS]
+        organisms = list(organisms)
+        wanted = [find_organism(o).name for o in organisms]
+        bad = [o for o, name in zip(organisms, wanted, strict=True) if name not in ORGANISMS]
         if bad or not wanted:
-            msg = f"unknown organisms {bad or list(organisms)}; choose from {ORGANISMS}"
+            msg = f"no reference genes for organisms {bad or organisms}; choose from {ORGANISMS}"
             raise ValueError(msg)
-        table = _read_reference()
+        table = _read_reference("organism", wanted)
         keep = table["organism"].isin(wanted)
         if biotypes is not None:
             keep &= table["biotype"].isin(list(biotypes))
@@ -163,13 +254,20 @@ class GeneVocabulary:
         return cls._from_frame(table)
 
     @classmethod
-    def from_ensembl_ids(cls, ensembl_ids: Sequence[str]) -> "GeneVocabulary":
+    def from_ensembl_ids(
+        cls, ensembl_ids: Sequence[str], *, organisms: Sequence[str] | None = None
+    ) -> "GeneVocabulary":
         """Vocabulary in the given order (e.g. a checkpoint's), attributes looked up in the reference.
 
-        Ids absent from the reference are kept, with unknown symbol, organism and location, and reported.
+        Ids absent from the reference are kept, with unknown location and their id as symbol, and reported.
+        ``organisms`` (one name per gene, e.g. from a checkpoint's per-organism gene lists) sets each gene's
+        organism; without it the reference's is used ("" for genes it does not know).
         """
         ids = [str(i).split(".", 1)[0] for i in ensembl_ids]
-        ref = _read_reference().set_index("ensembl_id")
+        if organisms is not None and len(organisms) != len(ids):
+            msg = f"{len(organisms)} organisms given for {len(ids)} genes"
+            raise ValueError(msg)
+        ref = _read_reference("ensembl_id", ids).set_index("ensembl_id")
         known = pd.Index(ids).isin(ref.index)
         if not known.all():
             missing = [i for i, k in zip(ids, known, strict=True) if not k]
@@ -182,7 +280,7 @@ class GeneVocabulary:
         table = ref.reindex(ids)
         table = table.assign(
             symbol=table["symbol"].fillna(pd.Series(ids, index=table.index)),
-            organism=table["organism"].fillna(""),
+            organism=table["organism"].fillna("") if organisms is None else np.asarray(organisms, object),
             chromosome=table["chromosome"].fillna(""),
             start=table["start"].fillna(-1).astype(np.int64),
             biotype=table["biotype"].fillna(""),
@@ -270,7 +368,7 @@ class GeneVocabulary:
     def _check_organism(self, organism: str | None) -> str | None:
         if organism is None:
             return None
-        name = ORGANISM_TERM_IDS.get(organism, organism)
+        name = find_organism(organism).name
         if name not in set(self.organism.tolist()):
             msg = f"organism {organism!r} has no genes in this vocabulary ({self!r})"
             raise ValueError(msg)
@@ -311,8 +409,8 @@ class GeneVocabulary:
         source
             Label for the report.
         organism
-            Only match genes of this organism (``"human"``, ``"mouse"`` or an NCBITaxon term id); genes of
-            other organisms count as unknown. All organisms when None.
+            Only match genes of this organism (a name, Latin name or NCBITaxon term id, see
+            ``find_organism``); genes of other organisms count as unknown. All organisms when None.
 
         Returns
         -------

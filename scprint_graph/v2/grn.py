@@ -6,8 +6,9 @@ Q and K over the group's cells; softmax(Q̄ K̄ᵀ / √d) per layer and head, r
 The options (``GrnParams``), aggregation, filters, edge table and recorded parameters are v1's
 (scprint_graph.grn, scprint_graph.grn_core).
 
-Genes: one organism per network (scprint2 refuses mixed organisms); the organism is the one most of the
-matched genes belong to in the checkpoint's vocabulary. A given gene list keeps every given gene the
+Genes: one organism per network (scprint2 refuses mixed organisms): the given one (ingest passes the
+dataset's), matched by Ensembl id (or symbol) among that organism's genes of the checkpoint's vocabulary,
+else the one most of the matched genes belong to. A given gene list keeps every given gene the
 vocabulary knows (``drop_unexpressed=True``: only those expressed in the group, as scprint_graph's v1 path).
 """
 
@@ -22,7 +23,8 @@ from tqdm.auto import tqdm
 
 from scprint_graph import keys
 from scprint_graph.cells import AnnDataCells
-from scprint_graph.genes import GeneVocabulary
+from scprint_graph.errors import InputError
+from scprint_graph.genes import GeneVocabulary, find_organism
 from scprint_graph.grn import GroupQK, edges_for, precision_context, recorded_params
 from scprint_graph.grn_core import GeneNetwork, QKAccumulator
 from scprint_graph.grn_genes import choose_genes, gene_stats
@@ -35,13 +37,32 @@ from scprint_graph.v2.neighbors import NeighborGraph, neighbor_graph
 logger = logging.getLogger(__name__)
 
 
-def _one_organism(model: ScPrint2Model, chosen: np.ndarray) -> tuple[str | None, np.ndarray]:
-    """The organism most chosen genes belong to, and the chosen genes of that organism."""
+def organism_slice(model: ScPrint2Model, organism: str) -> tuple[str, tuple[int, int]]:
+    """The checkpoint's term id for ``organism`` (a name or term id) and its vocabulary rows.
+
+    An organism the checkpoint's vocabulary does not hold is an ``InputError`` naming those it does.
+    """
+    wanted = find_organism(organism).term_id
+    for term, rows in model.organism_slices.items():
+        if find_organism(term).term_id == wanted:
+            return term, rows
+    known = ", ".join(find_organism(t).label for t in model.organism_slices)
+    msg = f"organism {organism!r} is not in the checkpoint's vocabulary, which knows {known or 'none'}"
+    raise InputError(msg)
+
+
+def _one_organism(
+    model: ScPrint2Model, chosen: np.ndarray, organism: str | None = None
+) -> tuple[str | None, np.ndarray]:
+    """The organism (the given one, else the one most chosen genes belong to) and its chosen genes."""
     if not model.organism_slices:
         return None, chosen
-    counts = {o: int(((chosen >= a) & (chosen < b)).sum()) for o, (a, b) in model.organism_slices.items()}
-    organism = max(counts, key=counts.get)
-    start, stop = model.organism_slices[organism]
+    if organism is not None:
+        organism, (start, stop) = organism_slice(model, organism)
+    else:
+        counts = {o: int(((chosen >= a) & (chosen < b)).sum()) for o, (a, b) in model.organism_slices.items()}
+        organism = max(counts, key=counts.get)
+        start, stop = model.organism_slices[organism]
     keep = (chosen >= start) & (chosen < stop)
     if (~keep).any():
         logger.warning("%d genes of other organisms than %s are left out", int((~keep).sum()), organism)
@@ -60,12 +81,15 @@ def group_qk_v2(
     progress: bool = True,
     gene_column: str | None = None,
     layer: str | None = None,
+    organism: str | None = None,
 ) -> tuple[GroupQK, str | None, NeighborGraph]:
     """Mean Q and K of a group's genes over scPRINT-2's gene transformer, the organism, the neighbours.
 
     Parameters are those of :func:`scprint_graph.grn.extract_network`, plus ``neighbors``: the kNN graph
     over ``adata``'s rows (default: ``adata``'s own ``obsp['distances']``, else computed, see
-    :mod:`scprint_graph.v2.neighbors`). ``genes="random expressed"`` is refused: scprint2 computes Q/K
+    :mod:`scprint_graph.v2.neighbors`), and ``organism`` (a name or NCBITaxon id): match genes of that
+    organism of the checkpoint's vocabulary only (an organism it lacks is an ``InputError``); when None, the
+    organism most matched genes belong to. ``genes="random expressed"`` is refused: scprint2 computes Q/K
     networks on a fixed gene list only.
     """
     params = params or GrnParams()
@@ -78,7 +102,12 @@ def group_qk_v2(
     device = resolve_device(device) if device is not None else next(model.parameters()).device
     model = model.to(device).eval()
     config = model.config
-    cells = AnnDataCells(adata, vocab, gene_column=gene_column, layer=layer)
+    match = None  # the vocabulary's organism name to match genes by (symbols are per organism)
+    if organism is not None and model.organism_slices:
+        organism_slice(model, organism)  # refuse an organism the checkpoint lacks before reading cells
+        name = find_organism(organism).name
+        match = name if name in set(vocab.organism.tolist()) else None
+    cells = AnnDataCells(adata, vocab, gene_column=gene_column, layer=layer, organism=match)
     if cells.n_cells == 0:
         msg = "the group has no cells"
         raise ValueError(msg)
@@ -86,7 +115,7 @@ def group_qk_v2(
     chosen = choose_genes(
         cells, stats, params.genes, params.n_genes, drop_unexpressed=params.drop_unexpressed
     )
-    organism, chosen = _one_organism(model, chosen)
+    organism, chosen = _one_organism(model, chosen, organism)
     if len(chosen) > config.max_len:
         msg = f"{len(chosen)} network genes exceed the context of {config.max_len}: lower n_genes"
         raise ValueError(msg)
@@ -137,6 +166,7 @@ def extract_network_v2(
     progress: bool = True,
     gene_column: str | None = None,
     layer: str | None = None,
+    organism: str | None = None,
 ) -> GeneNetwork:
     """Gene network of one group of cells from scPRINT-2's gene transformer (see :func:`group_qk_v2`)."""
     params = params or GrnParams()
@@ -151,6 +181,7 @@ def extract_network_v2(
         progress=progress,
         gene_column=gene_column,
         layer=layer,
+        organism=organism,
     )
     edges = edges_for(params, group.q_mean, group.k_mean, group.genes, 0)
     recorded = recorded_params(

@@ -6,8 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scprint_graph.errors import InputError
 from scprint_graph.genes import (
+    ORGANISM_TABLE,
+    ORGANISMS,
     GeneVocabulary,
+    find_organism,
     genomic_location_index,
     is_ensembl_id,
 )
@@ -35,8 +39,50 @@ def test_load_both_organisms_and_biotype_filter():
     coding = GeneVocabulary.load(organisms=("mouse",), biotypes=("protein_coding",))
     assert set(coding.biotype) == {"protein_coding"}
     assert len(coding) < len(both)
-    with pytest.raises(ValueError, match="zebrafish"):
-        GeneVocabulary.load(organisms=("zebrafish",))
+    with pytest.raises(ValueError, match=r"no reference genes for organisms \['NCBITaxon:4081'\]"):
+        GeneVocabulary.load(organisms=("NCBITaxon:4081",))
+    with pytest.raises(InputError, match=r"unknown organism 'tomato'; .* zebrafish, fruit_fly"):
+        GeneVocabulary.load(organisms=("tomato",))
+
+
+def test_every_organism_of_the_table_has_reference_genes():
+    vocab = GeneVocabulary.load(organisms=[o.term_id for o in ORGANISM_TABLE])
+    counts = pd.Series(vocab.organism).value_counts()
+    assert set(counts.index) == set(ORGANISMS) and len(ORGANISMS) == 14
+    assert counts.min() > 20_000  # each species' full gene list
+    assert all(is_ensembl_id(i) for i in vocab.ensembl_ids[vocab.biotype == "protein_coding"])
+    fish = vocab.index_of(["ENSDARG00000009657", "FBgn0037583", "WBGene00000003"])
+    assert vocab.organism[fish].tolist() == ["zebrafish", "fruit_fly", "roundworm"]
+    assert vocab.symbols[fish].tolist() == ["FGFR1OP2", "Veneno", "aat-2"]
+    assert vocab.chromosome[fish[0]] != "" and vocab.start[fish[1]] == -1  # fly: no coordinates shipped
+
+
+@pytest.mark.parametrize(
+    ("value", "name", "term"),
+    [
+        ("zebrafish", "zebrafish", "NCBITaxon:7955"),
+        ("Danio rerio", "zebrafish", "NCBITaxon:7955"),
+        ("ncbitaxon:7227", "fruit_fly", "NCBITaxon:7227"),
+        ("fruit fly", "fruit_fly", "NCBITaxon:7227"),
+        ("NCBITaxon:9593", "gorilla", "NCBITaxon:9595"),  # the species id names the table's subspecies
+        ("NCBITaxon:4081", "NCBITaxon:4081", "NCBITaxon:4081"),  # known by its id only
+    ],
+)
+def test_find_organism(value, name, term):
+    found = find_organism(value)
+    assert (found.name, found.term_id) == (name, term)
+
+
+def test_from_ensembl_ids_takes_each_genes_organism():
+    vocab = GeneVocabulary.from_ensembl_ids(
+        ["ENSDARG00000009657", "Solyc01g005000"], organisms=["zebrafish", "NCBITaxon:4081"]
+    )
+    assert vocab.organism.tolist() == ["zebrafish", "NCBITaxon:4081"]
+    assert vocab.symbols.tolist() == ["FGFR1OP2", "Solyc01g005000"]  # its id: no symbol known
+    assert vocab.map_var(pd.DataFrame(index=["FGFR1OP2"]), organism="Danio rerio").n_known == 1
+    assert vocab.map_var(pd.DataFrame(index=["FGFR1OP2"]), organism="NCBITaxon:4081").n_known == 0
+    with pytest.raises(ValueError, match="1 organisms given for 2 genes"):
+        GeneVocabulary.from_ensembl_ids(["ENSDARG00000009657", "x"], organisms=["zebrafish"])
 
 
 def test_map_symbols_and_ids_with_unknowns_reported(human, caplog):
@@ -109,6 +155,11 @@ def test_vocabulary_rejects_duplicates_and_ragged_arrays():
 def test_is_ensembl_id():
     assert is_ensembl_id("ENSG00000141510")
     assert is_ensembl_id("ENSMUSG00000059552.7")
+    assert (
+        is_ensembl_id("ENSDARG00000009657")
+        and is_ensembl_id("FBgn0037583")
+        and is_ensembl_id("WBGene00000003")
+    )
     assert not is_ensembl_id("TP53")
     assert not is_ensembl_id("ENSG123")
 

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from scprint_graph import keys
+from scprint_graph.errors import InputError
 from scprint_graph.genes import GeneVocabulary
 from scprint_graph.grn_params import GrnParams
 from scprint_graph.official import load_any_checkpoint
@@ -404,6 +405,9 @@ def test_v2_grn_matches_reference(tmp_path):
     assert net.genes == kept and net.params["organism"] == "NCBITaxon:9606"
     assert net.params["neighbors"]["source"] == "obsp['distances']" and net.params["neighbors"]["k"] == 9
     assert net.params["model_family"] == "scprint2"
+    refused = r"'Danio rerio' is not in the checkpoint's vocabulary, which knows human \(NCBITaxon:9606\)"
+    with pytest.raises(InputError, match=refused + r", mouse \(NCBITaxon:10090\)$"):
+        extract_network_v2(ckpt.model, adata, vocab, params, organism="Danio rerio", progress=False)
     expected = reference_grn(sd, adata, counts, [HUMAN.index(g) for g in kept]).numpy()
     got = np.zeros_like(expected)
     index = {g: i for i, g in enumerate(kept)}

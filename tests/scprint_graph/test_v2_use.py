@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from typer.testing import CliRunner
 
 from cli.main import app
-from scprint_graph.v2.neighbors import exact_knn, log_pca, neighbor_graph
+from scprint_graph.v2.neighbors import EXACT_BELOW, exact_knn, log_pca, neighbor_graph
 from tests.scprint_graph.test_v2_official import HUMAN, official_state_dict, write_v2
 
 
@@ -42,6 +42,25 @@ def test_computed_neighbours_are_the_exact_knn_of_the_pca():
         assert set(np.flatnonzero(dist[i])) == set(np.argsort(d[i])[:14])
     small = exact_knn(np.array([[0.0], [1.0], [3.0]], dtype=np.float32), k=15)
     np.testing.assert_allclose(small.toarray(), [[0, 1, 3], [1, 0, 2], [3, 2, 0]])
+
+
+def test_large_datasets_take_pynndescent_as_scanpy_does():
+    """Past ``exact_below`` cells (scanpy: 8,192) the graph is pynndescent's, nearly the exact one."""
+    adata = _adata(n_cells=600, seed=3)
+    exact = neighbor_graph(adata)
+    approx = neighbor_graph(adata, exact_below=500)
+    assert EXACT_BELOW == 8192 and exact.params["method"].startswith("exact")
+    assert approx.params["method"].startswith("pynndescent") and approx.params["k"] == 15
+    assert (approx.params["n_trees"], approx.params["n_iters"], approx.params["n_jobs"]) == (6, 9, 1)
+    found, truth = approx.distances.tocsr(), exact.distances.tocsr()
+    assert (np.diff(found.indptr) == 14).all() and (found.diagonal() == 0).all()
+    pcs = log_pca(adata.X, adata.n_obs)
+    rows, cols = found.nonzero()
+    np.testing.assert_allclose(found[rows, cols].A1, np.linalg.norm(pcs[rows] - pcs[cols], axis=1), rtol=1e-4)
+    shared = found.multiply(truth).nnz  # pairs both graphs hold
+    assert shared / truth.nnz > 0.98
+    again = neighbor_graph(adata, exact_below=500)  # one seed, one graph
+    assert (again.distances != approx.distances).nnz == 0
 
 
 def test_nearest_takes_the_group_neighbours_and_fills_with_the_cell_itself():
