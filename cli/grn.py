@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from cli.app import app
 from cli.inputs import load_inputs
+from scprint_graph.checkpoint import checkpoint_vocabulary
 from scprint_graph.genes import GeneVocabulary
 from scprint_graph.grn import extract_network, group_qk
 from scprint_graph.grn_core import EDGE_FILTERS, HEAD_AGGREGATIONS
@@ -33,7 +34,7 @@ from scprint_graph.grn_params import PRECISIONS, GrnParams, read_heads_file, wri
 from scprint_graph.head_selection import select_heads_against_prior
 from scprint_graph.model import resolve_device
 from scprint_graph.priors import BUILTIN_PRIORS, load_prior
-from scprint_graph.v2.grn import extract_network_v2, group_qk_v2
+from scprint_graph.v2.grn import extract_network_v2, group_qk_v2, organism_slice
 from scprint_graph.v2.neighbors import neighbor_graph
 from scprint_graph.v2.official import family_of
 
@@ -133,6 +134,13 @@ def grn_command(
     gene_column: GeneColumnOption = None,
     device: DeviceOption = None,
     seed: SeedOption = 0,
+    organism: Annotated[
+        str | None,
+        typer.Option(
+            help="scPRINT-2: the organism of the cells (name or NCBITaxon id; default: the one most genes "
+            "match among those the checkpoint knows)."
+        ),
+    ] = None,
 ) -> None:
     """Gene networks from attention, one per group (e.g. cell type), written as one edge table."""
     if edge_filter == "top_k" and not top_k:
@@ -158,12 +166,20 @@ def grn_command(
     if group_by is not None and group_by not in adata.obs.columns:
         msg = f"obs has no column {group_by!r}; columns are {list(adata.obs.columns)}"
         raise typer.BadParameter(msg, param_hint="--group-by")
-    vocab = GeneVocabulary.from_ensembl_ids(checkpoint.genes)
+    vocab = checkpoint_vocabulary(checkpoint)[0]
     labels = adata.obs[group_by].astype(str) if group_by else None
     groups = sorted(labels.unique()) if labels is not None else ["all"]
     extract, v2_options, graph = extract_network, {}, None
+    if organism is not None and family_of(checkpoint.model) != "scprint2":
+        msg = "--organism is for scPRINT-2 checkpoints (a v1 checkpoint's genes are human or mouse by id)"
+        raise typer.BadParameter(msg, param_hint="--organism")
     if family_of(checkpoint.model) == "scprint2":  # one neighbour graph for the file, cut per group
         extract = extract_network_v2
+        if organism is not None:
+            try:
+                organism_slice(checkpoint.model, organism)
+            except ValueError as err:
+                raise typer.BadParameter(str(err), param_hint="--organism") from err
         try:
             graph = neighbor_graph(adata, layer=layer, seed=seed)
         except ValueError as err:
@@ -176,7 +192,7 @@ def grn_command(
             logger.warning("group %r has %d cells (< --min-cells %d): skipped", group, cells.n_obs, min_cells)
             continue
         if graph is not None:
-            v2_options = {"neighbors": graph.subset(in_group)}
+            v2_options = {"neighbors": graph.subset(in_group), "organism": organism}
         try:
             net = extract(
                 checkpoint.model,
@@ -262,7 +278,7 @@ def select_heads_command(
         seed=seed,
     )
     checkpoint, adata = load_inputs(ckpt, h5ad)
-    vocab = GeneVocabulary.from_ensembl_ids(checkpoint.genes)
+    vocab = checkpoint_vocabulary(checkpoint)[0]
     regulators, targets = _prior_ids(prior, vocab)
     try:
         options = {"batch_size": batch_size, "device": resolve_device(device), "gene_column": gene_column}

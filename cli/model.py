@@ -14,8 +14,7 @@ import typer
 
 from cli.app import app
 from cli.inputs import load_inputs
-from scprint_graph.checkpoint import save_checkpoint
-from scprint_graph.genes import GeneVocabulary
+from scprint_graph.checkpoint import checkpoint_vocabulary, save_checkpoint
 from scprint_graph.official import load_official_checkpoint
 from scprint_graph.v2.official import family_of
 from scprint_graph.v2.zero_shot import denoise_v2, embed_v2
@@ -37,7 +36,7 @@ SeedOption = Annotated[int, typer.Option(help="Seed of the context-gene draw.")]
 def _run(method, ckpt: Path, h5ad: Path, out: Path, **options) -> None:
     """Run a zero-shot ``method`` (embed or denoise) of the checkpoint on the file and write the result."""
     checkpoint, adata = load_inputs(ckpt, h5ad)
-    vocab = GeneVocabulary.from_ensembl_ids(checkpoint.genes)
+    vocab = checkpoint_vocabulary(checkpoint)[0]
     family = family_of(checkpoint.model)
     if family == "scprint2":  # scPRINT-2 reads each cell's neighbours too
         method = {embed: embed_v2, denoise: denoise_v2}[method]

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 
 from ingest.columns import ColumnMap, dataset_organism
-from scprint_graph.checkpoint import Checkpoint
+from scprint_graph.checkpoint import Checkpoint, checkpoint_vocabulary
 from scprint_graph.errors import InputError
-from scprint_graph.genes import GeneVocabulary, Organism, find_organism
+from scprint_graph.genes import find_organism
 from scprint_graph.grn import extract_network
 from scprint_graph.grn_core import GeneNetwork
 from scprint_graph.grn_params import GrnParams
@@ -44,24 +44,6 @@ def group_counts(adata: ad.AnnData, cells: np.ndarray, cmap: ColumnMap) -> ad.An
     if cmap.counts == "raw":
         return ad.AnnData(X=group.raw.X, obs=group.obs.copy(), var=group.raw.var.copy())
     return group.to_memory() if group.isbacked else group.copy()
-
-
-def checkpoint_vocabulary(loaded: Checkpoint) -> tuple[GeneVocabulary, tuple[Organism, ...]]:
-    """The checkpoint's vocabulary and the organisms it knows.
-
-    A checkpoint with per-organism gene lists (scPRINT-2: ``organism_slices``) gives each gene its organism,
-    so genes the shipped reference lacks still belong to one (stored with a null symbol); otherwise the
-    organisms are those the reference gives the vocabulary's genes.
-    """
-    slices = getattr(loaded.model, "organism_slices", None) or {}
-    if not slices:
-        vocab = GeneVocabulary.from_ensembl_ids(loaded.genes)
-        return vocab, tuple(find_organism(n) for n in dict.fromkeys(vocab.organism.tolist()) if n)
-    names = np.full(len(loaded.genes), "", dtype=object)
-    for term, (start, stop) in slices.items():
-        names[start:stop] = find_organism(term).name
-    vocab = GeneVocabulary.from_ensembl_ids(loaded.genes, organisms=names.tolist())
-    return vocab, tuple(find_organism(term) for term in slices)
 
 
 @dataclass(frozen=True)

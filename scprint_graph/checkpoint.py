@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from scprint_graph.config import ModelConfig
+from scprint_graph.genes import GeneVocabulary, Organism, find_organism
 from scprint_graph.model import ScPrintModel
 
 logger = logging.getLogger(__name__)
@@ -117,6 +119,24 @@ class Checkpoint:
     optimizer_state: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     sha256: str | None = None
+
+
+def checkpoint_vocabulary(loaded: Checkpoint) -> tuple[GeneVocabulary, tuple[Organism, ...]]:
+    """The checkpoint's vocabulary and the organisms it knows.
+
+    A checkpoint with per-organism gene lists (scPRINT-2: ``organism_slices``) gives each gene its organism,
+    so genes the shipped reference lacks still belong to one (stored with a null symbol); otherwise the
+    organisms are those the reference gives the vocabulary's genes.
+    """
+    slices = getattr(loaded.model, "organism_slices", None) or {}
+    if not slices:
+        vocab = GeneVocabulary.from_ensembl_ids(loaded.genes)
+        return vocab, tuple(find_organism(n) for n in dict.fromkeys(vocab.organism.tolist()) if n)
+    names = np.full(len(loaded.genes), "", dtype=object)
+    for term, (start, stop) in slices.items():
+        names[start:stop] = find_organism(term).name
+    vocab = GeneVocabulary.from_ensembl_ids(loaded.genes, organisms=names.tolist())
+    return vocab, tuple(find_organism(term) for term in slices)
 
 
 def file_sha256(path: str | os.PathLike) -> str:

@@ -97,6 +97,11 @@ def test_grn_command_on_a_v2_checkpoint(files):
     assert all(p["neighbors"]["source"] == "computed" and p["neighbors"]["k"] == 15 for p in params)
     bad = CliRunner().invoke(app, [*args, "--genes", "random-expressed"])
     assert bad.exit_code != 0 and "fixed gene list" in bad.output
+    named = CliRunner().invoke(app, [*args, "--n-genes", "10", "--min-cells", "5", "--organism", "human"])
+    assert named.exit_code == 0, named.output
+    assert pq.read_table(out).equals(table), "naming the organism the genes already chose changes nothing"
+    fish = CliRunner().invoke(app, [*args, "--n-genes", "10", "--min-cells", "5", "--organism", "zebrafish"])
+    assert fish.exit_code != 0 and "'zebrafish' is not in the" in fish.output
 
 
 def test_embed_and_denoise_commands_on_a_v2_checkpoint(files):
