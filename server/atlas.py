@@ -43,7 +43,9 @@ from server.types.filters import NetworkFilterInput
 log = logging.getLogger(__name__)
 
 RELEASE_HEADER = "x-scprint-graph-release"
-FILTER_FIELDS = {to_camel_case(f.name): f for f in fields(NetworkFilter)}  # cellTypes -> cell_types ...
+# cellTypes -> cell_types ...: the filter's fields a query string can spell (not the nested `quality`)
+QUERY_STRING_TYPES = (bool, str | None, tuple[int, ...], tuple[str, ...])
+FILTER_FIELDS = {to_camel_case(f.name): f for f in fields(NetworkFilter) if f.type in QUERY_STRING_TYPES}
 ALLOWED = [*PARAMETERS, *FILTER_FIELDS]
 BATCH_ROWS = ATLAS_BATCH_ROWS  # rows read, written and sent at a time (tests set it small)
 SINGLE = [*PARAMETERS, *(name for name, f in FILTER_FIELDS.items() if f.type in (bool, str | None))]

@@ -136,6 +136,7 @@ def test_filters_are_recorded_in_the_parquet_metadata(client):
         ("minWeight=0x1", 400, "minWeight must be a number"),
         ("networkIds=1&networkIds=two", 400, "networkIds takes integer ids, got 'two'"),
         ("exactTerms=yes", 400, "exactTerms must be true or false"),
+        ("quality=CollecTRI", 400, "unknown query parameter(s) 'quality'"),  # a nested GraphQL input
         ("cellTypes=" + "&cellTypes=".join(["x"] * 1001), 400, "at most 1000 are allowed"),
     ],
 )
