@@ -247,7 +247,7 @@ class Delta:
         """Merges the delta into a new base: a copy and append when nothing is tombstoned, else a rewrite."""
         con = duckdb.connect()
         con.execute(f"ATTACH '{self.delta}' AS delta (READ_ONLY)")
-        dead = con.execute("SELECT count(*) FROM delta.tombstones").fetchone()[0]
+        dead = sorted(r[0] for r in con.execute("SELECT network_id FROM delta.tombstones").fetchall())
         con.close()
         new = self.root / f"base{self.n}.duckdb"
         if self.base is not None and not dead:
@@ -260,11 +260,8 @@ class Delta:
         for name in ("edges", "edges_by_target"):
             if self.base is None or dead:
                 con.execute(f"CREATE TABLE {name} {COLUMNS}")
-            if dead:  # insertion order is kept, so each dataset's runs stay sorted
-                con.execute(
-                    f"INSERT INTO {name} SELECT * FROM base.{name}"
-                    " WHERE network_id NOT IN (SELECT network_id FROM delta.tombstones)"
-                )
+            if dead:  # a plain filter keeps insertion order (a join does not), so the runs stay sorted
+                con.execute(f"INSERT INTO {name} SELECT * FROM base.{name}" + ranges_filter(dead))
             con.execute(f"INSERT INTO {name} SELECT * FROM delta.{name}")
         con.execute("COMMIT")
         self.base_edges = con.execute("SELECT count(*) FROM edges").fetchone()[0]
