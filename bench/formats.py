@@ -207,7 +207,7 @@ class Delta:
     plus the delta so far; once the delta passes ``fraction`` of the base, it is merged into a new base.
     """
 
-    FILTERS = ("not_in", "anti", "ranges")
+    FILTERS = ("not_in", "anti", "ranges", "split")
 
     def __init__(self, root: Path, fraction: float = 0.25, live: str = "ranges"):
         self.root, self.fraction, self.live, self.n = root, fraction, live, 0
@@ -286,6 +286,7 @@ class Delta:
                 "anti": f"SELECT b.* FROM base.{name} b ANTI JOIN delta.tombstones t"
                 " ON b.network_id = t.network_id",
                 "ranges": f"SELECT * FROM base.{name}" + ranges_filter(dead),
+                "split": live_scans(name, dead),
             }[live or self.live]
             con.execute(f"CREATE TEMP VIEW {name} AS {base} UNION ALL SELECT * FROM delta.{name}")
         return con
@@ -294,17 +295,34 @@ class Delta:
         return self.base.stat().st_size + self.delta.stat().st_size
 
 
-def ranges_filter(dead: list[int]) -> str:
-    """A WHERE clause excluding sorted network ids as ranges (a dataset's networks are contiguous)."""
+def dead_ranges(dead: list[int]) -> list[tuple[int, int]]:
+    """Sorted tombstoned network ids as (first, last) ranges: a dataset's networks are contiguous."""
     ranges = []
     for i in dead:
         if ranges and ranges[-1][1] == i - 1:
             ranges[-1][1] = i
         else:
             ranges.append([i, i])
+    return [(a, b) for a, b in ranges]
+
+
+def ranges_filter(dead: list[int]) -> str:
+    """A WHERE clause excluding the tombstoned ranges (empty without tombstones)."""
     return "".join(
-        f"{' AND' if k else ' WHERE'} network_id NOT BETWEEN {a} AND {b}" for k, (a, b) in enumerate(ranges)
+        f"{' AND' if k else ' WHERE'} network_id NOT BETWEEN {a} AND {b}"
+        for k, (a, b) in enumerate(dead_ranges(dead))
     )
+
+
+def live_scans(name: str, dead: list[int]) -> str:
+    """The base's live rows as a UNION ALL of scans of the ranges between tombstoned ones, one bound each."""
+    bounds = [b for a, b in dead_ranges(dead) for b in (a, b)]
+    lows, highs = [None, *bounds[1::2]], [*bounds[0::2], None]
+    scans = []
+    for low, high in zip(lows, highs, strict=True):
+        where = [f"network_id > {low}"] * (low is not None) + [f"network_id < {high}"] * (high is not None)
+        scans.append(f"SELECT * FROM base.{name}" + (" WHERE " + " AND ".join(where) if where else ""))
+    return " UNION ALL ".join(scans)
 
 
 class DuckLake:
