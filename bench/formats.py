@@ -209,7 +209,7 @@ class Delta:
 
     FILTERS = ("not_in", "anti", "ranges", "split")
 
-    def __init__(self, root: Path, fraction: float = 0.25, live: str = "ranges"):
+    def __init__(self, root: Path, fraction: float = 0.25, live: str = "split"):
         self.root, self.fraction, self.live, self.n = root, fraction, live, 0
         self.base, self.base_edges = None, 0
         self.delta, self.delta_edges, self.delta_datasets = self._empty_delta(), 0, 0
@@ -506,7 +506,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--delta-fraction", type=float, default=0.25, help="delta/base edges that compact")
-    parser.add_argument("--delta-live", choices=Delta.FILTERS, default="ranges", help="tombstone filter")
+    parser.add_argument("--delta-live", choices=Delta.FILTERS, default="split", help="tombstone filter")
     parser.add_argument("--delta-sweep", action="store_true", help="deltas of 1, 5, 20 datasets; compaction")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
