@@ -7,12 +7,13 @@ from typing import Annotated
 import strawberry
 from strawberry.extensions import SchemaExtension
 
+from schema.queries._common import make_cursor, parse_cursor
 from schema.queries.compare import compare_networks
 from schema.queries.edges import regulators_of, targets_of
 from schema.queries.evidence import prior_sources
 from schema.queries.genes import search_genes, unversioned
 from schema.queries.meta import gene_set_collections, store_info
-from schema.queries.networks import find_network_ids, find_networks, find_networks_and_facets
+from schema.queries.networks import find_network_ids, find_networks, find_networks_and_facets, network_groups
 from server import prefetch
 from server.arguments import (
     DEFAULTS,
@@ -41,9 +42,10 @@ from server.lookup import check_gene_list, gene_name_or_none, gene_row, gene_row
 from server.types.comparison import NetworkComparison
 from server.types.enrichment import GeneSetEnrichmentResult, RegulatorEnrichmentResult
 from server.types.evidence import evidence_filter
-from server.types.filters import to_store
+from server.types.filters import GroupBy, to_store
 from server.types.gene import EdgeOptions, Gene, RegulatorTfsArg, TargetTfsArg
 from server.types.gene_lookup import GeneLookup
+from server.types.group import NetworkGroupConnection
 from server.types.meta import Meta
 from server.types.network import Network, NetworkConnection
 from server.types.regulation import GeneListRegulationConnection
@@ -178,6 +180,47 @@ class Query:
             rows = await prefetch.networks(info, page.items)
             page = replace(page, items=[rows[i] for i in page.items])
         return NetworkConnection.from_row(page, filter, counts)
+
+    @strawberry.field(
+        description="The values of one label among the matching networks (every cell type, say), most "
+        "networks first, each with the counts of the other labels over its networks: a cell-type overview "
+        "without reading every network."
+    )
+    async def network_groups(
+        self,
+        info: Info,
+        group_by: Annotated[
+            GroupBy, strawberry.argument(description="The label to group by (default: cell type).")
+        ] = GroupBy.CELL_TYPE,
+        filter: FilterArg = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Keep values whose label contains this text (any case) or whose term id it is."
+            ),
+        ] = None,
+        first: FirstArg = None,
+        after: AfterArg = None,
+    ) -> NetworkGroupConnection:
+        context = info.context
+        size = page_size(first, context.limits)
+        try:
+            (offset,) = parse_cursor(after, 1) if after is not None else (0,)
+        except ValueError as err:
+            raise UserError(str(err)) from err
+        total, groups = await context.run(
+            network_groups,
+            to_store(filter),
+            by=group_by.value,
+            search=search.strip() if search and search.strip() else None,
+            facets=NetworkGroupConnection.facets_selected(info),
+            first=size,
+            offset=offset,
+        )
+        more = offset + len(groups) < total
+        return NetworkGroupConnection.from_row(
+            groups, total, make_cursor(offset + len(groups)) if more else None
+        )
 
     @strawberry.field(description="One network by its stable id; null if unknown.")
     async def network(

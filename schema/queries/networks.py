@@ -1,6 +1,7 @@
 """Networks by facets and free text, by id, facet counts, datasets and idempotency keys."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import duckdb
 
@@ -18,6 +19,7 @@ from schema.queries._common import (
 from schema.rows import DatasetRow, FacetCount, NetworkRow, Page
 
 NETWORK_COLUMNS = select_list(NetworkRow, "n")
+MAX_OFFSET = 1_000_000  # groups a client can page past
 
 
 def _matching_page(
@@ -202,3 +204,82 @@ def unmatched_labels(con: duckdb.DuckDBPyConnection, where: NetworkFilter | None
             if not con.execute(f"SELECT EXISTS (SELECT 1 FROM networks n WHERE {sql})", params).fetchone()[0]:
                 out.append((label.plural, value))
     return out
+
+
+@dataclass(frozen=True)
+class NetworkGroup:
+    """The networks sharing one value of a label, with the facet counts of the other labels among them."""
+
+    value: str | None
+    term_id: str | None
+    count: int
+    facets: dict[str, list[FacetCount]]
+
+
+def network_groups(
+    con: duckdb.DuckDBPyConnection,
+    where: NetworkFilter | None = None,
+    *,
+    by: str = "cell_type",
+    search: str | None = None,
+    facets: Sequence[str] = (),
+    first: int = 50,
+    offset: int = 0,
+) -> tuple[int, list[NetworkGroup]]:
+    """One page of the values of label ``by`` among the networks of ``where``, most networks first, and how
+    many values match in all.
+
+    ``search`` keeps values whose label contains it (any case) or whose term id is it. Each group carries the
+    counts of ``facets`` (other labels) over its networks: a page of 50 cell types with their tissues and
+    diseases is two statements, whatever the number of networks, so a browser never needs them all.
+    """
+    check_label(by, "grouping")
+    for facet in facets:
+        check_label(facet, "facet")
+    check_limit("first", first, MAX_PAGE)
+    if not 0 <= offset <= MAX_OFFSET:
+        msg = f"offset must be between 0 and {MAX_OFFSET}, got {offset}"
+        raise ValueError(msg)
+    sql, params = (where or NetworkFilter()).sql("n")
+    term = f"{by}_ontology_term_id"
+    found, found_params = "TRUE", []
+    if search:
+        found, found_params = "(contains(lower(value), ?) OR term_id = ?)", [search.lower(), search]
+    rows = con.execute(
+        f"""
+        SELECT value, term_id, c, count(*) OVER () FROM (
+            SELECT n.{by} AS value, n.{term} AS term_id, count(*) AS c
+            FROM networks n WHERE {sql} GROUP BY ALL
+        ) WHERE {found}
+        ORDER BY c DESC, value NULLS LAST, term_id NULLS LAST LIMIT ? OFFSET ?
+        """,
+        [*params, *found_params, first, offset],
+    ).fetchall()
+    total = rows[0][3] if rows else 0
+    if not rows and offset:
+        total = con.execute(
+            f"SELECT count(*) FROM (SELECT DISTINCT n.{by} AS value, n.{term} AS term_id FROM networks n"
+            f" WHERE {sql}) WHERE {found}",
+            [*params, *found_params],
+        ).fetchone()[0]
+    groups = {
+        (value, term_id): NetworkGroup(value, term_id, c, {f: [] for f in facets})
+        for value, term_id, c, _ in rows
+    }
+    wanted = [f for f in dict.fromkeys(facets) if f != by]
+    if groups and wanted:
+        keys = ", ".join(["(?::VARCHAR, ?::VARCHAR)"] * len(groups))
+        key_params = [part for key in groups for part in key]
+        counts = " UNION ALL ".join(  # a NULL label is a group too: matched with IS NOT DISTINCT FROM
+            f"SELECT {i} AS facet, k.g, k.gt, n.{facet} AS value, n.{facet}_ontology_term_id AS term_id,"
+            f" count(*) AS c FROM networks n JOIN (VALUES {keys}) AS k(g, gt)"
+            f" ON n.{by} IS NOT DISTINCT FROM k.g AND n.{term} IS NOT DISTINCT FROM k.gt"
+            f" WHERE {sql} GROUP BY ALL"
+            for i, facet in enumerate(wanted)
+        )
+        found_counts = con.execute(
+            f"{counts} ORDER BY facet, g, gt, c DESC, value NULLS LAST", [*key_params, *params] * len(wanted)
+        ).fetchall()
+        for i, g, gt, value, term_id, c in found_counts:
+            groups[(g, gt)].facets[wanted[i]].append(FacetCount(value=value, term_id=term_id, count=c))
+    return total, list(groups.values())

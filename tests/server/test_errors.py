@@ -132,6 +132,8 @@ STRING_ARGUMENTS = {
     "Query.targets.organism": 'query($v: String) { targets(genes: ["TF1"], organism: $v) { unknownGenes } }',
     "Query.targets.after": 'query($v: String) { targets(genes: ["TF1"], after: $v) { nodes { rank } } }',
     "Query.targets.evidenceSources": 'query($v: String!) { targets(genes: ["TF1"], novelOnly: true, evidenceSources: [$v]) { nodes { rank } } }',
+    "Query.networkGroups.search": "query($v: String) { networkGroups(search: $v) { totalCount nodes { networkCount } } }",
+    "Query.networkGroups.after": "query($v: String) { networkGroups(after: $v) { totalCount } }",
 }  # fmt: skip
 
 
