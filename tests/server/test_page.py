@@ -81,6 +81,21 @@ def test_cell_types_with_counts_per_tissue_and_disease(page, screenshots):
 
 
 @pytest.mark.browser
+def test_cell_types_are_searched_on_the_server_and_the_url_keeps_the_search(page):
+    open_view(page, "/")
+    page.fill("input[aria-label='Filter cell types']", "b ce")
+    page.locator(".card.celltype", has_text="T cell").wait_for(state="detached")  # the store answered
+    assert re.search(r"q=b(\+|%20)ce", page.url), page.url
+    assert page.locator(".card.celltype h3").inner_text() == "B cell 1 network"
+    assert "1 cell type matching" in page.locator("#celltype-summary").inner_text()
+    page.reload()
+    wait_ready(page)
+    assert page.locator("input[aria-label='Filter cell types']").input_value() == "b ce"
+    assert page.locator(".card.celltype h3").all_inner_texts() == ["B cell 1 network"]
+    assert page.locator("#more-celltypes").is_hidden()
+
+
+@pytest.mark.browser
 def test_cell_type_lists_its_networks_and_narrows_by_tissue(page, screenshots):
     open_view(page, "/")
     page.click("text=T cell")

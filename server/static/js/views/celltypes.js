@@ -4,76 +4,79 @@
 import { exportUrl, gql } from "../api.js";
 import { chip, fmt, h, href, networkLabel, put, seg, table, termKey, termText } from "../dom.js";
 
-const PAGE = 1000; // networks per request of the overview (cost-limited by the API)
-const MAX_PAGES = 20;
+const GROUPS = 100; // cell types per request: the store groups and counts, the page never sees every network
+const TERM = "label termId";
 
-const OVERVIEW = `query Overview($after: String) {
-  networks(first: ${PAGE}, after: $after) {
+const OVERVIEW = `query Overview($search: String, $after: String) {
+  meta { counts { networks } }
+  networkGroups(groupBy: CELL_TYPE, search: $search, first: ${GROUPS}, after: $after) {
     totalCount
     pageInfo { hasNextPage endCursor }
-    nodes { cellType { label termId } tissue { label termId } disease { label termId } }
+    nodes {
+      term { ${TERM} } networkCount
+      facets { tissue { term { ${TERM} } count } disease { term { ${TERM} } count } }
+    }
   }
 }`;
 
-/** Count networks per cell type, and within each per tissue and per disease. */
-function crossTab(nodes) {
-  const byCellType = new Map();
-  const bump = (map, term) => {
-    const key = termKey(term) ?? "";
-    const entry = map.get(key) ?? { term, count: 0 };
-    entry.count += 1;
-    map.set(key, entry);
-  };
-  for (const n of nodes) {
-    const key = termKey(n.cellType) ?? "";
-    if (!byCellType.has(key)) byCellType.set(key, { term: n.cellType, count: 0, tissues: new Map(), diseases: new Map() });
-    const entry = byCellType.get(key);
-    entry.count += 1;
-    bump(entry.tissues, n.tissue);
-    bump(entry.diseases, n.disease);
-  }
-  const sorted = (map) => [...map.values()].sort((a, b) => b.count - a.count || termText(a.term).localeCompare(termText(b.term)));
-  return sorted(byCellType).map((e) => ({ ...e, tissues: sorted(e.tissues), diseases: sorted(e.diseases) }));
+function card(g) {
+  const key = termKey(g.term);
+  const link = key == null ? null : (params) => href(`/cell-type/${seg(key)}`, params);
+  return h("div", { class: "card celltype" },
+    h("h3", {}, link ? h("a", { href: link() }, termText(g.term)) : termText(g.term), " ",
+      h("span", { class: "muted" }, `${fmt(g.networkCount)} network${g.networkCount === 1 ? "" : "s"}`)),
+    h("div", { class: "label" }, "Tissues"),
+    h("div", { class: "chips" }, g.facets.tissue.map((t) => chip(termText(t.term), t.count, link?.({ tissue: termKey(t.term) })))),
+    h("div", { class: "label" }, "Diseases"),
+    h("div", { class: "chips" }, g.facets.disease.map((d) => chip(termText(d.term), d.count, link?.({ disease: termKey(d.term) })))));
 }
 
-export async function renderOverview(root, { isCurrent }) {
-  const nodes = [];
-  let after = null;
-  let total = 0;
-  for (let page = 0; page < MAX_PAGES; page += 1) {
-    const { networks } = await gql(OVERVIEW, { after });
-    nodes.push(...networks.nodes);
-    total = networks.totalCount;
-    if (!networks.pageInfo.hasNextPage) break;
-    after = networks.pageInfo.endCursor;
-  }
+export async function renderOverview(root, { params, isCurrent }) {
+  const search = (params.get("q") ?? "").trim();
+  const first = await gql(OVERVIEW, { search: search || null, after: null });
   if (!isCurrent()) return;
-  const groups = crossTab(nodes);
-  const filter = h("input", { type: "search", placeholder: "Filter cell types", "aria-label": "Filter cell types" });
-  const cards = groups.map((g) => {
-    const key = termKey(g.term);
-    const link = key == null ? null : (params) => href(`/cell-type/${seg(key)}`, params);
-    const card = h("div", { class: "card celltype", dataset: { name: termText(g.term).toLowerCase() } },
-      h("h3", {}, link ? h("a", { href: link() }, termText(g.term)) : termText(g.term), " ",
-        h("span", { class: "muted" }, `${fmt(g.count)} network${g.count === 1 ? "" : "s"}`)),
-      h("div", { class: "label" }, "Tissues"),
-      h("div", { class: "chips" }, g.tissues.map((t) => chip(termText(t.term), t.count, link?.({ tissue: termKey(t.term) })))),
-      h("div", { class: "label" }, "Diseases"),
-      h("div", { class: "chips" }, g.diseases.map((d) => chip(termText(d.term), d.count, link?.({ disease: termKey(d.term) })))));
-    return card;
-  });
+  const total = first.meta.counts.networks;
+  const grid = h("div", { class: "grid", id: "celltype-grid" });
+  const summary = h("p", { class: "muted", id: "celltype-summary" });
+  const more = h("button", { type: "button", id: "more-celltypes", hidden: true }, `Show ${GROUPS} more cell types`);
+  let after = null;
+  let query = search;
+  const show = (groups, append) => {
+    if (!append) grid.replaceChildren();
+    grid.append(...groups.nodes.map(card));
+    after = groups.pageInfo.hasNextPage ? groups.pageInfo.endCursor : null;
+    more.hidden = after == null;
+    const matching = query ? ` matching “${query}”` : "";
+    const types = `${fmt(groups.totalCount)} cell type${groups.totalCount === 1 ? "" : "s"}`;
+    summary.textContent = `${fmt(total)} networks; ${types}${matching}, ` +
+      `${fmt(grid.children.length)} shown. Pick a cell type to see its networks.`;
+  };
+  // The search runs in the store (label or term id), a little after typing stops; the URL keeps it.
+  const filter = h("input", { type: "search", placeholder: "Filter cell types", "aria-label": "Filter cell types",
+    value: search });
+  let timer = null;
   filter.addEventListener("input", () => {
-    const text = filter.value.trim().toLowerCase();
-    for (const card of cards) card.hidden = text !== "" && !card.dataset.name.includes(text);
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const text = filter.value.trim();
+      const { networkGroups } = await gql(OVERVIEW, { search: text || null, after: null });
+      if (filter.value.trim() !== text || !isCurrent()) return; // typing went on, or the view changed
+      query = text;
+      history.replaceState(null, "", href("/", { q: text || null }));
+      show(networkGroups, false);
+    }, 250);
   });
-  const shown = nodes.length < total ? ` (counts over the first ${fmt(nodes.length)})` : "";
+  more.addEventListener("click", async () => {
+    const { networkGroups } = await gql(OVERVIEW, { search: query || null, after });
+    if (isCurrent()) show(networkGroups, true);
+  });
   put(root,
     h("h1", {}, "Cell types"),
-    h("p", { class: "muted" }, `${fmt(total)} networks across ${fmt(groups.length)} cell types${shown}. `,
-      "Pick a cell type to see its networks."),
+    summary,
     h("div", { class: "toolbar" }, filter),
-    groups.length ? h("div", { class: "grid" }, cards) : h("p", {}, "The release holds no networks yet."),
+    total ? [grid, more] : h("p", {}, "The release holds no networks yet."),
   );
+  show(first.networkGroups, false);
 }
 
 const CELL_TYPE = `query CellType($cellType: [String!], $filter: NetworkFilterInput, $after: String) {
