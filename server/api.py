@@ -38,7 +38,7 @@ from server.enrichment import (
 )
 from server.errors import LoggingSchema, UserError, mask_errors
 from server.limits import page_size
-from server.lookup import check_gene_list, gene_name_or_none, gene_row, gene_rows, match
+from server.lookup import check_gene_list, gene_name_or_none, gene_row, match
 from server.types.comparison import NetworkComparison
 from server.types.enrichment import GeneSetEnrichmentResult, RegulatorEnrichmentResult
 from server.types.evidence import evidence_filter
@@ -307,11 +307,10 @@ class Query:
         first: FirstArg = None,
         after: AfterArg = None,
     ) -> GeneListRegulationConnection:
-        rows, unknown = await gene_rows(info.context, genes, organism=organism)
         options = EdgeOptions(filter, min_weight, max_rank, known_only, novel_only, evidence_sources)
-        ids = [r.id for r in rows]
-        page = await options.page(info, regulators_of, ids, transcription_factors_only, first, after)
-        return await GeneListRegulationConnection.build_for(info, page, unknown)
+        return await options.gene_list(
+            info, regulators_of, genes, organism, transcription_factors_only, first, after
+        )
 
     @strawberry.field(
         description="Edges out of any gene of a list, in every matching network, by gene, network then rank: "
@@ -332,11 +331,10 @@ class Query:
         first: FirstArg = None,
         after: AfterArg = None,
     ) -> GeneListRegulationConnection:
-        rows, unknown = await gene_rows(info.context, genes, organism=organism)
         options = EdgeOptions(filter, min_weight, max_rank, known_only, novel_only, evidence_sources)
-        ids = [r.id for r in rows]
-        page = await options.page(info, targets_of, ids, transcription_factors_only, first, after)
-        return await GeneListRegulationConnection.build_for(info, page, unknown)
+        return await options.gene_list(
+            info, targets_of, genes, organism, transcription_factors_only, first, after
+        )
 
     enrichment: GeneSetEnrichmentResult = strawberry.field(
         resolver=enrichment, description=ENRICHMENT_DESCRIPTION

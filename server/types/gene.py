@@ -21,9 +21,10 @@ from server.arguments import (
 )
 from server.context import Info
 from server.limits import page_size
+from server.lookup import gene_rows
 from server.types.evidence import evidence_filter
 from server.types.filters import NetworkFilterInput, to_store
-from server.types.regulation import RegulationConnection, RegulationGroup
+from server.types.regulation import GeneListRegulationConnection, RegulationConnection, RegulationGroup
 
 RegulatorTfsArg = Annotated[
     bool, strawberry.argument(description="Keep the edges whose regulator is a transcription factor.")
@@ -141,6 +142,14 @@ class EdgeOptions:
     known_only: bool
     novel_only: bool
     evidence_sources: list[str] | None
+
+    async def gene_list(
+        self, info: Info, query, names, organism, tfs_only, first, after
+    ) -> GeneListRegulationConnection:
+        """One page of ``query`` over a user's gene list, with the names the release does not know."""
+        rows, unknown = await gene_rows(info.context, names, organism=organism)
+        page = await self.page(info, query, [r.id for r in rows], tfs_only, first, after)
+        return await GeneListRegulationConnection.build_for(info, page, unknown)
 
     async def page(self, info: Info, query, gene_ids, tfs_only, first, after) -> Page[RegulationRow]:
         """One page of ``query`` (``regulators_of`` or ``targets_of``) over ``gene_ids``."""
