@@ -196,33 +196,8 @@ def latency(url: str, root: Path, n_networks: int, n_genes: int, repeats: int, s
 
 
 async def load(url: str, n_networks: int, n_genes: int, clients: int, seconds: float) -> None:
-    latencies: list[float] = []
-    errors: list[str] = []
-    deadline = time.monotonic() + seconds
-
-    async def worker(index: int) -> None:
-        rng = random.Random(index)
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-            while time.monotonic() < deadline:
-                case = rng.choice(CASES)
-                variables = {
-                    k: v
-                    for k, v in case.variables(rng, n_networks, n_genes).items()
-                    if f"${k}" in case.graphql
-                }
-                start = time.perf_counter()
-                try:
-                    response = await client.post(
-                        "/graphql", json={"query": case.graphql, "variables": variables}
-                    )
-                    if response.status_code != 200 or "errors" in response.json():
-                        errors.append(response.text[:200])
-                except httpx.HTTPError as error:
-                    errors.append(repr(error))
-                latencies.append((time.perf_counter() - start) * 1000)
-
     start = time.monotonic()
-    await asyncio.gather(*(worker(i) for i in range(clients)))
+    latencies, errors = await normal_clients(url, n_networks, n_genes, clients, seconds)
     elapsed = time.monotonic() - start
     print(f"\nload: {clients} concurrent clients for {elapsed:.0f} s on loopback (mixed queries)")
     rate = len(latencies) / elapsed
@@ -264,13 +239,13 @@ MALICIOUS_BODIES = [
 ]
 
 
-async def normal_clients(url, n_networks, n_genes, clients, seconds) -> tuple[list[float], int]:
+async def normal_clients(url, n_networks, n_genes, clients, seconds) -> tuple[list[float], list[str]]:
+    """`clients` concurrent clients sending the mixed CASES for `seconds`: latencies (ms) and error texts."""
     latencies: list[float] = []
-    errors = 0
+    errors: list[str] = []
     deadline = time.monotonic() + seconds
 
     async def worker(index: int) -> None:
-        nonlocal errors
         rng = random.Random(index)
         async with httpx.AsyncClient(base_url=url, timeout=60) as client:
             while time.monotonic() < deadline:
@@ -285,10 +260,10 @@ async def normal_clients(url, n_networks, n_genes, clients, seconds) -> tuple[li
                     response = await client.post(
                         "/graphql", json={"query": case.graphql, "variables": variables}
                     )
-                    errors += response.status_code != 200 or "errors" in response.json()
+                    if response.status_code != 200 or "errors" in response.json():
+                        errors.append(response.text[:200])
                 except httpx.HTTPError as error:
-                    errors += 1
-                    log.warning("normal query failed: %r", error)
+                    errors.append(repr(error))
                 latencies.append((time.perf_counter() - start) * 1000)
 
     await asyncio.gather(*(worker(i) for i in range(clients)))
@@ -337,8 +312,10 @@ async def abuse(url, n_networks, n_genes, clients, attackers, seconds) -> None:
     stop.set()
     await asyncio.gather(*hostile)
     for label, values, errors in (("alone", alone, alone_errors), ("attacked", attacked, attacked_errors)):
-        print(f"  normal queries {label:9s}: {len(values):6,} requests  {errors} errors  "
+        print(f"  normal queries {label:9s}: {len(values):6,} requests  {len(errors)} errors  "
               f"p50 {percentile(values, 50):7.1f} ms  p99 {percentile(values, 99):7.1f} ms")  # fmt: skip
+        if errors:
+            print(f"    first error: {errors[0]}")
     ratio = percentile(attacked, 99) / percentile(alone, 99)
     print(f"  p99 attacked / alone: {ratio:.2f} (target <= 2: {'met' if ratio <= 2 else 'MISSED'})")
     print("  what the attackers got (kind, status and first error; count; mean seconds):")
