@@ -280,14 +280,18 @@ class ReleaseWriter:
 
         Keyed by Ensembl id, not gene id: genes upserted later find their synonyms without a reload.
         """
-        if synonyms.column_names != ["synonym", "ensembl_id"]:
-            msg = f"gene synonym columns must be ['synonym', 'ensembl_id'], got {synonyms.column_names}"
-            raise ValueError(msg)
-        self.con.execute("DELETE FROM gene_synonyms")
-        self.con.register("_synonyms_in", synonyms)
-        self.con.execute("INSERT INTO gene_synonyms SELECT DISTINCT synonym, ensembl_id FROM _synonyms_in")
-        self.con.unregister("_synonyms_in")
+        self._replace_rows("gene_synonyms", synonyms, ["synonym", "ensembl_id"], "gene synonym")
         return self.con.execute("SELECT count(*) FROM gene_synonyms").fetchall()[0][0]
+
+    def _replace_rows(self, table: str, rows: pa.Table, columns: list[str], what: str) -> None:
+        """Replace every row of ``table`` by the distinct rows of ``rows`` (columns exactly ``columns``)."""
+        if rows.column_names != columns:
+            msg = f"{what} columns must be {columns}, got {rows.column_names}"
+            raise ValueError(msg)
+        self.con.execute(f"DELETE FROM {table}")
+        self.con.register("_replacing", rows)
+        self.con.execute(f"INSERT INTO {table} SELECT DISTINCT {', '.join(columns)} FROM _replacing")
+        self.con.unregister("_replacing")
 
     def mark_tfs(self, identifiers: Iterable[str], *, organism: str | None = None) -> tuple[int, int]:
         """Flag genes named by symbol or Ensembl id as transcription factors; return (matched, unmatched)."""
@@ -520,14 +524,8 @@ class ReleaseWriter:
     def set_term_closure(self, closure: pa.Table, ontology_version: str) -> int:
         """Replace ``term_ancestors`` by ``closure`` (term_id, ancestor_id, ancestor_name, ontology) and
         record the ontologies' version in the release metadata; returns the rows written."""
-        expected = ["term_id", "ancestor_id", "ancestor_name", "ontology"]
-        if closure.column_names != expected:
-            msg = f"term closure columns must be {expected}, got {closure.column_names}"
-            raise ValueError(msg)
-        self.con.execute("DELETE FROM term_ancestors")
-        self.con.register("_closure_rows", closure)
-        self.con.execute("INSERT INTO term_ancestors SELECT DISTINCT * FROM _closure_rows")
-        self.con.unregister("_closure_rows")
+        columns = ["term_id", "ancestor_id", "ancestor_name", "ontology"]
+        self._replace_rows("term_ancestors", closure, columns, "term closure")
         self._set_meta(ontology_version=ontology_version)
         return closure.num_rows
 
