@@ -26,13 +26,15 @@ logger = logging.getLogger(__name__)
 UNS_KEY = "scprint_graph"
 
 
-def _check_vocabulary(model: ScPrintModel, vocab: GeneVocabulary) -> None:
+def check_vocabulary(model, vocab: GeneVocabulary) -> None:
+    """A vocabulary of another size than the model's gene table is refused before any cell is read."""
     if len(vocab) != model.config.n_genes:
         msg = f"the vocabulary has {len(vocab)} genes but the model has n_genes={model.config.n_genes}"
         raise ValueError(msg)
 
 
-def _record_params(adata: ad.AnnData, function: str, params: dict[str, Any]) -> None:
+def record_params(adata: ad.AnnData, function: str, params: dict[str, Any]) -> None:
+    """``adata.uns["scprint_graph"]["params"][function]``: the options a call used, as scanpy records."""
     uns = adata.uns.setdefault(UNS_KEY, {})
     uns.setdefault("params", {})[function] = {k: v for k, v in params.items() if v is not None}
 
@@ -103,7 +105,7 @@ def embed(
     ``adata.obs[f"{key_added}_{class}"]``: the predicted leaf label and
     ``adata.obs[f"{key_added}_{class}_score"]``: its sigmoid probability.
     """
-    _check_vocabulary(model, vocab)
+    check_vocabulary(model, vocab)
     device = resolve_device(device)
     max_len = max_len or model.config.max_len
     cells = AnnDataCells(adata, vocab, gene_column=gene_column, layer=layer, organism=organism)
@@ -133,7 +135,7 @@ def embed(
             names, categories=list(label_class.leaves)
         )
         adata.obs[f"{key_added}_{label_class.name}_score"] = scores[:, i]
-    _record_params(
+    record_params(
         adata,
         "embed",
         {"batch_size": batch_size, "max_len": max_len, "seed": seed, "key_added": key_added, "layer": layer},
@@ -175,7 +177,7 @@ def denoise(
     None; sets ``adata.layers[key_added]``, CSR (cells, genes) float32: the expected counts of each cell's
     context genes (``max_len`` genes drawn as for embedding: expressed first), zero elsewhere.
     """
-    _check_vocabulary(model, vocab)
+    check_vocabulary(model, vocab)
     if depth is not None and depth <= 0:
         msg = f"depth must be positive, got {depth!r}"
         raise ValueError(msg)
@@ -216,7 +218,7 @@ def denoise(
         dtype=np.float32,
     )
     adata.layers[key_added] = result
-    _record_params(
+    record_params(
         adata,
         "denoise",
         {

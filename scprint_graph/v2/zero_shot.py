@@ -24,22 +24,15 @@ from scprint_graph.model import autocast_for, resolve_device
 from scprint_graph.v2.batches import neighbour_batches
 from scprint_graph.v2.model import ScPrint2Model, V2Output
 from scprint_graph.v2.neighbors import NeighborGraph, neighbor_graph
-from scprint_graph.zero_shot import UNS_KEY
+from scprint_graph.zero_shot import check_vocabulary, record_params
 
 logger = logging.getLogger(__name__)
-
-
-def _record(adata: ad.AnnData, function: str, params: dict) -> None:
-    uns = adata.uns.setdefault(UNS_KEY, {})
-    uns.setdefault("params", {})[function] = {k: v for k, v in params.items() if v is not None}
 
 
 def _run(
     adata, model, vocab, *, batch_size, max_len, gene_column, layer, seed, device, neighbors, adjust=None
 ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor], V2Output]]:
-    if len(vocab) != model.config.n_genes:
-        msg = f"the vocabulary has {len(vocab)} genes but the model has n_genes={model.config.n_genes}"
-        raise ValueError(msg)
+    check_vocabulary(model, vocab)
     device = resolve_device(device)
     model.eval().to(device)
     cells = AnnDataCells(adata, vocab, gene_column=gene_column, layer=layer)
@@ -59,7 +52,7 @@ def _run(
             with autocast_for(device):
                 out = model({k: v.to(device) for k, v in batch.items()})
             yield rows, batch, out
-    _record(adata, "neighbors", graph.params)
+    record_params(adata, "neighbors", graph.params)
 
 
 def embed_v2(
@@ -110,7 +103,7 @@ def embed_v2(
         names = np.asarray(c.leaves, dtype=object)[np.concatenate(predicted[c.name])]
         adata.obs[f"{key_added}_{c.name}"] = pd.Categorical(names, categories=list(c.leaves))
         adata.obs[f"{key_added}_{c.name}_score"] = np.concatenate(scores[c.name])
-    _record(
+    record_params(
         adata,
         "embed",
         {
@@ -179,7 +172,7 @@ def denoise_v2(
         shape=adata.shape,
         dtype=np.float32,
     )
-    _record(
+    record_params(
         adata,
         "denoise",
         {
