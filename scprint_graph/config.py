@@ -65,6 +65,15 @@ class LabelClass:
     def n_leaves(self) -> int:
         return len(self.leaves)
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain lists (what a config's ``to_dict`` stores); ``LabelClass(**d)`` reads it back."""
+        return {
+            "name": self.name,
+            "leaves": list(self.leaves),
+            "parents": list(self.parents),
+            "parent_leaves": [list(p) for p in self.parent_leaves],
+        }
+
     @property
     def labels(self) -> tuple[str, ...]:
         """All label names by index: leaves then parents."""
@@ -223,15 +232,7 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain python values only (safe for ``torch.load(weights_only=True)`` and JSON)."""
         out = dataclasses.asdict(self)
-        out["classes"] = [
-            {
-                "name": c.name,
-                "leaves": list(c.leaves),
-                "parents": list(c.parents),
-                "parent_leaves": [list(p) for p in c.parent_leaves],
-            }
-            for c in self.classes
-        ]
+        out["classes"] = [c.to_dict() for c in self.classes]
         out["classifier_hidden"] = list(self.classifier_hidden)
         return out
 

@@ -158,11 +158,7 @@ class V2Config:
     def to_dict(self) -> dict[str, Any]:
         """Plain python values (JSON and ``torch.load(weights_only=True)`` safe)."""
         out = dataclasses.asdict(self)
-        out["classes"] = [
-            {"name": c.name, "leaves": list(c.leaves), "parents": list(c.parents),
-             "parent_leaves": [list(p) for p in c.parent_leaves]}
-            for c in self.classes
-        ]  # fmt: skip
+        out["classes"] = [c.to_dict() for c in self.classes]
         out["compress_dims"] = list(self.compress_dims)
         out["classifier_hidden"] = list(self.classifier_hidden)
         out["family"] = FAMILY
