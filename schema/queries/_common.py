@@ -1,12 +1,15 @@
 """What the query modules share: hard caps, cursors, the network filter and row conversion."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import Any
 
 import duckdb
 
 from schema.labels import LABEL_NAMES, LABELS
 from schema.quality import SCOPES, SCORED
+from schema.rows import Page
 
 # Hard caps: a caller asking for more gets a ValueError, whatever the server allows.
 MAX_PAGE = 1000  # rows of one page of edges, regulations or networks
@@ -67,6 +70,14 @@ def parse_cursor(after: str | None, parts: int) -> tuple[int, ...] | None:
 
 def make_cursor(*values: int) -> str:
     return ":".join(str(int(v)) for v in values)
+
+
+def page_of(rows: list, first: int, sort_key: Callable[[Any], tuple[int, ...]]) -> Page:
+    """The page of ``rows`` read with ``LIMIT first + 1``: the first ``first``, and when one more was read,
+    the cursor of the last kept row (its ``sort_key``)."""
+    items = rows[:first]
+    more = len(rows) > first
+    return Page(items=items, next_cursor=make_cursor(*sort_key(items[-1])) if more else None)
 
 
 def select_list(cls, alias: str | None = None) -> str:

@@ -13,8 +13,8 @@ from schema.queries._common import (
     MAX_PAGE,
     NetworkFilter,
     check_limit,
-    make_cursor,
     optional_filters,
+    page_of,
     parse_cursor,
     rows_as,
 )
@@ -46,9 +46,7 @@ def top_edges_per_regulator(
         """,
         [network_id, *params, k, cursor[0] if cursor else 0, first + 1],
     )
-    more = len(items) > first
-    items = items[:first]
-    return Page(items=items, next_cursor=make_cursor(items[-1].rank) if more else None)
+    return page_of(items, first, lambda e: (e.rank,))
 
 
 def network_edges_table(

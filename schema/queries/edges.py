@@ -17,8 +17,8 @@ from schema.queries._common import (
     check_ids,
     check_limit,
     in_list,
-    make_cursor,
     optional_filters,
+    page_of,
     parse_cursor,
     rows_as,
 )
@@ -62,9 +62,7 @@ def network_edges(
         """,
         [network_id, *optional_params, first + 1],
     )
-    more = len(items) > first
-    items = items[:first]
-    return Page(items=items, next_cursor=make_cursor(items[-1].rank) if more else None)
+    return page_of(items, first, lambda e: (e.rank,))
 
 
 def _regulations(
@@ -105,11 +103,7 @@ def _regulations(
         """,
         [*ids, *optional_params, *params, first + 1],
     )
-    more = len(items) > first
-    items = items[:first]
-    last = items[-1] if more else None
-    next_cursor = make_cursor(getattr(last, gene_column), last.network_id, last.rank) if last else None
-    return Page(items=items, next_cursor=next_cursor)
+    return page_of(items, first, lambda e: (getattr(e, gene_column), e.network_id, e.rank))
 
 
 def regulators_of(
