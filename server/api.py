@@ -10,7 +10,6 @@ from strawberry.extensions import SchemaExtension
 from schema.queries._common import make_cursor, parse_cursor
 from schema.queries.compare import compare_networks
 from schema.queries.edges import regulators_of, targets_of
-from schema.queries.evidence import prior_sources
 from schema.queries.genes import search_genes, unversioned
 from schema.queries.meta import gene_set_collections, store_info
 from schema.queries.networks import find_network_ids, find_networks, find_networks_and_facets, network_groups
@@ -42,7 +41,7 @@ from server.lookup import check_gene_list, gene_name_or_none, gene_row, match
 from server.types.comparison import NetworkComparison
 from server.types.enrichment import GeneSetEnrichmentResult, RegulatorEnrichmentResult
 from server.types.evidence import evidence_filter
-from server.types.filters import GroupBy, to_store
+from server.types.filters import GroupBy, checked_filter
 from server.types.gene import EdgeOptions, Gene, RegulatorTfsArg, TargetTfsArg
 from server.types.gene_lookup import GeneLookup
 from server.types.group import NetworkGroupConnection
@@ -157,15 +156,10 @@ class Query:
     ) -> NetworkConnection:
         context = info.context
         size = page_size(first, context.limits)
-        where = to_store(filter)
+        where = await checked_filter(info, filter)
         if order_by_quality and (where is None or where.quality is None):
             msg = "orderByQuality needs filter.quality (the source, metric and scope to sort by)"
             raise UserError(msg)
-        if where is not None and where.quality is not None:
-            loaded = sorted(source.name for source in await context.run(prior_sources))
-            if where.quality.source not in loaded:
-                msg = f"unknown prior source {where.quality.source!r}; loaded: {', '.join(loaded) or 'none'}"
-                raise UserError(msg)
         wanted = NetworkConnection.facets_selected(info)
         ids_only = context.release.networks_complete  # rows from the release, ids from the store
         options = {"first": size, "after": after, "by_quality": order_by_quality}
@@ -210,7 +204,7 @@ class Query:
             raise UserError(str(err)) from err
         total, groups = await context.run(
             network_groups,
-            to_store(filter),
+            await checked_filter(info, filter),
             by=group_by.value,
             search=search.strip() if search and search.strip() else None,
             facets=NetworkGroupConnection.facets_selected(info),

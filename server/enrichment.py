@@ -23,7 +23,7 @@ from server.types.enrichment import (
     RegulatorEnrichment,
     RegulatorEnrichmentResult,
 )
-from server.types.filters import HubStatistic, to_store
+from server.types.filters import HubStatistic, checked_filter
 
 ENRICHMENT_DESCRIPTION = (
     "Gene sets over-represented in one of: your gene list (`genes`), a regulator's targets in a "
@@ -167,7 +167,7 @@ async def regulator_enrichment(
     results = await context.run(
         enriched_regulators,
         [r.id for r in rows],
-        where=to_store(filter),
+        where=await checked_filter(info, filter),
         min_weight=min_weight,
         max_rank=max_rank,
         min_targets=min_targets,

@@ -7,6 +7,8 @@ from strawberry.utils.str_converters import to_camel_case
 
 from schema.labels import LABELS
 from schema.queries._common import NetworkFilter
+from schema.queries.evidence import prior_sources
+from server.context import Info
 from server.errors import UserError
 from server.types.quality import QualityFilterInput
 
@@ -110,3 +112,15 @@ class NetworkFilterInput:
 
 def to_store(where: NetworkFilterInput | None) -> NetworkFilter | None:
     return where.to_store() if where is not None else None
+
+
+async def checked_filter(info: Info, where: NetworkFilterInput | None) -> NetworkFilter | None:
+    """`to_store`, and a quality bound naming a prior source the release has not loaded is an error rather
+    than an empty (or, unbounded, an unfiltered) answer. Every resolver taking a client's filter uses it."""
+    store = to_store(where)
+    if store is not None and store.quality is not None:
+        loaded = sorted(source.name for source in await info.context.run(prior_sources))
+        if store.quality.source not in loaded:
+            msg = f"unknown prior source {store.quality.source!r}; loaded: {', '.join(loaded) or 'none'}"
+            raise UserError(msg)
+    return store

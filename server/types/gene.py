@@ -23,7 +23,7 @@ from server.context import Info
 from server.limits import page_size
 from server.lookup import gene_rows
 from server.types.evidence import evidence_filter
-from server.types.filters import NetworkFilterInput, to_store
+from server.types.filters import NetworkFilterInput, checked_filter
 from server.types.regulation import GeneListRegulationConnection, RegulationConnection, RegulationGroup
 
 RegulatorTfsArg = Annotated[
@@ -157,7 +157,7 @@ class EdgeOptions:
         return await info.context.run(
             query,
             gene_ids,
-            where=to_store(self.filter),
+            where=await checked_filter(info, self.filter),
             min_weight=self.min_weight,
             max_rank=self.max_rank,
             evidence=evidence,
@@ -173,7 +173,7 @@ async def _groups(info: Info, summary, gene_id, group_by, filter, min_weight, ma
         summary,
         gene_id,
         by=group_by.value,
-        where=to_store(filter),
+        where=await checked_filter(info, filter),
         min_weight=min_weight,
         max_rank=max_rank,
         top=page_size(first, info.context.limits),

@@ -154,8 +154,14 @@ def test_networks_are_filtered_and_sorted_by_their_stored_quality(atlas, gql):
     assert kept["totalCount"] == 1 and kept["nodes"][0]["id"] == atlas.network_ids["good"]
     errors = gql("{ networks(orderByQuality: true) { totalCount } }")["errors"]
     assert "orderByQuality needs filter.quality" in errors[0]["message"]
-    errors = gql('{ networks(filter: {quality: {source: "Known"}}) { totalCount } }')["errors"]
-    assert errors[0]["message"] == "unknown prior source 'Known'; loaded: known"
+    for field in (
+        '{ networks(filter: {quality: {source: "Known"}}) { totalCount } }',
+        '{ gene(symbol: "G3") { regulators(filter: {quality: {source: "Known"}}) { nodes { rank } } } }',
+        '{ enrichedRegulators(genes: ["G3"], filter: {quality: {source: "Known"}}) { results { overlap } } }',
+        '{ networkGroups(filter: {quality: {source: "Known"}}) { totalCount } }',
+    ):  # every field taking a network filter, not only `networks`
+        messages = [e["message"] for e in gql(field)["errors"]]
+        assert messages == ["unknown prior source 'Known'; loaded: known"], field
 
 
 COMPARE = """
