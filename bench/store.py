@@ -3,12 +3,14 @@
 Builds (or reuses, with --reuse) an atlas of --networks x --edges random edges with ``build_synthetic_atlas``,
 then times every query function on random arguments and prints p50 / p99 latencies. DuckDB runs with
 --threads threads (2 by default: the target machine). Targets: load >= 2 M edges/s; top-k edges of a network
-and targets of a regulator in one network < 10 ms p50; regulators of a gene across all networks < 150 ms p50.
+and targets of a regulator in one network < 10 ms p50; regulators of a gene across all networks < 150 ms p50;
+publishing one new dataset (--publish-networks networks) into the atlas <= 10 s, written as a delta release
+on the atlas's base (schema/release.py); the queries are then timed on that release (base + delta).
 
     python bench/store.py                                  # 200 networks x 50,000 edges (10 M)
     python bench/store.py --networks 2000 --edges 50000    # 100 M edges
-    python bench/store.py --networks 20000 --edges 50000 --root /data/atlas-1b --keep   # 1 B edges
-                                                           # (~24 GiB release file)
+    python bench/store.py --networks 20000 --edges 50000 --root /data/atlas-1b --keep \
+        --memory-limit 6GB                                 # 1 B edges (~16 GiB base release)
 """
 
 import argparse
@@ -24,9 +26,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from schema import Store, queries
+from schema import NetworkMeta, Store, queries
 from schema.queries import NetworkFilter
-from schema.synthetic import DISEASES, TISSUES, build_synthetic_atlas
+from schema.synthetic import DISEASES, TISSUES, build_synthetic_atlas, gene_names, random_edges
 
 log = logging.getLogger("bench.store")
 
@@ -103,6 +105,26 @@ def query_suite(con, n_networks: int, n_genes: int, seed: int = 0) -> dict[str, 
     return suite
 
 
+def publish_dataset(store: Store, n_networks: int, n_edges: int, n_genes: int, seed: int) -> None:
+    """Publish one new dataset of random networks (drawn before the clock starts) and print what it cost."""
+    rng = np.random.default_rng(seed)
+    tables = [random_edges(rng, gene_names(n_genes), n_edges) for _ in range(n_networks)]
+    start = time.perf_counter()
+    with store.new_release(note=f"bench: one new dataset of {n_networks} networks") as w:
+        dataset = w.upsert_dataset(source="bench", source_id=f"new dataset {seed}").id
+        for k, edges in enumerate(tables):
+            meta = NetworkMeta(dataset_id=dataset, n_cells=500, tissue="lung", cell_type=f"new type {k}")
+            w.add_edges(w.add_network(meta), edges)
+    seconds = time.perf_counter() - start
+    written = store.release_path(w.release_id).stat().st_size
+    print(
+        f"\npublish one dataset ({n_networks} networks, {n_networks * n_edges:,} edges): {seconds:.2f} s,"
+        f" {written / 2**20:,.1f} MiB written ({w.layout}, base {w.base})"
+    )
+    for step, step_seconds in w.timings.items():
+        print(f"  {step:<14} {step_seconds:8.2f} s")
+
+
 SLOW = {"regulators enriched in 200 genes, all networks", "compare two networks"}
 
 
@@ -118,6 +140,9 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=None, help="store folder (default: a temporary one)")
     parser.add_argument("--reuse", action="store_true", help="time the queries on an existing --root")
     parser.add_argument("--keep", action="store_true", help="keep the store folder afterwards")
+    parser.add_argument(
+        "--publish-networks", type=int, default=20, help="networks of the dataset published after the load"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     options = {"threads": args.threads, "memory_limit": args.memory_limit}
@@ -153,9 +178,13 @@ def main() -> None:
                 f"  peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB"
             )
         store = Store(root, **options)
-        size = store.release_path(store.current_release()).stat().st_size
-        print(f"release file: {size / 2**30:.2f} GiB")
+        if args.publish_networks:
+            publish_dataset(store, args.publish_networks, args.edges, args.genes, seed=len(store.releases()))
         with store.open_reader() as reader:
+            files = [reader.path] + ([store.release_path(reader.base_id)] if reader.base_id else [])
+            size = sum(path.stat().st_size for path in files)
+            shown = ", ".join(f"{p.name} {p.stat().st_size / 2**30:.2f} GiB" for p in files)
+            print(f"release files: {shown}")
             info = queries.store_info(reader.con)
             print(f"storage: {size / info.n_edges:.1f} bytes/edge, both access paths and node statistics")
             suite = query_suite(reader.con, info.n_networks, info.n_genes)

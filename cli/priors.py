@@ -58,7 +58,8 @@ def load_priors_command(
     store = _store(root, keep)
     if store.current_release() is None:
         raise typer.BadParameter(f"no release in {root}; run `scprint-graph store init --root {root}` first")
-    with store.new_release(note=f"priors: {', '.join(tables)}") as w:
+    # Every network is re-scored: a full release (a delta holds only its own networks' rows).
+    with store.new_release(note=f"priors: {', '.join(tables)}", full=True) as w:
         loads = [
             load_priors(w.con, source, table, organism=organism, origin=origin, license=text)
             for source, (table, origin, text) in tables.items()
@@ -80,6 +81,6 @@ def rescore_command(root: RootOption, keep: KeepOption = 5) -> None:
     store = _store(root, keep)
     if store.current_release() is None:
         raise typer.BadParameter(f"no release in {root}; run `scprint-graph store init --root {root}` first")
-    with store.new_release(note="quality re-scored") as w:
+    with store.new_release(note="quality re-scored", full=True) as w:
         n_networks = quality.rescore_release(w.con, metrics=grn_metrics)
     typer.echo(f"re-scored {n_networks:,} networks; published release {w.release_id}")

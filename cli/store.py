@@ -1,4 +1,4 @@
-"""`scprint-graph store init | info | rollback | load-genesets`: manage a network store's releases."""
+"""`scprint-graph store init | info | rollback | compact | load-genesets`: manage a network store's releases."""
 
 import logging
 from pathlib import Path
@@ -61,7 +61,9 @@ def info(root: RootOption) -> None:
     for release in store.releases():
         marker = "*" if release == current else " "
         size = store.release_path(release).stat().st_size / 2**20
-        typer.echo(f"{marker} {release}  {size:,.1f} MiB")
+        base = store.base_of(release)
+        layout = "base" if base is None else f"delta on {base}"
+        typer.echo(f"{marker} {release}  {size:,.1f} MiB  {layout}")
 
 
 @store_app.command("rollback")
@@ -75,6 +77,18 @@ def rollback(
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--to") from err
     typer.echo(f"current release is now {release}")
+
+
+@store_app.command("compact")
+def compact(root: RootOption, keep: KeepOption = 5) -> None:
+    """Merge the current delta release into a new base (writers do it by themselves once a delta passes a
+    quarter of its base); the old base and delta stay for rollback until pruned."""
+    store = _store(root, keep)
+    if store.current_release() is None:
+        raise typer.BadParameter(f"no release in {root}; run `scprint-graph store init --root {root}` first")
+    with store.new_release(note="compaction", full=True) as w:
+        pass
+    typer.echo(f"published release {w.release_id}, a base release (made by {w.layout})")
 
 
 @store_app.command("load-genesets")

@@ -20,6 +20,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from schema.release import require_base
+
 log = logging.getLogger(__name__)
 
 BUNDLED_GROUND_TRUTH = Path(__file__).resolve().parents[1] / "data" / "ground_truth"
@@ -274,7 +276,8 @@ def load_priors(
 
 
 def delete_source(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """Remove a prior source with its edges and quality rows; say whether it existed."""
+    """Remove a prior source with its edges and quality rows (a full release's); say whether it existed."""
+    require_base(con, "removing a prior source")
     rows = con.execute("SELECT id FROM prior_sources WHERE name = ?", [name]).fetchall()
     if not rows:
         return False

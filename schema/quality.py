@@ -32,6 +32,8 @@ import numpy as np
 import pyarrow as pa
 import scipy.stats
 
+from schema.release import require_base
+
 log = logging.getLogger(__name__)
 
 MIN_KNOWN_EDGES = 10
@@ -263,8 +265,10 @@ def rescore_release(
     """Re-score networks (default: all of the release) against the priors now loaded; return how many.
 
     Uses only stored edges, so new or changed priors never need the model. Quality rows of sources or
-    networks that no longer exist are removed first.
+    networks that no longer exist are removed first. Re-scoring every network needs a full release.
     """
+    if network_ids is None:
+        require_base(con, "re-scoring every network")
     con.execute(
         "DELETE FROM network_quality WHERE source_id NOT IN (SELECT id FROM prior_sources)"
         " OR network_id NOT IN (SELECT id FROM networks)"

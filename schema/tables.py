@@ -151,6 +151,16 @@ class NetworkKey(Base):
     id: Mapped[int] = mapped_column(Integer, unique=True)
 
 
+class SupersededNetwork(Base):
+    """A network id of the base release whose rows a delta release replaces or removes (schema/release.py).
+
+    Empty in a base release. Readers hide the base's rows of these networks in every ``PER_NETWORK_TABLES``.
+    """
+
+    __tablename__ = "superseded_networks"
+    network_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+
+
 class _EdgeColumns:
     network_id: Mapped[int] = mapped_column(Integer)
     regulator_id: Mapped[int] = mapped_column(Integer)
@@ -348,3 +358,8 @@ def create_tables(path: str) -> None:
         Base.metadata.create_all(engine)
     finally:
         engine.dispose()
+
+
+PER_NETWORK_TABLES = ("edges", "edges_by_target", "node_stats", "network_quality", "network_tf_hubs")
+"""Tables of rows keyed by network id, the bulk of a release: a delta release holds only its new networks'
+rows of them, and reads the others from its base. Every other table is small and copied whole into a delta."""

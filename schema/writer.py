@@ -1,7 +1,10 @@
 """The release writer: bulk Arrow -> DuckDB writes into a new release, published when the block exits cleanly.
 
-Edges of a network arrive in one ``add_edges`` call, are mapped from Ensembl ids to gene ids (looked up in the
-genes, read once), ranked, and appended sorted by (network, regulator), with their node statistics;
+The new release starts as ``schema.layout`` chooses: a new delta on the current base, a copy of the current
+delta (both share the base), a copy of a small base, or a compaction of delta and base into a new base.
+
+Edges of a network arrive in one ``add_edges`` call, are mapped from Ensembl ids to gene ids (looked up in
+the genes, read once), ranked, and appended sorted by (network, regulator), with their node statistics;
 ``edges_by_target`` receives them in runs sorted by (target, network) (see ``schema.edgeload``). When the
 block exits, the buffers are flushed, the file is checkpointed and closed, renamed and published, and old
 releases pruned.
@@ -24,17 +27,22 @@ from schema.edgeload import EdgeBuffer, EnsemblIdMap, map_edges
 from schema.genesets import GeneSetLoad, GmtSet, load_gene_sets, read_gmt
 from schema.identity import network_key
 from schema.labels import LABEL_NAMES
+from schema.layout import RUNS_KEY, choose_layout, compact, start_delta
 from schema.quality import QualityMetrics, rescore_release
 from schema.queries._common import optional_filters
 from schema.reference import BUNDLED_GENE_SETS, BUNDLED_SOURCE, MSIGDB_LICENSE, gene_synonyms, lambert_tfs
-from schema.release import PARTIAL, SUFFIX, Store, check_schema_version
+from schema.release import PARTIAL, SUFFIX, Store, check_schema_version, sql_path
 from schema.rows import NetworkMeta
-from schema.tables import SCHEMA_VERSION, create_tables, schema_fingerprint
+from schema.tables import PER_NETWORK_TABLES, SCHEMA_VERSION, create_tables, schema_fingerprint
 
 log = logging.getLogger(__name__)
 
 # Results are read with fetchall(): DuckDB refuses register() on a connection whose last result was not read
 # to its end, which fetchone() leaves.
+
+COMMIT_EDGES = 5_000_000
+"""Edges appended between commits. Nothing is visible before the publish anyway, but DuckDB holds about 70
+bytes per edge appended in an open transaction (measured: 24 GB at 310 M edges in one transaction)."""
 
 GENE_COLUMNS = {
     "ensembl_id": pa.string(),
@@ -81,9 +89,11 @@ class ReleaseWriter:
         *,
         note: str | None = None,
         empty: bool = False,
+        full: bool = False,
         quality_metrics: QualityMetrics | None = None,
     ):
         self.store = store
+        self.full = full  # write a base, not a delta
         self.quality_metrics = quality_metrics  # scores new networks against the loaded priors when given
         self.note = note
         self.empty = empty
@@ -96,9 +106,12 @@ class ReleaseWriter:
         self._genes: EnsemblIdMap | None = None  # read on the first add_edges, again after upsert_genes
         self.timings: dict[str, float] = {}  # seconds per publish step, filled when the block exits
         self._parent: str | None = None
+        self.base: str | None = None  # the base release this one is a delta on (None: it is a base)
+        self.layout: str | None = None  # how the release started: new, copy, delta, compaction
         self._models: set[int] = set()  # model ids checked or created here
         self._datasets: dict[int, tuple[str, str]] = {}  # dataset id -> (source, source id), as read
         self._ids: NetworkIds | None = None
+        self._uncommitted = 0  # edges added since the last commit
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def __enter__(self) -> "ReleaseWriter":
@@ -131,23 +144,37 @@ class ReleaseWriter:
         self.store.remove_partials()
         self.release_id = self.store.new_release_id()
         self._parent = None if self.empty else self.store.current_release()
-        if self._parent is None:
+        layout = choose_layout(self.store, self._parent, full=self.full)
+        self.layout, self.base = layout.kind, layout.base
+        start = time.perf_counter()
+        if self.layout == "new":
             create_tables(str(self.partial_path))
-        else:
+        elif self.layout == "copy":
             shutil.copyfile(self.store.release_path(self._parent), self.partial_path)
         self.con = duckdb.connect(str(self.partial_path), config=self.store.config.duckdb_config())
-        if self._parent is None:
+        if self.base is not None:  # read by a delta's start and by delete_networks
+            base_path = self.store.release_path(self.base)
+            self.con.execute(f"ATTACH {sql_path(base_path)} AS base (READ_ONLY)")
+            check_schema_version(self.con, base_path, "base")
+        if self.layout == "new":
             self._set_meta(
                 schema_version=str(SCHEMA_VERSION),
                 schema_fingerprint=schema_fingerprint(),
-                edges_by_target_runs="0",
+                **{RUNS_KEY: "0"},
             )
-        else:
-            check_schema_version(self.con, self.partial_path)
-        # One transaction for the whole release: nothing is durable before the publish anyway (a failed
-        # release is deleted), and autocommit would sync the WAL after every small statement.
+        elif self.layout == "delta":
+            start_delta(self.con, self.base)
+        elif self.layout == "compaction":
+            parent = self.store.release_path(self._parent)
+            compact(self.con, parent, self.store.release_path(self.store.base_of(self._parent)))
+        check_schema_version(self.con, self.partial_path)
+        self.timings["start"] = time.perf_counter() - start
+        # Transactions of COMMIT_EDGES edges: nothing is durable before the publish anyway (a failed release
+        # is deleted), and autocommit would sync the WAL after every small statement.
         self.con.execute("BEGIN TRANSACTION")
-        log.info("writing release %s (parent %s)", self.release_id, self._parent)
+        log.info(
+            "writing release %s (%s of %s, base %s)", self.release_id, self.layout, self._parent, self.base
+        )
 
     def _discard(self) -> None:
         if self.con is not None:
@@ -161,9 +188,13 @@ class ReleaseWriter:
 
     def _finish(self) -> None:
         con = self.con
-        steps = [("edges", lambda: self._edges.flush(con)), ("edge writer", self._edges.close)]
+        steps = [
+            ("edges", lambda: self._edges.flush(con)),
+            ("edge writer", self._edges.close),
+            ("edges_by_target", self._update_target_layout),
+        ]
         if self._new_networks:
-            steps += [("edges_by_target", self._update_target_layout), ("network sizes", self._set_sizes)]
+            steps.append(("network sizes", self._set_sizes))
         if self._new_networks and self.quality_metrics is not None:
             steps.append(("quality", self._score_new_networks))
         steps += [
@@ -207,9 +238,7 @@ class ReleaseWriter:
     def _update_target_layout(self) -> None:
         """Count the sorted runs appended to ``edges_by_target``; past ``max_target_runs``, re-sort it."""
         con = self.con
-        runs = int(
-            con.execute("SELECT value FROM store_meta WHERE key = 'edges_by_target_runs'").fetchall()[0][0]
-        )
+        runs = int(con.execute("SELECT value FROM store_meta WHERE key = ?", [RUNS_KEY]).fetchall()[0][0])
         runs += self._edges.runs_written
         if runs > self.store.config.max_target_runs:
             log.info("re-sorting edges_by_target (%d sorted runs)", runs)
@@ -218,7 +247,7 @@ class ReleaseWriter:
                 "INSERT INTO edges_by_target SELECT * FROM edges ORDER BY target_id, network_id, regulator_id"
             )
             runs = 0
-        self._set_meta(edges_by_target_runs=str(runs))
+        self._set_meta(**{RUNS_KEY: str(runs)})
 
     def _set_sizes(self) -> None:
         """Store n_genes and n_edges of the networks added by this release."""
@@ -366,7 +395,10 @@ class ReleaseWriter:
 
     # -- networks and edges --------------------------------------------------------------------------
     def delete_networks(self, network_ids: Iterable[int]) -> int:
-        """Delete networks with their edges and node statistics; return how many existed."""
+        """Delete networks with their edges and node statistics; return how many existed.
+
+        A delta deletes its own rows and records the base's networks among them as superseded.
+        """
         ids = sorted(set(int(i) for i in network_ids))
         if not ids:
             return 0
@@ -375,15 +407,15 @@ class ReleaseWriter:
         n = self.con.execute("SELECT count(*) FROM networks WHERE id IN (SELECT id FROM _doomed)").fetchall()[
             0
         ][0]
-        for table, column in (
-            ("edges", "network_id"),
-            ("edges_by_target", "network_id"),
-            ("node_stats", "network_id"),
-            ("network_quality", "network_id"),
-            ("network_tf_hubs", "network_id"),
-            ("networks", "id"),
-        ):
-            self.con.execute(f"DELETE FROM {table} WHERE {column} IN (SELECT id FROM _doomed)")
+        for table in PER_NETWORK_TABLES:
+            self.con.execute(f"DELETE FROM {table} WHERE network_id IN (SELECT id FROM _doomed)")
+        self.con.execute("DELETE FROM networks WHERE id IN (SELECT id FROM _doomed)")
+        if self.base is not None:
+            self.con.execute(
+                "INSERT INTO superseded_networks SELECT id FROM _doomed"
+                " WHERE id IN (SELECT id FROM base.networks)"
+                " AND id NOT IN (SELECT network_id FROM superseded_networks)"
+            )
         self.con.unregister("_doomed")
         self._new_networks = [i for i in self._new_networks if i not in set(ids)]
         if self._ids is not None:
@@ -471,6 +503,11 @@ class ReleaseWriter:
             self._genes = EnsemblIdMap.read(self.con)
         mapped = map_edges(self._genes, network_id, edges)
         self._edges.add(self.con, mapped)
+        self._uncommitted += mapped.regulator_id.size
+        if self._uncommitted >= COMMIT_EDGES:
+            self.con.execute("COMMIT")
+            self.con.execute("BEGIN TRANSACTION")
+            self._uncommitted = 0
         self._with_edges.add(network_id)
         n_stored, n_unmapped = mapped.regulator_id.size, mapped.n_unmapped
         if n_unmapped:

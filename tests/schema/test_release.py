@@ -115,7 +115,7 @@ KILLED_WRITER = textwrap.dedent(
     from schema import NetworkMeta, Store
     from schema.synthetic import gene_names, gene_table, random_edges
 
-    store = Store(sys.argv[1])
+    store = Store(sys.argv[1], delta_min_bytes=int(sys.argv[3]), compact_fraction=100.0)
     with store.new_release(note="doomed") as w:
         w.upsert_genes(gene_table(40))
         nid = w.add_network(NetworkMeta(dataset_id=w.upsert_dataset(source="t", source_id="k").id, n_cells=1))
@@ -127,12 +127,19 @@ KILLED_WRITER = textwrap.dedent(
 )
 
 
-def test_writer_killed_mid_write_leaves_readers_on_the_old_release(tmp_path):
-    store = Store(tmp_path / "store")
+LAYOUTS = pytest.mark.parametrize("delta_min_bytes", [2**62, 0], ids=["copying the base", "writing a delta"])
+
+
+@LAYOUTS
+def test_writer_killed_mid_write_leaves_readers_on_the_old_release(tmp_path, delta_min_bytes):
+    store = Store(tmp_path / "store", delta_min_bytes=delta_min_bytes, compact_fraction=100.0)
     store.init()
     old = add_network(store, seed=1)
+    assert (store.base_of(old) is not None) == (delta_min_bytes == 0)
+    files = {p.name: p.read_bytes() for p in store.releases_dir.iterdir()}
     ready = tmp_path / "ready"
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_WRITER, str(store.root), str(ready)], cwd=ROOT)
+    command = [sys.executable, "-c", KILLED_WRITER, str(store.root), str(ready), str(delta_min_bytes)]
+    proc = subprocess.Popen(command, cwd=ROOT)
     try:
         deadline = time.monotonic() + 60
         while not ready.exists():
@@ -145,6 +152,7 @@ def test_writer_killed_mid_write_leaves_readers_on_the_old_release(tmp_path):
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert store.current_release() == old
+    assert {p.name: p.read_bytes() for p in store.releases_dir.glob("*.duckdb")} == files  # untouched
     with store.open_reader() as r:
         assert r.release_id == old
         assert queries.store_info(r.con).n_networks == 1
@@ -155,8 +163,9 @@ def test_writer_killed_mid_write_leaves_readers_on_the_old_release(tmp_path):
     assert n_networks(store) == 2
 
 
-def test_concurrent_readers_during_publishes_see_whole_releases(tmp_path):
-    store = Store(tmp_path, keep=2)
+@LAYOUTS
+def test_concurrent_readers_during_publishes_see_whole_releases(tmp_path, delta_min_bytes):
+    store = Store(tmp_path, keep=2, delta_min_bytes=delta_min_bytes, compact_fraction=100.0)
     store.init()
     add_network(store, seed=0)
     stop = threading.Event()
@@ -235,5 +244,8 @@ def test_a_file_that_is_not_a_store_is_refused(tmp_path):
 def test_reader_is_read_only(tmp_path):
     store = Store(tmp_path)
     store.init()
-    with store.open_reader() as r, pytest.raises(duckdb.Error, match="read-only"):
-        r.con.execute("DELETE FROM genes")
+    with store.open_reader() as r:
+        with pytest.raises(duckdb.Error, match="Can only delete from base table"):
+            r.con.execute("DELETE FROM genes")  # the tables are views
+        with pytest.raises(duckdb.Error, match="read-only"):
+            r.con.execute("DELETE FROM release_file.genes")  # of a file attached read-only

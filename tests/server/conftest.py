@@ -72,15 +72,21 @@ def edge_table(edges: list[tuple[str, str, float]]) -> pa.Table:
 
 
 def write_store(
-    root: Path, networks=NETWORKS, *, note: str = "test store", dataset: str = "test.h5ad"
+    root: Path,
+    networks=NETWORKS,
+    *,
+    note: str = "test store",
+    dataset: str = "test.h5ad",
+    full: bool = False,
 ) -> Store:
     """Publish one release adding `networks` of `dataset` (and the genes and gene sets above) under `root`.
 
-    A release holds one network per group: a second call for the same groups names another dataset.
+    A release holds one network per group: a second call for the same groups names another dataset. The
+    store writes deltas whatever its size (``delta_min_bytes=0``); ``full`` makes this release a base.
     """
-    store = Store(root)
+    store = Store(root, delta_min_bytes=0)
     store.init()
-    with store.new_release(note=note) as w:
+    with store.new_release(note=note, full=full) as w:
         w.upsert_genes(
             pa.table(
                 {
@@ -94,31 +100,47 @@ def write_store(
         model_id = w.add_model("sha256-test", "scprint-test", {"preset": "tiny"})
         dataset_id = w.upsert_dataset(source="h5ad", source_id=dataset, title="Test dataset").id
         for facets, edges in networks:
-            network_id = w.add_network(
-                NetworkMeta(
-                    dataset_id=dataset_id,
-                    n_cells=100,
-                    cell_type=facets["cell"][0],
-                    cell_type_ontology_term_id=facets["cell"][1],
-                    tissue=facets["tissue"][0],
-                    tissue_ontology_term_id=facets["tissue"][1],
-                    disease=facets["disease"][0],
-                    disease_ontology_term_id=facets["disease"][1],
-                    organism=HUMAN[0],
-                    organism_ontology_term_id=HUMAN[1],
-                    model_id=model_id,
-                    parameters={"layers": "all", "head_aggregation": "mean"},
-                )
-            )
-            w.add_edges(network_id, edge_table(edges))
+            w.add_edges(w.add_network(network_meta(facets, dataset_id, model_id)), edge_table(edges))
         w.load_gene_sets("test", GENE_SETS, organism=HUMAN[1])
     return store
+
+
+def network_meta(facets: dict, dataset_id: int, model_id: int) -> NetworkMeta:
+    return NetworkMeta(
+        dataset_id=dataset_id,
+        n_cells=100,
+        cell_type=facets["cell"][0],
+        cell_type_ontology_term_id=facets["cell"][1],
+        tissue=facets["tissue"][0],
+        tissue_ontology_term_id=facets["tissue"][1],
+        disease=facets["disease"][0],
+        disease_ontology_term_id=facets["disease"][1],
+        organism=HUMAN[0],
+        organism_ontology_term_id=HUMAN[1],
+        model_id=model_id,
+        parameters={"layers": "all", "head_aggregation": "mean"},
+    )
+
+
+def rewrite_in_a_delta(store: Store, positions: list[int], networks=NETWORKS) -> None:
+    """Publish a delta that deletes the networks at ``positions`` (ids 1, 2, ...) and adds them again,
+    unchanged: readers then see the base's other networks and these from the delta."""
+    with store.new_release(note="test store") as w:
+        assert w.layout == "delta"
+        w.delete_networks([p + 1 for p in positions])
+        model_id = w.add_model("sha256-test", "scprint-test", {"preset": "tiny"})
+        for p in positions:
+            facets, edges = networks[p]
+            network_id = w.add_network(network_meta(facets, 1, model_id))
+            assert network_id == p + 1
+            w.add_edges(network_id, edge_table(edges))
 
 
 @pytest.fixture(scope="session")
 def store_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("store")
-    write_store(root)
+    # Served as most atlases are: a base, and a delta that replaced some of its networks.
+    rewrite_in_a_delta(write_store(root, full=True), positions=[0, 2])
     return root
 
 

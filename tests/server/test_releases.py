@@ -132,10 +132,17 @@ def test_the_server_cannot_write(tmp_path):
 
     async def scenario():
         async with releases.lease() as release:
+            # Tables are views over release files attached read-only; no other file can be reached.
             with pytest.raises(duckdb.Error, match="read-only"):
-                await release.run(lambda con: con.execute("CREATE TABLE intruder (a INTEGER)"))
+                await release.run(lambda con: con.execute("CREATE TABLE release_file.intruder (a INTEGER)"))
             with pytest.raises(duckdb.Error, match="read-only"):
+                await release.run(lambda con: con.execute("DELETE FROM release_file.edges"))
+            with pytest.raises(duckdb.Error, match="Can only delete from base table"):
                 await release.run(lambda con: con.execute("DELETE FROM edges"))
+            with pytest.raises(duckdb.Error, match="disabled by configuration"):
+                await release.run(lambda con: con.execute("COPY edges TO '/tmp/stolen.csv'"))
+            with pytest.raises(duckdb.Error, match="locked"):
+                await release.run(lambda con: con.execute("SET enable_external_access = true"))
             (count,) = await release.run(lambda con: con.execute("SELECT count(*) FROM edges").fetchone())
             assert count == 13
 
