@@ -1,4 +1,4 @@
-"""`scprint-graph store init | info | rollback | compact | load-genesets`: manage a network store's releases."""
+"""`scprint-graph store init | info | rollback | compact | load-genesets`: manage a store's releases."""
 
 import logging
 from pathlib import Path

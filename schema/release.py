@@ -120,8 +120,9 @@ class Reader:
     """A read-only view of one release, and a way to tell whether a newer one was published.
 
     ``con`` is an in-memory database with the release (and its base) attached read-only and one view per
-    table, so queries name tables as usual; it reads no other file, and its settings are locked. Query functions take ``reader.con`` (or ``reader.cursor()`` from
-    each thread: one DuckDB connection must not be used by two threads at once).
+    table, so queries name tables as usual; it reads no other file, and its settings are locked. Query
+    functions take ``reader.con`` (or ``reader.cursor()`` from each thread: one DuckDB connection must not be
+    used by two threads at once).
     """
 
     def __init__(self, store: "Store", release_id: str):

@@ -129,7 +129,7 @@ def test_a_full_release_compacts(stores):
 
 
 def test_rollback_to_a_delta_reads_its_own_base(stores):
-    delta, whole = stores
+    delta, _ = stores
     first_delta = publish(delta, {"c": 1}, seed=10)
     expected = contents(delta)
     publish(Store(delta.root, delta_min_bytes=0, compact_fraction=1e-9, keep=50), {"a": 1}, seed=11)
