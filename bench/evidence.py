@@ -56,6 +56,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     store = Store(args.root)
+    if store.base_of(store.current_release()) is not None:
+        parser.error(f"the current release of {args.root} is a delta; run `scprint-graph store compact`")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "release.duckdb"
         shutil.copyfile(store.release_path(store.current_release()), path)

@@ -32,7 +32,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import httpx
 from tqdm import tqdm
 
@@ -153,7 +152,7 @@ def start_server(root: Path, port: int, duckdb_threads: int | None) -> subproces
 
 
 def latency(url: str, root: Path, n_networks: int, n_genes: int, repeats: int, server_pid: int) -> None:
-    con = duckdb.connect(str(Store(root).release_path(Store(root).current_release())), read_only=True)
+    con = Store(root).open_reader().con  # the server's view of the release (a base, or a delta on one)
     client = httpx.Client(base_url=url, timeout=60)
     print(f"\nlatency in ms over {repeats} requests each (GraphQL: HTTP on loopback; SQL: DuckDB in-process)")
     print("(CPU: ms of CPU of the server process per GraphQL request, of this process per SQL query)")
