@@ -43,3 +43,22 @@ def test_expected_mistakes_are_clear_messages(tmp_path):
     result = run("rollback", "--root", root)
     assert result.exit_code == 2 and "no release older" in result.output
     assert "Traceback" not in result.output
+
+
+def test_info_shows_deltas_and_compact_makes_a_base(tmp_path):
+    root = tmp_path / "store"
+    run("init", "--root", root)
+    base = Store(root).current_release()
+    with Store(root, delta_min_bytes=0).new_release() as w:  # a delta on the empty first release
+        w.upsert_genes(gene_table(20))
+    info = run("info", "--root", root)
+    assert info.exit_code == 0
+    assert f"* {w.release_id}" in info.output and f"delta on {base}" in info.output
+    result = run("compact", "--root", root)
+    assert result.exit_code == 0, result.output
+    assert "a base release (made by compaction)" in result.output
+    current = Store(root).current_release()
+    assert current != w.release_id and Store(root).base_of(current) is None
+    with Store(root).open_reader() as r:
+        assert queries.store_info(r.con).n_genes == 20
+    assert run("compact", "--root", tmp_path / "empty").exit_code == 2
