@@ -9,6 +9,7 @@ same request replayed alone with httpx (fastest of 3 visits / 5 replays): the pa
 
     .venv/bin/python bench/bench_page.py [--networks 48] [--edges 20000] [--genes 5000]
                                          [--screenshots out/screenshots]
+    .venv/bin/python bench/bench_page.py --root /data/atlas-1b   # an existing store, e.g. bench/store.py's
 """
 
 import argparse
@@ -27,6 +28,7 @@ sys.path.insert(
     0, str(Path(__file__).resolve().parents[1])
 )  # tests.server.live, shared with the browser tests
 
+from schema import Store, queries
 from schema.synthetic import build_synthetic_atlas
 from server.app import create_app
 from server.config import ServerConfig
@@ -113,13 +115,17 @@ def main() -> None:
     parser.add_argument("--edges", type=int, default=20_000)
     parser.add_argument("--genes", type=int, default=5_000)
     parser.add_argument("--screenshots", type=Path, default=None)
+    parser.add_argument("--root", type=Path, default=None, help="serve this store instead of building one")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "atlas"
-        stats = build_synthetic_atlas(root, n_networks=args.networks, n_edges=args.edges, n_genes=args.genes)
-        log.info("store: %d networks, %d edges", stats.n_networks, stats.n_edges)
+        root = args.root or Path(tmp) / "atlas"
+        if args.root is None:
+            build_synthetic_atlas(root, n_networks=args.networks, n_edges=args.edges, n_genes=args.genes)
+        with Store(root).open_reader() as reader:
+            info = queries.store_info(reader.con)
+        log.info("store: %d networks, %d edges, %d genes", info.n_networks, info.n_edges, info.n_genes)
         if args.screenshots is not None:
             args.screenshots.mkdir(parents=True, exist_ok=True)
         app = create_app(ServerConfig(db=root))
@@ -140,7 +146,7 @@ def main() -> None:
             if context.outside:
                 msg = f"the page tried to reach other hosts: {context.outside}"
                 raise RuntimeError(msg)
-    print(f"page benchmark: {stats.n_networks} networks, {stats.n_edges:,} edges, {args.genes:,} genes")
+    print(f"page benchmark: {info.n_networks:,} networks, {info.n_edges:,} edges, {info.n_genes:,} genes")
     print(f"{'view':<26}{'FCP ms':>8}{'ready ms':>10}{'warm':>7}   requests: operation in-page ms / API ms")
     ratios = []
     for name, r in results.items():
