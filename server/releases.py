@@ -168,8 +168,8 @@ class Releases:
     async def _ensure_current(self) -> Release:
         now = time.monotonic()
         current = self._current
-        if current is not None and now - self._checked_at < self.check_s:
-            return current
+        if current is not None and (now - self._checked_at < self.check_s or self._swap.locked()):
+            return current  # checked recently, or a newer release is being opened: serve this one meanwhile
         async with self._swap:
             current = self._current
             if current is not None and time.monotonic() - self._checked_at < self.check_s:

@@ -39,6 +39,37 @@ def test_lease_keeps_its_release_until_it_ends(tmp_path):
     releases.close()
 
 
+def test_requests_keep_the_old_release_while_the_new_one_opens(tmp_path, monkeypatch):
+    store = write_store(tmp_path)
+    releases = Releases(store, pool_size=2, check_s=0.0)
+    opening, may_open = threading.Event(), threading.Event()
+    open_release = releases._open
+
+    def slow_open():
+        opening.set()
+        may_open.wait(timeout=10)
+        return open_release()
+
+    async def scenario():
+        async with releases.lease() as old:
+            pass
+        write_store(tmp_path, note="second", dataset="second.h5ad")
+        monkeypatch.setattr(releases, "_open", slow_open)
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(releases._ensure_current)  # notices the publish and opens it (slowly)
+            await anyio.to_thread.run_sync(opening.wait, 10)
+            start = time.monotonic()
+            async with releases.lease() as meanwhile:
+                assert meanwhile.release_id == old.release_id  # served at once, not after the open
+            assert time.monotonic() - start < 1
+            may_open.set()
+        async with releases.lease() as new:
+            assert new.release_id == store.current_release() != old.release_id
+
+    anyio.run(scenario)
+    releases.close()
+
+
 def test_new_requests_see_a_new_publish_without_restart(tmp_path):
     write_store(tmp_path)
     with make_client(tmp_path) as client:
