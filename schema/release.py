@@ -52,7 +52,7 @@ class StoreConfig:
     keep: published releases kept on disk (the current one always is), for rollback.
     threads / memory_limit: DuckDB settings for connections opened by the store (None: DuckDB's defaults).
     lock_timeout: seconds a writer waits for another writer to finish.
-    max_target_runs: sorted runs appended to ``edges_by_target`` (one per release, or per 10 M edges) before a
+    max_target_runs: sorted runs appended to ``edges_by_target`` (one per release, or per 32 M edges) before a
         writer re-sorts the whole table; each run costs a target lookup a row group or two.
     delta_min_bytes: a base smaller than this is copied whole by the next writer instead of getting a delta
         (the copy is cheap, and one file reads fastest).
@@ -65,7 +65,7 @@ class StoreConfig:
     threads: int | None = None
     memory_limit: str | None = None
     lock_timeout: float = 600.0
-    max_target_runs: int = 32
+    max_target_runs: int = 48
     delta_min_bytes: int = 64 * 2**20
     compact_fraction: float = 0.25
 
