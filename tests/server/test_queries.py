@@ -203,3 +203,17 @@ def test_genes_selected_through_fragments_are_loaded(gql):
     ]
     assert data["network"]["hubs"] == [{"gene": {"symbol": "TF1"}}]
     assert data["gene"]["regulators"]["nodes"] == [{"regulator": {"symbol": "TF1"}, "network": {"id": 1}}]
+
+
+def test_a_repeated_query_document_is_parsed_once(client, monkeypatch):
+    """Analysis scripts send one document with new variables: it is parsed and validated once."""
+    from graphql.language.parser import Parser
+
+    calls = []
+    parse_document = Parser.parse_document
+    monkeypatch.setattr(Parser, "parse_document", lambda self: calls.append(1) or parse_document(self))
+    query = "query OneGene($symbol: String!) { gene(symbol: $symbol) { symbol } }"
+    for symbol in ("TF1", "TF2", "G3", "TF1"):
+        body = client.post("/graphql", json={"query": query, "variables": {"symbol": symbol}}).json()
+        assert body["data"]["gene"]["symbol"] == symbol
+    assert len(calls) == 1
