@@ -35,7 +35,7 @@ from server.config import ServerConfig
 from tests.server.live import chromium, live_server
 
 log = logging.getLogger("bench_page")
-READY = "main#view[data-state='ready']"
+DONE = "main#view[data-state='ready'], main#view[data-state='error']"
 VIEWS = [
     ("cell types", "/"),
     ("one cell type", "/cell-type/CL%3A0000084"),
@@ -73,8 +73,13 @@ def visit(context, url: str, shot: Path | None = None) -> dict:
     page.on("request", lambda r: bodies.append(r.post_data) if r.url.endswith("/graphql") else None)
     start = time.perf_counter()
     page.goto(url)
-    page.wait_for_selector(READY, timeout=60_000)
+    page.wait_for_selector(DONE, timeout=60_000)
     ready_ms = (time.perf_counter() - start) * 1000
+    state = page.get_attribute("main#view", "data-state")
+    if state != "ready":
+        shown = page.inner_text("main#view")[:300]
+        msg = f"{url} ended in state {state!r} after {ready_ms:.0f} ms: {shown!r}"
+        raise RuntimeError(msg)
     page.wait_for_load_state("networkidle")  # the footer's request follows the view's
     paint = page.evaluate(PAINT)
     durations = page.evaluate(RESOURCES)

@@ -65,6 +65,10 @@ def network_edges(
     return page_of(items, first, lambda e: (e.rank,))
 
 
+FIRST_WINDOW = 256
+"""Networks read by the first window of a one-regulator page of ``targets_of`` (then twice as many each)."""
+
+
 def _regulations(
     con,
     table,
@@ -91,19 +95,35 @@ def _regulations(
         (known, known_params),
         (f"e.{partner_column} IN (SELECT id FROM genes WHERE is_tf)", () if tfs_only else None),
     )
-    items = rows_as(
-        con,
-        RegulationRow,
-        f"""
-        SELECT e.network_id, e.regulator_id, e.target_id, e.weight, e.rank,
-               n.cell_type, n.tissue, n.disease, n.organism
-        FROM {table} e JOIN networks n ON n.id = e.network_id
-        WHERE e.{gene_column} IN {in_list(ids)}{optional} AND {sql}
-        ORDER BY e.{gene_column}, e.network_id, e.rank LIMIT ?
-        """,
-        [*ids, *optional_params, *params, first + 1],
-    )
-    return page_of(items, first, lambda e: (getattr(e, gene_column), e.network_id, e.rank))
+
+    def page(window: tuple[int, int] | None, limit: int) -> list[RegulationRow]:
+        bounds = " AND e.network_id BETWEEN ? AND ?" if window else ""
+        return rows_as(
+            con,
+            RegulationRow,
+            f"""
+            SELECT e.network_id, e.regulator_id, e.target_id, e.weight, e.rank,
+                   n.cell_type, n.tissue, n.disease, n.organism
+            FROM {table} e JOIN networks n ON n.id = e.network_id
+            WHERE e.{gene_column} IN {in_list(ids)}{optional}{bounds} AND {sql}
+            ORDER BY e.{gene_column}, e.network_id, e.rank LIMIT ?
+            """,
+            [*ids, *optional_params, *(window or ()), *params, limit],
+        )
+
+    def key(e):
+        return (getattr(e, gene_column), e.network_id, e.rank)
+
+    if table == "edges_by_target" or len(ids) > 1:  # the gene's rows are contiguous, or several genes
+        return page_of(page(None, first + 1), first, key)
+    # A regulator's edges lie in every network's rows of ``edges``: read growing windows of network ids, in
+    # order, until the page is full, rather than the whole table (3.0 s at a billion edges).
+    last = con.execute("SELECT coalesce(max(id), 0) FROM networks").fetchall()[0][0]
+    low, width, items = (cursor[1] if cursor else 0), FIRST_WINDOW, []
+    while low <= last and len(items) <= first:
+        items += page((low, low + width - 1), first + 1 - len(items))
+        low, width = low + width, width * 2
+    return page_of(items, first, key)
 
 
 def regulators_of(

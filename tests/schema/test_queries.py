@@ -252,3 +252,28 @@ def test_store_info_counts(reader, frames):
     assert info.schema_version == SCHEMA_VERSION and info.release_id == reader.release_id
     assert info.n_networks == N_NETWORKS == len(frames["networks"])
     assert info.n_edges == len(frames["edges"]) and info.n_gene_sets == 13
+
+
+def test_targets_across_networks_read_in_windows_page_like_one_scan(tmp_path, monkeypatch):
+    """A regulator's page is read in growing windows of network ids: the pages and cursors of one scan."""
+    from schema import Store
+    from schema.queries import edges as edge_queries
+    from schema.synthetic import build_synthetic_atlas
+
+    build_synthetic_atlas(tmp_path, n_networks=30, n_edges=400, n_genes=60)
+
+    def all_pages(window: int, **options) -> list:
+        monkeypatch.setattr(edge_queries, "FIRST_WINDOW", window)
+        pages, after = [], None
+        with Store(tmp_path).open_reader() as r:
+            while True:
+                page = queries.targets_of(r.con, 3, first=7, after=after, **options)
+                pages.append(([(e.network_id, e.target_id, e.rank) for e in page.items], page.next_cursor))
+                if page.next_cursor is None:
+                    return pages
+                after = page.next_cursor
+
+    for options in ({}, {"max_rank": 50}, {"where": NetworkFilter(tissues=("lung",))}):
+        one_scan = all_pages(10**9, **options)
+        assert sum(len(items) for items, _ in one_scan) > 7  # several pages
+        assert all_pages(1, **options) == all_pages(2, **options) == one_scan
