@@ -140,14 +140,17 @@ def main() -> None:
             httpx.Client(base_url=base) as client,
         ):
             visit(context, f"{base}/#/")  # warm-up: the first launch compiles and caches
-            results = {}
+            results, failed = {}, {}
             for name, route in VIEWS:
                 shot = (
                     args.screenshots / f"demo-{re.sub(r'[^a-z]+', '-', name).strip('-')}.png"
                     if args.screenshots
                     else None
                 )
-                results[name] = measure(context, base, client, route, shot)
+                try:
+                    results[name] = measure(context, base, client, route, shot)
+                except RuntimeError as error:  # a view that ended in error: printed, the others still run
+                    failed[name] = str(error)[-200:]
             if context.outside:
                 msg = f"the page tried to reach other hosts: {context.outside}"
                 raise RuntimeError(msg)
@@ -163,6 +166,8 @@ def main() -> None:
         ratios += [
             q["in_page_ms"] / q["direct_ms"] for q in r["requests"] if q["operation"] and q["direct_ms"] > 0
         ]
+    for name, error in failed.items():
+        print(f"{name:<26}  FAILED: {error}")
     worst_fcp = max(r["fcp_ms"] or 0 for r in results.values())
     print(
         f"slowest first paint {worst_fcp:.0f} ms; in-page / API time of the views' requests: "
