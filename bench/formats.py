@@ -35,6 +35,8 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from schema.release import superseded_ranges
+
 QUERIES = {
     "top-100 edges of a network": (
         "SELECT regulator_id, target_id, weight, rank FROM edges WHERE network_id = ?"
@@ -295,28 +297,17 @@ class Delta:
         return self.base.stat().st_size + self.delta.stat().st_size
 
 
-def dead_ranges(dead: list[int]) -> list[tuple[int, int]]:
-    """Sorted tombstoned network ids as (first, last) ranges: a dataset's networks are contiguous."""
-    ranges = []
-    for i in dead:
-        if ranges and ranges[-1][1] == i - 1:
-            ranges[-1][1] = i
-        else:
-            ranges.append([i, i])
-    return [(a, b) for a, b in ranges]
-
-
 def ranges_filter(dead: list[int]) -> str:
     """A WHERE clause excluding the tombstoned ranges (empty without tombstones)."""
     return "".join(
         f"{' AND' if k else ' WHERE'} network_id NOT BETWEEN {a} AND {b}"
-        for k, (a, b) in enumerate(dead_ranges(dead))
+        for k, (a, b) in enumerate(superseded_ranges(dead))
     )
 
 
 def live_scans(name: str, dead: list[int]) -> str:
     """The base's live rows as a UNION ALL of scans of the ranges between tombstoned ones, one bound each."""
-    bounds = [b for a, b in dead_ranges(dead) for b in (a, b)]
+    bounds = [b for a, b in superseded_ranges(dead) for b in (a, b)]
     lows, highs = [None, *bounds[1::2]], [*bounds[0::2], None]
     scans = []
     for low, high in zip(lows, highs, strict=True):

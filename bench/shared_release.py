@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.server import CASES, ensure_atlas, percentile, start_server  # noqa: E402
-from schema import NetworkMeta, Store  # noqa: E402
+from bench.store import publish_dataset  # noqa: E402
+from schema import Store  # noqa: E402
 from schema.release import POINTER  # noqa: E402
 from schema.synthetic import gene_names, random_edges  # noqa: E402
 from tests.server.live import free_port  # noqa: E402
@@ -93,17 +94,6 @@ def report(label: str, latencies: list[float], errors: list, elapsed: float) -> 
         print(f"    first error: {errors[0][1]}")
 
 
-def publish(store: Store, tables: list) -> tuple:
-    """Publish one new dataset of the given edge tables; return the writer and the seconds it took."""
-    start = time.perf_counter()
-    with store.new_release(note=f"bench: one new dataset of {len(tables)} networks") as w:
-        dataset = w.upsert_dataset(source="bench", source_id=f"shared release {time.time()}").id
-        for k, edges in enumerate(tables):
-            meta = NetworkMeta(dataset_id=dataset, n_cells=500, tissue="lung", cell_type=f"new type {k}")
-            w.add_edges(w.add_network(meta), edges)
-    return w, time.perf_counter() - start
-
-
 async def first_new_release(url: str, old: str, deadline: float) -> tuple[float | None, str | None, int]:
     """Poll `meta { release }` every 10 ms: when (time.time()) the server first answered another release."""
     failures = 0
@@ -128,7 +118,7 @@ async def phase_b(urls, store: Store, tables, n_networks, n_genes, count, timeou
     load = asyncio.create_task(clients(urls, n_networks, n_genes, count, stop))
     await asyncio.sleep(2.0)  # the clients in full flow before the writer starts
     watchers = [asyncio.create_task(first_new_release(u, old, time.monotonic() + timeout_s)) for u in urls]
-    writer, seconds = await asyncio.to_thread(publish, store, tables)
+    writer, seconds = await asyncio.to_thread(publish_dataset, store, tables, f"shared release {time.time()}")
     # the pointer file is written, fsynced and renamed into place at the end of the publish: its mtime
     switched_at = (store.root / POINTER).stat().st_mtime
     seen = await asyncio.gather(*watchers)

@@ -105,17 +105,22 @@ def query_suite(con, n_networks: int, n_genes: int, seed: int = 0) -> dict[str, 
     return suite
 
 
-def publish_dataset(store: Store, n_networks: int, n_edges: int, n_genes: int, seed: int) -> None:
-    """Publish one new dataset of random networks (drawn before the clock starts) and print what it cost."""
-    rng = np.random.default_rng(seed)
-    tables = [random_edges(rng, gene_names(n_genes), n_edges) for _ in range(n_networks)]
+def publish_dataset(store: Store, tables: list, source_id: str) -> tuple:
+    """Publish one new dataset of the given edge tables; return the writer and the seconds it took."""
     start = time.perf_counter()
-    with store.new_release(note=f"bench: one new dataset of {n_networks} networks") as w:
-        dataset = w.upsert_dataset(source="bench", source_id=f"new dataset {seed}").id
+    with store.new_release(note=f"bench: one new dataset of {len(tables)} networks") as w:
+        dataset = w.upsert_dataset(source="bench", source_id=source_id).id
         for k, edges in enumerate(tables):
             meta = NetworkMeta(dataset_id=dataset, n_cells=500, tissue="lung", cell_type=f"new type {k}")
             w.add_edges(w.add_network(meta), edges)
-    seconds = time.perf_counter() - start
+    return w, time.perf_counter() - start
+
+
+def report_publish(store: Store, n_networks: int, n_edges: int, n_genes: int, seed: int) -> None:
+    """Publish one new dataset of random networks (drawn before the clock starts) and print what it cost."""
+    rng = np.random.default_rng(seed)
+    tables = [random_edges(rng, gene_names(n_genes), n_edges) for _ in range(n_networks)]
+    w, seconds = publish_dataset(store, tables, f"new dataset {seed}")
     written = store.release_path(w.release_id).stat().st_size
     print(
         f"\npublish one dataset ({n_networks} networks, {n_networks * n_edges:,} edges): {seconds:.2f} s,"
@@ -179,7 +184,7 @@ def main() -> None:
             )
         store = Store(root, **options)
         if args.publish_networks:
-            publish_dataset(store, args.publish_networks, args.edges, args.genes, seed=len(store.releases()))
+            report_publish(store, args.publish_networks, args.edges, args.genes, seed=len(store.releases()))
         with store.open_reader() as reader:
             files = [reader.path] + ([store.release_path(reader.base_id)] if reader.base_id else [])
             size = sum(path.stat().st_size for path in files)
