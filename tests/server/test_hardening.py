@@ -83,9 +83,15 @@ HOSTILE_DOCUMENTS = [
     ("query", "expected"), HOSTILE_DOCUMENTS, ids=lambda q: q[:30] if isinstance(q, str) else None
 )
 def test_hostile_documents_are_refused_quickly_and_clearly(gql, query, expected):
-    started = time.perf_counter()
-    assert expected in message(gql(query))
-    assert time.perf_counter() - started < 2.0  # linear in the document: no expansion, no pairwise blow-up
+    def refusal_seconds() -> float:
+        started = time.perf_counter()
+        assert expected in message(gql(query))
+        return time.perf_counter() - started
+
+    # Linear in the document: no expansion, no pairwise blow-up. The best of three, since one request on the
+    # shared 2-core machine can stall for seconds (2.02 s once in CI, against 0.02 s alone); a blow-up is slow
+    # every time.
+    assert min(refusal_seconds() for _ in range(3)) < 2.0
 
 
 def test_named_operations_choose_one(client):
