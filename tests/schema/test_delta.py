@@ -170,3 +170,19 @@ def test_a_missing_base_is_a_clear_error(stores):
     delta.release_path(base).unlink()
     with pytest.raises(FileNotFoundError, match=f"reads base release {base}, missing from"):
         delta.open_reader()
+
+
+def test_changes_to_every_network_refuse_a_delta_writer(stores):
+    from schema.priors import delete_source
+    from schema.quality import rescore_release
+
+    delta, _ = stores
+    refused = "changes every network: write it as a full release"
+    with pytest.raises(ValueError, match=f"re-scoring every network {refused}"), delta.new_release() as w:
+        assert w.layout == "delta"
+        rescore_release(w.con, metrics=None)
+    with pytest.raises(ValueError, match=f"removing a prior source {refused}"), delta.new_release() as w:
+        delete_source(w.con, "CollecTRI")
+    with delta.new_release(full=True) as w:  # what store load-priors and store rescore use
+        assert w.base is None  # a base: here a copy of the current one
+        assert delete_source(w.con, "CollecTRI") is False
