@@ -35,7 +35,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from schema.release import superseded_ranges
+from schema.release import live_rows_filter, superseded_ranges
 
 QUERIES = {
     "top-100 edges of a network": (
@@ -263,7 +263,7 @@ class Delta:
             if self.base is None or dead:
                 con.execute(f"CREATE TABLE {name} {COLUMNS}")
             if dead:  # a plain filter keeps insertion order (a join does not), so the runs stay sorted
-                con.execute(f"INSERT INTO {name} SELECT * FROM base.{name}" + ranges_filter(dead))
+                con.execute(f"INSERT INTO {name} SELECT * FROM base.{name}" + live_rows_filter(dead))
             con.execute(f"INSERT INTO {name} SELECT * FROM delta.{name}")
         con.execute("COMMIT")
         self.base_edges = con.execute("SELECT count(*) FROM edges").fetchone()[0]
@@ -287,7 +287,7 @@ class Delta:
                 " WHERE network_id NOT IN (SELECT network_id FROM delta.tombstones)",
                 "anti": f"SELECT b.* FROM base.{name} b ANTI JOIN delta.tombstones t"
                 " ON b.network_id = t.network_id",
-                "ranges": f"SELECT * FROM base.{name}" + ranges_filter(dead),
+                "ranges": f"SELECT * FROM base.{name}" + live_rows_filter(dead),
                 "split": live_scans(name, dead),
             }[live or self.live]
             con.execute(f"CREATE TEMP VIEW {name} AS {base} UNION ALL SELECT * FROM delta.{name}")
@@ -295,14 +295,6 @@ class Delta:
 
     def size(self) -> int:
         return self.base.stat().st_size + self.delta.stat().st_size
-
-
-def ranges_filter(dead: list[int]) -> str:
-    """A WHERE clause excluding the tombstoned ranges (empty without tombstones)."""
-    return "".join(
-        f"{' AND' if k else ' WHERE'} network_id NOT BETWEEN {a} AND {b}"
-        for k, (a, b) in enumerate(superseded_ranges(dead))
-    )
 
 
 def live_scans(name: str, dead: list[int]) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from schema.release import BASE_KEY, Store, check_schema_version, live_rows_filter, sql_path
+from schema.release import BASE_KEY, Store, check_schema_version, live_rows_filter, set_meta, sql_path
 from schema.tables import PER_NETWORK_TABLES, Base
 
 RUNS_KEY = "edges_by_target_runs"  # store_meta: sorted runs appended to this file's edges_by_target
@@ -22,6 +22,7 @@ class Layout:
 
     kind: str  # new | copy | delta | compaction
     base: str | None
+    merged_base: str | None = None  # compaction: the parent delta's base, merged with it
 
 
 def choose_layout(store: Store, parent: str | None, *, full: bool) -> Layout:
@@ -35,7 +36,7 @@ def choose_layout(store: Store, parent: str | None, *, full: bool) -> Layout:
             return Layout("copy", None)
         return Layout("delta", parent)
     if full or parent_size > store.config.compact_fraction * store.release_path(parent_base).stat().st_size:
-        return Layout("compaction", None)
+        return Layout("compaction", None, merged_base=parent_base)
     return Layout("copy", parent_base)
 
 
@@ -46,7 +47,7 @@ def start_delta(con: duckdb.DuckDBPyConnection, base_id: str) -> None:
     for table in Base.metadata.tables:
         if table not in PER_NETWORK_TABLES:
             con.execute(f"INSERT INTO {table} SELECT * FROM base.{table}")
-    _set_meta(con, {BASE_KEY: base_id, RUNS_KEY: "0"})
+    set_meta(con, {BASE_KEY: base_id, RUNS_KEY: "0"})
 
 
 def compact(con: duckdb.DuckDBPyConnection, delta: Path, base: Path) -> None:
@@ -67,17 +68,10 @@ def compact(con: duckdb.DuckDBPyConnection, delta: Path, base: Path) -> None:
         elif table != "superseded_networks":
             con.execute(f"INSERT INTO {table} SELECT * FROM delta.{table}")
     con.execute("DELETE FROM store_meta WHERE key = ?", [BASE_KEY])
-    _set_meta(con, {RUNS_KEY: str(runs)})
+    set_meta(con, {RUNS_KEY: str(runs)})
     con.execute("DETACH delta")
     con.execute("DETACH base")
 
 
 def _catalog(con: duckdb.DuckDBPyConnection) -> str:
     return con.execute("SELECT current_database()").fetchall()[0][0]
-
-
-def _set_meta(con: duckdb.DuckDBPyConnection, values: dict[str, str]) -> None:
-    con.executemany(
-        "INSERT INTO store_meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        list(values.items()),
-    )

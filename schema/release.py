@@ -187,6 +187,14 @@ def read_base_release(con: duckdb.DuckDBPyConnection, catalog: str) -> str | Non
     return rows[0][0] if rows and rows[0][0] else None
 
 
+def set_meta(con: duckdb.DuckDBPyConnection, values: dict[str, str]) -> None:
+    """Insert or update keys of the writer's ``store_meta``."""
+    con.executemany(
+        "INSERT INTO store_meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [(key, str(value)) for key, value in values.items()],
+    )
+
+
 def require_base(con: duckdb.DuckDBPyConnection, what: str) -> None:
     """Refuse ``what`` (a change to every network) in a writer of a delta, which holds only its networks."""
     if read_base_release(con, "main") is not None:

@@ -31,7 +31,7 @@ from schema.layout import RUNS_KEY, choose_layout, compact, start_delta
 from schema.quality import QualityMetrics, rescore_release
 from schema.queries._common import optional_filters
 from schema.reference import BUNDLED_GENE_SETS, BUNDLED_SOURCE, MSIGDB_LICENSE, gene_synonyms, lambert_tfs
-from schema.release import PARTIAL, SUFFIX, Store, check_schema_version, sql_path
+from schema.release import PARTIAL, SUFFIX, Store, check_schema_version, set_meta, sql_path
 from schema.rows import NetworkMeta
 from schema.tables import PER_NETWORK_TABLES, SCHEMA_VERSION, create_tables, schema_fingerprint
 
@@ -157,16 +157,15 @@ class ReleaseWriter:
             self.con.execute(f"ATTACH {sql_path(base_path)} AS base (READ_ONLY)")
             check_schema_version(self.con, base_path, "base")
         if self.layout == "new":
-            self._set_meta(
-                schema_version=str(SCHEMA_VERSION),
-                schema_fingerprint=schema_fingerprint(),
-                **{RUNS_KEY: "0"},
+            set_meta(
+                self.con,
+                {"schema_version": SCHEMA_VERSION, "schema_fingerprint": schema_fingerprint(), RUNS_KEY: 0},
             )
         elif self.layout == "delta":
             start_delta(self.con, self.base)
         elif self.layout == "compaction":
-            parent = self.store.release_path(self._parent)
-            compact(self.con, parent, self.store.release_path(self.store.base_of(self._parent)))
+            paths = self.store.release_path(self._parent), self.store.release_path(layout.merged_base)
+            compact(self.con, *paths)
         check_schema_version(self.con, self.partial_path)
         self.timings["start"] = time.perf_counter() - start
         # Transactions of COMMIT_EDGES edges: nothing is durable before the publish anyway (a failed release
@@ -219,21 +218,15 @@ class ReleaseWriter:
         rescore_release(self.con, metrics=self.quality_metrics, network_ids=self._new_networks)
 
     def _write_release_meta(self) -> None:
-        self._set_meta(
-            release_id=self.release_id,
-            parent_release=self._parent or "",
-            created_at=datetime.now(UTC).isoformat(),
-            note=self.note or "",
+        set_meta(
+            self.con,
+            {
+                "release_id": self.release_id,
+                "parent_release": self._parent or "",
+                "created_at": datetime.now(UTC).isoformat(),
+                "note": self.note or "",
+            },
         )
-
-    def _set_meta(self, **values: str) -> None:
-        rows = pa.table({"key": list(values), "value": [str(v) for v in values.values()]})
-        self.con.register("_meta_rows", rows)
-        self.con.execute(
-            "INSERT INTO store_meta SELECT key, value FROM _meta_rows "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
-        )
-        self.con.unregister("_meta_rows")
 
     def _update_target_layout(self) -> None:
         """Count the sorted runs appended to ``edges_by_target``; past ``max_target_runs``, re-sort it."""
@@ -247,7 +240,7 @@ class ReleaseWriter:
                 "INSERT INTO edges_by_target SELECT * FROM edges ORDER BY target_id, network_id, regulator_id"
             )
             runs = 0
-        self._set_meta(**{RUNS_KEY: str(runs)})
+        set_meta(self.con, {RUNS_KEY: runs})
 
     def _set_sizes(self) -> None:
         """Store n_genes and n_edges of the networks added by this release."""
@@ -563,7 +556,7 @@ class ReleaseWriter:
         record the ontologies' version in the release metadata; returns the rows written."""
         columns = ["term_id", "ancestor_id", "ancestor_name", "ontology"]
         self._replace_rows("term_ancestors", closure, columns, "term closure")
-        self._set_meta(ontology_version=ontology_version)
+        set_meta(self.con, {"ontology_version": ontology_version})
         return closure.num_rows
 
     def record_run(
