@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 from schema.queries._common import (
     MAX_GENE_LIST,
@@ -160,6 +161,31 @@ def enrich_hubs(
     return enrich_genes(con, hub_ids, network_id=network_id, **options)
 
 
+def _overlaps(con, hits_where: str, params: list, min_overlap: int) -> pa.Table | None:
+    """(network, regulator, overlap) of the query genes' edges matching ``hits_where``, overlap at least
+    ``min_overlap`` (None: no such pair).
+
+    Counted in numpy on packed keys: the pairs are nearly all distinct, and DuckDB's hash aggregate of them
+    took twice the sort (10^6 edges of 200 genes over 2,000 networks).
+    """
+    rows = con.execute(
+        f"SELECT network_id, regulator_id FROM edges_by_target WHERE {hits_where}", params
+    ).fetchnumpy()
+    packed = rows["network_id"].astype(np.int64) << 32 | rows["regulator_id"].astype(np.int64)
+    keys, overlap = np.unique(packed, return_counts=True)
+    kept = overlap >= min_overlap
+    if not kept.any():
+        return None
+    keys = keys[kept]
+    return pa.table(
+        {
+            "network_id": (keys >> 32).astype(np.int32),
+            "regulator_id": (keys & 0xFFFFFFFF).astype(np.int32),
+            "overlap": overlap[kept],
+        }
+    )
+
+
 def enriched_regulators(
     con: duckdb.DuckDBPyConnection,
     gene_ids: Sequence[int],
@@ -226,17 +252,21 @@ def enriched_regulators(
         n_tests = sum(r[3] for r in sizes)
     hits_where = f"target_id IN (SELECT unnest(?::INTEGER[])) AND {on_nets} AND {cut_sql}"
     hits_params = [query, *nparams, *cut_params]
-    found = con.execute(
-        f"""
-        WITH hits AS (
-            SELECT network_id, regulator_id, count(*) AS overlap FROM edges_by_target
-            WHERE {hits_where} GROUP BY ALL HAVING count(*) >= ?)
-        SELECT h.network_id, h.regulator_id, h.overlap, t.n_targets
-        FROM hits h JOIN ({counts}) t USING (network_id, regulator_id)
-        WHERE t.n_targets >= ?
-        """,
-        [*hits_params, max(min_overlap, 1), *counts_params, min_targets],
-    ).fetchnumpy()
+    hits = _overlaps(con, hits_where, hits_params, max(min_overlap, 1))
+    if hits is None:
+        return []
+    con.register("_enrichment_hits", hits)
+    try:
+        found = con.execute(
+            f"""
+            SELECT h.network_id, h.regulator_id, h.overlap, t.n_targets
+            FROM _enrichment_hits h JOIN ({counts}) t USING (network_id, regulator_id)
+            WHERE t.n_targets >= ?
+            """,
+            [*counts_params, min_targets],
+        ).fetchnumpy()
+    finally:
+        con.unregister("_enrichment_hits")
     if len(found["network_id"]) == 0:
         return []
     network = np.asarray(found["network_id"], dtype=np.int64)
