@@ -7,6 +7,9 @@ from graphql import GraphQLEnumType, GraphQLInputObjectType, GraphQLObjectType, 
 from typer.testing import CliRunner
 
 from cli.main import app as cli_app
+from schema.queries._common import NetworkFilter
+from schema.queries.networks import facet_counts, find_network_ids, find_networks, find_networks_and_facets
+from schema.release import Reader, Store
 from server.api import build_schema
 from server.config import Limits, ServerConfig
 from server.releases import Release
@@ -107,6 +110,73 @@ def test_a_page_of_networks_and_its_facets_cost_one_call(store_root, store_calls
     store_calls.clear()
     assert gql.data("{ networks(first: 2) { totalCount } }")["networks"]["totalCount"] == data["totalCount"]
     assert store_calls == ["find_network_ids"]  # no facet counts when none is selected
+
+
+class CountingCursor:
+    """A DuckDB cursor of the server's pool that records the statements run on it."""
+
+    def __init__(self, cursor, statements: list[str]) -> None:
+        self._cursor = cursor
+        self._statements = statements
+
+    def execute(self, sql: str, *args):
+        self._statements.append(sql)
+        return self._cursor.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self._cursor, name)
+
+
+@pytest.fixture
+def statements(monkeypatch) -> list[str]:
+    """The SQL statements requests run (the release's own reads when it opens are not counted)."""
+    found: list[str] = []
+    original = Reader.cursor
+    monkeypatch.setattr(Reader, "cursor", lambda self: CountingCursor(original(self), found))
+    return found
+
+
+FACETED = """{ networks(filter: {tissues: ["lung"]}, first: 1) { totalCount pageInfo { hasNextPage endCursor }
+    nodes { id cellType { label } }
+    facets { disease { term { label } count } cellType { term { label } count } } } }"""
+
+
+def test_a_page_of_networks_and_its_facets_run_one_statement(store_root, statements):
+    # the filter is evaluated once for the page, the count and every facet (two statements and three
+    # evaluations of the filter cost 14 ms of the 27 ms such a request took at 20,000 networks)
+    data = GraphQL(make_client(store_root)).data(FACETED)["networks"]
+    assert len(statements) == 1
+    assert data == {
+        "totalCount": 2,
+        "pageInfo": {"hasNextPage": True, "endCursor": "1"},
+        "nodes": [{"id": 1, "cellType": {"label": "T cell"}}],
+        "facets": {
+            "disease": [{"term": {"label": label}, "count": 1} for label in ("COVID-19", "normal")],
+            "cellType": [{"term": {"label": label}, "count": 1} for label in ("B cell", "T cell")],
+        },
+    }
+
+
+@pytest.mark.parametrize("ids_only", [True, False])
+def test_one_statement_page_and_facets_equal_the_page_and_the_facets_apart(store_root, ids_only):
+    find = find_network_ids if ids_only else find_networks
+    facets = ["tissue", "disease", "cell_type", "organism"]
+    filters = [
+        None,
+        NetworkFilter(tissues=("lung",)),
+        NetworkFilter(cell_types=("T cell",), diseases=("normal",)),
+        NetworkFilter(tissues=("nowhere",)),
+    ]
+    with Store(store_root).open_reader() as reader:
+        for where in filters:
+            for first, after in ((1, None), (2, None), (1, "1"), (5, "3"), (1, "99")):
+                together = find_networks_and_facets(
+                    reader.con, where, first=first, after=after, facets=facets, ids_only=ids_only
+                )
+                page = find(reader.con, where, first=first, after=after)
+                apart = (page, facet_counts(reader.con, where, facets=facets))
+                assert together == apart, (where, first, after)
+        assert find_networks_and_facets(reader.con, facets=())[1] == {}
 
 
 def test_pages_of_networks_with_too_many_to_read_whole(store_root, store_calls, monkeypatch):
