@@ -187,6 +187,10 @@ def read_base_release(con: duckdb.DuckDBPyConnection, catalog: str) -> str | Non
     return rows[0][0] if rows and rows[0][0] else None
 
 
+WRITER_CATALOG = "release_file"
+"""The name a writer attaches its new release file under (``schema.writer``)."""
+
+
 def set_meta(con: duckdb.DuckDBPyConnection, values: dict[str, str]) -> None:
     """Insert or update keys of the writer's ``store_meta``."""
     con.executemany(
@@ -197,7 +201,7 @@ def set_meta(con: duckdb.DuckDBPyConnection, values: dict[str, str]) -> None:
 
 def require_base(con: duckdb.DuckDBPyConnection, what: str) -> None:
     """Refuse ``what`` (a change to every network) in a writer of a delta, which holds only its networks."""
-    if read_base_release(con, "main") is not None:
+    if read_base_release(con, WRITER_CATALOG) is not None:
         msg = f"{what} changes every network: write it as a full release (store.new_release(full=True))"
         raise ValueError(msg)
 

@@ -31,7 +31,7 @@ from schema.layout import RUNS_KEY, choose_layout, compact, start_delta
 from schema.quality import QualityMetrics, rescore_release
 from schema.queries._common import optional_filters
 from schema.reference import BUNDLED_GENE_SETS, BUNDLED_SOURCE, MSIGDB_LICENSE, gene_synonyms, lambert_tfs
-from schema.release import PARTIAL, SUFFIX, Store, check_schema_version, set_meta, sql_path
+from schema.release import PARTIAL, SUFFIX, WRITER_CATALOG, Store, check_schema_version, set_meta, sql_path
 from schema.rows import NetworkMeta
 from schema.tables import PER_NETWORK_TABLES, SCHEMA_VERSION, create_tables, schema_fingerprint
 
@@ -43,6 +43,12 @@ log = logging.getLogger(__name__)
 COMMIT_EDGES = 5_000_000
 """Edges appended between commits. Nothing is visible before the publish anyway, but DuckDB holds about 70
 bytes per edge appended in an open transaction (measured: 24 GB at 310 M edges in one transaction)."""
+
+ROW_GROUP_ROWS = 491_520
+"""Rows per DuckDB row group in release files (4x DuckDB's default). A lookup checks every row group's zone
+map, so at a billion edges one-network reads cost ~10 ms with the default; the larger groups also compress
+better (edges and edges_by_target 15 % smaller, measured at 100 M edges). DuckDB takes it per ATTACH, not
+from the file, so every writer attaches with it."""
 
 GENE_COLUMNS = {
     "ensembl_id": pa.string(),
@@ -151,7 +157,11 @@ class ReleaseWriter:
             create_tables(str(self.partial_path))
         elif self.layout == "copy":
             shutil.copyfile(self.store.release_path(self._parent), self.partial_path)
-        self.con = duckdb.connect(str(self.partial_path), config=self.store.config.duckdb_config())
+        self.con = duckdb.connect(config=self.store.config.duckdb_config())
+        self.con.execute(
+            f"ATTACH {sql_path(self.partial_path)} AS {WRITER_CATALOG} (ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
+        )
+        self.con.execute(f"USE {WRITER_CATALOG}")
         if self.base is not None:  # read by a delta's start and by delete_networks
             base_path = self.store.release_path(self.base)
             self.con.execute(f"ATTACH {sql_path(base_path)} AS base (READ_ONLY)")

@@ -308,3 +308,29 @@ def test_datasets_with_networks_leaves_out_datasets_without_any(store):
     with store.open_reader() as r:
         assert queries.datasets_with_networks(r.con) == {("h5ad", "lab/a.h5ad")}
         assert queries.networks_by_ids(r.con, [old]) == [None]
+
+
+def test_release_files_are_written_in_large_row_groups(tmp_path, monkeypatch):
+    """Every writer attaches its file with ``ROW_GROUP_ROWS``, whether it starts a new file or a copy."""
+    import duckdb
+
+    from schema import writer
+
+    monkeypatch.setattr(writer, "ROW_GROUP_ROWS", 4096)  # 2 vectors: a few thousand edges show it
+    store = Store(tmp_path)
+    store.init()
+    rng = np.random.default_rng(3)
+    for i in range(2):  # the second release copies the small first one, then appends
+        with store.new_release() as w:
+            w.upsert_genes(gene_table(200))
+            nid = w.add_network(
+                NetworkMeta(dataset_id=w.upsert_dataset(source="t", source_id=f"{i}").id, n_cells=1)
+            )
+            w.add_edges(nid, random_edges(rng, gene_names(200), 10_000))
+    con = duckdb.connect(str(store.release_path(store.current_release())), read_only=True)
+    sizes = con.execute(
+        "SELECT row_group_id, max(start + count) - min(start) FROM pragma_storage_info('edges')"
+        " WHERE column_name = 'target_id' GROUP BY ALL ORDER BY 1"
+    ).fetchall()
+    assert con.execute("SELECT count(*) FROM edges").fetchall()[0][0] == 20_000
+    assert len(sizes) == 5 and all(rows == 4096 for _, rows in sizes[:-1])  # 20,000 rows: 4 x 4096 + 3616
