@@ -9,8 +9,8 @@ on the atlas's base (schema/release.py); the queries are then timed on that rele
 
     python bench/store.py                                  # 200 networks x 50,000 edges (10 M)
     python bench/store.py --networks 2000 --edges 50000    # 100 M edges
-    python bench/store.py --networks 20000 --edges 50000 --root /data/atlas-1b --keep \
-        --memory-limit 6GB                                 # 1 B edges (~16 GiB base release)
+    python bench/store.py --networks 20000 --edges 50000 --network-genes 2000 --root /data/atlas-1b \
+        --keep --memory-limit 4GB                          # 1 B edges, 2,000 genes per network
 """
 
 import argparse
@@ -138,6 +138,12 @@ def main() -> None:
     parser.add_argument("--networks", type=int, default=200)
     parser.add_argument("--edges", type=int, default=50_000, help="edges per network")
     parser.add_argument("--genes", type=int, default=20_000)
+    parser.add_argument(
+        "--network-genes",
+        type=int,
+        default=None,
+        help="genes each network's edges are drawn among (default: all; ingestion keeps 2,000 per group)",
+    )
     parser.add_argument("--gene-sets", type=int, default=500)
     parser.add_argument("--threads", type=int, default=2, help="DuckDB threads")
     parser.add_argument("--memory-limit", default="8GB", help="DuckDB memory limit")
@@ -164,6 +170,7 @@ def main() -> None:
                     n_edges=args.edges,
                     n_genes=args.genes,
                     n_gene_sets=args.gene_sets,
+                    network_genes=args.network_genes,
                     store_options=options,
                     on_network=lambda _: bar.update(),
                 )

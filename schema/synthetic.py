@@ -136,18 +136,24 @@ def build_synthetic_atlas(
     seed: int = 0,
     store_options: dict | None = None,
     n_gene_sets: int = 0,
+    network_genes: int | None = None,
     on_network: Callable[[int], None] | None = None,
 ) -> AtlasStats:
     """Publish one release holding ``n_networks`` random networks of ``n_edges`` edges each.
 
     Facets cycle through small lists of real tissues, diseases and cell types with their ontology term ids,
     so facet and grouping queries have something to find. ``n_gene_sets`` random gene sets (10 to 300 genes)
-    form the collection "synthetic sets", for enrichment queries. ``on_network(i)`` is called after each
+    form the collection "synthetic sets", for enrichment queries. ``network_genes`` draws each network's
+    edges among that many random genes of the ``n_genes`` (default: all of them), as ingestion keeps the
+    2,000 most expressed genes of each group. ``on_network(i)`` is called after each
     network (e.g. to advance a progress bar). Returns timings of the load, which starts once the random
     edges are drawn (as gene indices; their Arrow string tables are made inside the timed loop).
     """
     if not 1 <= networks_per_dataset <= GROUPS_PER_PERIOD:
         msg = f"networks_per_dataset must be between 1 and {GROUPS_PER_PERIOD}, got {networks_per_dataset}"
+        raise ValueError(msg)
+    if network_genes is not None and not 2 <= network_genes <= n_genes:
+        msg = f"network_genes must be between 2 and n_genes ({n_genes}), got {network_genes}"
         raise ValueError(msg)
     rng = np.random.default_rng(seed)
     store = Store(root, **(store_options or {}))
@@ -160,7 +166,12 @@ def build_synthetic_atlas(
     # each network is drawn in the loop and its drawing time taken out of the timings.
     def draw():
         n_cells = int(rng.integers(50, 5000))
-        regulator, target, weight = random_edge_ids(rng, n_genes, n_edges)
+        if network_genes is None:
+            regulator, target, weight = random_edge_ids(rng, n_genes, n_edges)
+        else:
+            genes = np.sort(rng.choice(n_genes, network_genes, replace=False))
+            regulator, target, weight = random_edge_ids(rng, network_genes, n_edges)
+            regulator, target = genes[regulator], genes[target]
         return n_cells, regulator.astype(np.int32), target.astype(np.int32), weight
 
     predraw = n_networks * n_edges <= PREDRAW_EDGES

@@ -277,3 +277,22 @@ def test_targets_across_networks_read_in_windows_page_like_one_scan(tmp_path, mo
         one_scan = all_pages(10**9, **options)
         assert sum(len(items) for items, _ in one_scan) > 7  # several pages
         assert all_pages(1, **options) == all_pages(2, **options) == one_scan
+
+
+def test_synthetic_networks_draw_among_network_genes(tmp_path):
+    """``network_genes`` keeps each network's edges among that many genes; the networks differ in them."""
+    from schema import Store
+    from schema.synthetic import build_synthetic_atlas
+
+    build_synthetic_atlas(tmp_path, n_networks=6, n_edges=300, n_genes=200, network_genes=40)
+    with Store(tmp_path).open_reader() as r:
+        genes = r.con.execute(
+            "SELECT network_id, list(DISTINCT gene_id) FROM (SELECT network_id, regulator_id AS gene_id FROM edges"
+            " UNION ALL SELECT network_id, target_id FROM edges) GROUP BY ALL ORDER BY 1"
+        ).fetchall()
+        n_genes = dict(r.con.execute("SELECT id, n_genes FROM networks").fetchall())
+    assert len(genes) == 6
+    assert all(len(ids) <= 40 and n_genes[nid] == len(ids) for nid, ids in genes)
+    assert len({frozenset(ids) for _, ids in genes}) == 6
+    with pytest.raises(ValueError, match="network_genes must be between 2 and n_genes"):
+        build_synthetic_atlas(tmp_path / "bad", n_networks=1, n_edges=10, n_genes=20, network_genes=21)
