@@ -287,8 +287,8 @@ def test_synthetic_networks_draw_among_network_genes(tmp_path):
     build_synthetic_atlas(tmp_path, n_networks=6, n_edges=300, n_genes=200, network_genes=40)
     with Store(tmp_path).open_reader() as r:
         genes = r.con.execute(
-            "SELECT network_id, list(DISTINCT gene_id) FROM (SELECT network_id, regulator_id AS gene_id FROM edges"
-            " UNION ALL SELECT network_id, target_id FROM edges) GROUP BY ALL ORDER BY 1"
+            "SELECT network_id, list(DISTINCT gene_id) FROM (SELECT network_id, regulator_id AS gene_id"
+            " FROM edges UNION ALL SELECT network_id, target_id FROM edges) GROUP BY ALL ORDER BY 1"
         ).fetchall()
         n_genes = dict(r.con.execute("SELECT id, n_genes FROM networks").fetchall())
     assert len(genes) == 6
