@@ -12,7 +12,6 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from functools import lru_cache, partial
 from typing import Any
 
 from graphql import GraphQLError
@@ -35,7 +34,7 @@ from server.config import Limits, ServerConfig
 from server.context import Context, deadline_message
 from server.errors import UserError
 from server.exports import export_routes
-from server.limits import Prepared, check_cost, check_variables, operation_cost, prepare
+from server.limits import Prepared, PreparedDocuments, check_cost, check_variables, operation_cost
 from server.releases import Releases
 from server.web import graphiql_page, web_routes
 
@@ -43,6 +42,10 @@ log = logging.getLogger(__name__)
 
 LEASED_PREFIXES = ("/graphql", "/networks/", "/atlas/")
 DEADLINE_GRACE_S = 0.5  # past the deadline, the statement interrupt has this long to end the operation
+INLINE_ANALYSIS_BYTES = 4096
+"""A request at most this long whose document is prepared already is priced on the event loop: checking its
+variables and pricing it take microseconds, the trip to a worker thread about a millisecond of a 10 ms
+request (2-core dev box). Longer requests, and documents not yet prepared, are analysed off the loop."""
 
 
 class BadRequest(Exception):
@@ -84,7 +87,8 @@ class GraphQLApp(GraphQL):
     """strawberry's ASGI view with our typed context, strict bodies and the limits applied off-loop.
 
     Before strawberry runs an operation, `execute_operation` parses, validates and prices it in a worker
-    thread (`server.limits.prepare`, cached per query text), admits it to a lane by its cost
+    thread (`server.limits.prepare`, kept per query text in `PreparedDocuments`; a short request with a
+    document prepared before is priced on the loop, `INLINE_ANALYSIS_BYTES`), admits it to a lane by its cost
     (`server.admission`) and holds it to the request's deadline; strawberry then executes the prepared
     document (`UsePrepared` in server/api.py) without parsing or validating it again.
     """
@@ -93,8 +97,7 @@ class GraphQLApp(GraphQL):
         super().__init__(build_schema(limits), graphql_ide="graphiql" if graphiql else None)
         self.limits = limits
         self.admission = Admission(limits)
-        graphql_schema = self.schema._schema
-        self._prepare = lru_cache(maxsize=256)(partial(prepare, graphql_schema, limits))
+        self.documents = PreparedDocuments(self.schema._schema, limits)
 
     async def get_context(self, request: Request, response: Response) -> Context:
         return Context(request=request, release=request.state.release, limits=self.limits)
@@ -116,11 +119,24 @@ class GraphQLApp(GraphQL):
 
     def _analyse(self, query: str, operation_name: str | None, variables: dict) -> tuple[Prepared, int]:
         """Prepared document and cost: runs in a worker thread, never on the event loop."""
-        prepared = self._prepare(query, operation_name)
+        prepared = self.documents.prepare(query, operation_name)
+        return prepared, self._price(prepared, variables)
+
+    def _price(self, prepared: Prepared, variables: dict) -> int:
+        """The operation's cost, after checking the variables; `UserError` past the limits."""
         check_variables(variables)
         cost = operation_cost(self.schema._schema, prepared, variables, self.limits)
         check_cost(cost, self.limits)
-        return prepared, cost
+        return cost
+
+    def _prepared_before(self, request: Request, query: str, operation_name: str | None) -> Prepared | None:
+        """The document, when it was prepared before and the request is short enough to price on the loop."""
+        if request.method == "GET":
+            size = len(request.scope.get("query_string", b""))
+        else:
+            length = request.headers.get("content-length")  # absent (chunked): analysed off the loop
+            size = int(length) if length is not None and length.isdigit() else INLINE_ANALYSIS_BYTES + 1
+        return self.documents.get(query, operation_name) if size <= INLINE_ANALYSIS_BYTES else None
 
     async def execute_operation(
         self, request, request_adapter, request_data, context, root_value, sub_response
@@ -130,10 +146,14 @@ class GraphQLApp(GraphQL):
                 request, request_adapter, request_data, context, root_value, sub_response
             )
         variables = request_data.variables or {}
+        query, operation_name = request_data.query, request_data.operation_name
         try:
-            context.prepared, cost = await run_in_threadpool(
-                self._analyse, request_data.query, request_data.operation_name, variables
-            )
+            prepared = self._prepared_before(request, query, operation_name)
+            if prepared is not None:
+                context.prepared, cost = prepared, self._price(prepared, variables)
+            else:
+                analysed = await run_in_threadpool(self._analyse, query, operation_name, variables)
+                context.prepared, cost = analysed
         except GraphQLError as error:
             return ExecutionResult(data=None, errors=[GraphQLError(error.message)])
         except UserError as error:

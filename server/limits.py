@@ -4,7 +4,8 @@ Every check here costs time linear in the document: each fragment is walked once
 (depth and cost of a fragment do not depend on where it is spread), so a query spreading fragments inside
 fragments costs what its text costs, not what its expansion would. The app runs `prepare` and `cost` in a
 worker thread, off the event loop (server/app.py), and the token cap bounds the work of graphql-core's
-own validation there.
+own validation there; `PreparedDocuments` keeps what `prepare` made, so a document sent again is priced
+without being parsed or validated again.
 
 The cost of an operation is estimated before it runs, from the document and the variables, charging what
 the resolvers do: every field costs 1; a field with a `first` argument costs `first` x the cost of its
@@ -17,7 +18,8 @@ Introspection is allowed (the schema is public and GraphiQL needs it), within th
 limits and a depth of `Limits.max_introspection_depth`; it costs nothing (it reads no data).
 """
 
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -197,6 +199,43 @@ def prepare(schema: GraphQLSchema, limits: Limits, query: str, operation_name: s
     except RecursionError:
         msg = "the document is nested too deeply to analyse"
         raise GraphQLError(msg) from None
+
+
+class PreparedDocuments:
+    """`prepare`'s documents by (query text, operation name), the `size` most recently used (thread-safe).
+
+    Analysis scripts send the same document with new variables: a document seen before is neither parsed nor
+    validated again, and `get` tells the app it may price the request on the event loop. Refusals are not
+    kept: a refused document is analysed again, off the loop, each time it is sent.
+    """
+
+    def __init__(self, schema: GraphQLSchema, limits: Limits, size: int = 256) -> None:
+        self.schema = schema
+        self.limits = limits
+        self.size = size
+        self._documents: OrderedDict[tuple[str, str | None], Prepared] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, query: str, operation_name: str | None) -> Prepared | None:
+        """The prepared document if it was prepared before, else None (nothing is parsed)."""
+        key = (query, operation_name)
+        with self._lock:
+            found = self._documents.get(key)
+            if found is not None:
+                self._documents.move_to_end(key)
+            return found
+
+    def prepare(self, query: str, operation_name: str | None) -> Prepared:
+        """`get`, or `prepare` the document and keep it; `GraphQLError` as `prepare` raises it."""
+        found = self.get(query, operation_name)
+        if found is not None:
+            return found
+        prepared = prepare(self.schema, self.limits, query, operation_name)
+        with self._lock:
+            self._documents[(query, operation_name)] = prepared
+            while len(self._documents) > self.size:
+                self._documents.popitem(last=False)
+        return prepared
 
 
 def _prepare(schema: GraphQLSchema, limits: Limits, query: str, operation_name: str | None) -> Prepared:
