@@ -100,9 +100,15 @@ def random_edge_ids(
     while pairs.size < n_edges:
         want = int((n_edges - pairs.size) * 1.1) + 16
         reg = np.minimum((rng.pareto(1.2, want) * n_genes / 50).astype(np.int64), n_genes - 1)
-        pairs = np.unique(np.concatenate([pairs, reg * n_genes + rng.integers(0, n_genes, want)]))
+        pairs = _sorted_distinct(np.concatenate([pairs, reg * n_genes + rng.integers(0, n_genes, want)]))
     pairs = rng.permutation(pairs)[:n_edges]
     return pairs // n_genes, pairs % n_genes, rng.random(n_edges, dtype=np.float32)
+
+
+def _sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """``np.unique(values)`` by a sort: numpy 2's hash-based unique took 3/4 of drawing a 2,000-gene network."""
+    values = np.sort(values)
+    return values[np.concatenate(([True], values[1:] != values[:-1]))] if values.size else values
 
 
 def edges_table(names: pa.Array, regulator: np.ndarray, target: np.ndarray, weight: np.ndarray) -> pa.Table:

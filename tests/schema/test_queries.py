@@ -296,3 +296,18 @@ def test_synthetic_networks_draw_among_network_genes(tmp_path):
     assert len({frozenset(ids) for _, ids in genes}) == 6
     with pytest.raises(ValueError, match="network_genes must be between 2 and n_genes"):
         build_synthetic_atlas(tmp_path / "bad", n_networks=1, n_edges=10, n_genes=20, network_genes=21)
+
+
+@pytest.mark.parametrize(("n_genes", "n_edges"), [(40, 300), (40, 1600), (2000, 5000), (3, 20)])
+def test_random_edge_ids_are_distinct_pairs_among_the_genes(n_genes, n_edges):
+    """As many distinct (regulator, target) pairs as asked (or every pair), each gene index in range."""
+    import numpy as np
+
+    from schema.synthetic import random_edge_ids
+
+    regulator, target, weight = random_edge_ids(np.random.default_rng(1), n_genes, n_edges)
+    expected = min(n_edges, n_genes * n_genes)
+    assert regulator.size == target.size == weight.size == expected
+    assert np.unique(regulator * n_genes + target).size == expected
+    assert regulator.min() >= 0 and target.min() >= 0 and max(regulator.max(), target.max()) < n_genes
+    assert np.all((weight >= 0) & (weight < 1))
