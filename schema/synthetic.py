@@ -106,7 +106,7 @@ def random_edge_ids(
 
 
 def _sorted_distinct(values: np.ndarray) -> np.ndarray:
-    """``np.unique(values)`` by a sort: numpy 2's hash-based unique took 3/4 of drawing a 2,000-gene network."""
+    """``np.unique(values)`` by a sort: numpy 2's hash-based unique took 3/4 of drawing a 2,000-gene net."""
     values = np.sort(values)
     return values[np.concatenate(([True], values[1:] != values[:-1]))] if values.size else values
 
