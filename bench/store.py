@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from schema import NetworkMeta, Store, queries
+from schema import NetworkMeta, Store, queries, writer
 from schema.queries import NetworkFilter
 from schema.synthetic import DISEASES, TISSUES, build_synthetic_atlas, gene_names, random_edges
 
@@ -154,12 +154,21 @@ def main() -> None:
     parser.add_argument(
         "--publish-networks", type=int, default=20, help="networks of the dataset published after the load"
     )
+    parser.add_argument(
+        "--row-group-rows",
+        type=int,
+        default=writer.ROW_GROUP_ROWS,
+        help=f"rows per row group of the release files written (default {writer.ROW_GROUP_ROWS:,}; DuckDB's: "
+        "122,880), to compare sizes on one workload",
+    )
     args = parser.parse_args()
+    writer.ROW_GROUP_ROWS = args.row_group_rows
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     options = {"threads": args.threads, "memory_limit": args.memory_limit}
     root = args.root or Path(tempfile.mkdtemp(prefix="bench-store-"))
     load = os.getloadavg()[0]
     print(f"machine: {os.cpu_count()} CPUs, load average {load:.1f}; DuckDB threads {args.threads}")
+    print(f"row groups of {writer.ROW_GROUP_ROWS:,} rows in the release files written")
     try:
         if not args.reuse:
             cpu = time.process_time()
