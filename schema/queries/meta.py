@@ -13,12 +13,16 @@ def list_models(con: duckdb.DuckDBPyConnection) -> list[ModelRow]:
 
 
 def store_info(con: duckdb.DuckDBPyConnection) -> StoreInfo:
-    """Release id, schema version, creation time, note, row counts and models."""
+    """Release id, schema version, creation time, note, row counts and models.
+
+    The edges are counted from the networks' sizes (``n_edges``, set when a network is published with its
+    edges): counting the rows of a delta release scans its base's billion network ids (139 ms).
+    """
     meta = dict(con.execute("SELECT key, value FROM store_meta").fetchall())
     counts = con.execute(
         "SELECT (SELECT count(*) FROM genes), (SELECT count(*) FROM datasets),"
         " (SELECT count(*) FROM networks),"
-        " (SELECT count(*) FROM edges), (SELECT count(*) FROM gene_sets)"
+        " (SELECT coalesce(sum(n_edges), 0) FROM networks), (SELECT count(*) FROM gene_sets)"
     ).fetchone()
     return StoreInfo(
         release_id=meta.get("release_id", ""),

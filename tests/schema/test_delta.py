@@ -51,6 +51,7 @@ def contents(store: Store, release_id: str | None = None) -> dict:
             "SELECT id, key, n_genes, n_edges FROM networks ORDER BY id"
         ).fetchall()
         info = queries.store_info(con)
+        assert info.n_edges == len(seen["edges"])  # from the networks' sizes, as the rows themselves
         seen["counts"] = (info.n_networks, info.n_edges, info.n_datasets, info.n_genes)
         ids = [row[0] for row in seen["networks"]]
         seen["edges of each"] = [queries.network_edges(con, i, first=50) for i in ids]
