@@ -124,10 +124,12 @@ def _regulations(
     def key(e):
         return (getattr(e, gene_column), e.network_id, e.rank)
 
-    if table == "edges_by_target" or len(ids) > 1:  # the gene's rows are contiguous, or several genes
+    if len(ids) > 1:  # ordered by gene first: windows of networks would not give the page's order
         return page_of(page(None, first + 1), first, key)
-    # A regulator's edges lie in every network's rows of ``edges``: read growing windows of network ids, in
-    # order, until the page is full, rather than the whole table (3.0 s at a billion edges).
+    # One gene's edges lie in every network's rows of ``edges``, and in every sorted run of
+    # ``edges_by_target`` (a run holds consecutive networks): read growing windows of network ids, in order,
+    # until the page is full, so that zone maps skip the other networks' row groups. At a billion edges a
+    # regulator's targets took 3.0 s in one statement, a gene's 1,000 regulators 212 ms (22 ms in windows).
     last = con.execute("SELECT coalesce(max(id), 0) FROM networks").fetchall()[0][0]
     low, width, items = (cursor[1] if cursor else 0), FIRST_WINDOW, []
     while low <= last and len(items) <= first:

@@ -254,8 +254,11 @@ def test_store_info_counts(reader, frames):
     assert info.n_edges == len(frames["edges"]) and info.n_gene_sets == 13
 
 
-def test_targets_across_networks_read_in_windows_page_like_one_scan(tmp_path, monkeypatch):
-    """A regulator's page is read in growing windows of network ids: the pages and cursors of one scan."""
+@pytest.mark.parametrize(
+    ("across", "partner"), [("targets_of", "target_id"), ("regulators_of", "regulator_id")]
+)
+def test_one_gene_across_networks_read_in_windows_pages_like_one_scan(tmp_path, monkeypatch, across, partner):
+    """A gene's page is read in growing windows of network ids: the pages and cursors of one scan."""
     from schema import Store
     from schema.queries import edges as edge_queries
     from schema.synthetic import build_synthetic_atlas
@@ -267,8 +270,9 @@ def test_targets_across_networks_read_in_windows_page_like_one_scan(tmp_path, mo
         pages, after = [], None
         with Store(tmp_path).open_reader() as r:
             while True:
-                page = queries.targets_of(r.con, 3, first=7, after=after, **options)
-                pages.append(([(e.network_id, e.target_id, e.rank) for e in page.items], page.next_cursor))
+                page = getattr(queries, across)(r.con, 3, first=7, after=after, **options)
+                items = [(e.network_id, getattr(e, partner), e.rank) for e in page.items]
+                pages.append((items, page.next_cursor))
                 if page.next_cursor is None:
                     return pages
                 after = page.next_cursor
