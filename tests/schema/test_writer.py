@@ -274,6 +274,30 @@ def test_tied_weights_rank_by_regulator_then_target(store):
     assert ranked == [(2, 3), (3, 3), (6, 4), (5, 9), (2, 8), (10, 1)]
 
 
+@pytest.mark.parametrize("n_genes", [3_000, 70_000])  # gene ids below 2**16 (radix passes) and past it
+def test_mapped_edges_are_in_key_order_and_ranked_like_a_lexicographic_sort(n_genes):
+    """``map_edges`` orders by (regulator, target) and ranks by descending weight, ties by that order."""
+    from schema.edgeload import EnsemblIdMap, map_edges
+
+    rng = np.random.default_rng(7)
+    names = pa.array([f"ENSG{i:011d}" for i in range(n_genes)])
+    genes = EnsemblIdMap(ensembl_id=names, gene_id=np.append(np.arange(1, n_genes + 1), -1))
+    pairs = rng.choice(n_genes * n_genes, 20_000, replace=False)
+    weight = rng.choice(np.array([-1.5, -0.0, 0.0, 1e-30, 0.25, 0.5, 3.0], np.float32), pairs.size)
+    weight[::7] = rng.random(weight[::7].size, dtype=np.float32)  # some distinct weights among the ties
+    edges = pa.table(
+        {"regulator": names.take(pairs // n_genes), "target": names.take(pairs % n_genes), "weight": weight}
+    )
+    mapped = map_edges(genes, 1, edges)
+    reg, tgt = pairs // n_genes + 1, pairs % n_genes + 1
+    by_key = np.lexsort((tgt, reg))
+    np.testing.assert_array_equal(mapped.regulator_id, reg[by_key])
+    np.testing.assert_array_equal(mapped.target_id, tgt[by_key])
+    np.testing.assert_array_equal(mapped.weight, weight[by_key])
+    by_rank = np.lexsort((np.arange(pairs.size), -(weight[by_key] + np.float32(0))))  # -0.0 ties with 0.0
+    np.testing.assert_array_equal(mapped.rank[by_rank], np.arange(1, pairs.size + 1))
+
+
 def test_error_in_the_background_edge_thread_discards_the_release(store, monkeypatch):
     import schema.edgeload
 
