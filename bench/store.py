@@ -162,6 +162,9 @@ def main() -> None:
         "122,880), to compare sizes on one workload",
     )
     args = parser.parse_args()
+    if args.row_group_rows <= 0 or args.row_group_rows % 2048:
+        parser.error(f"--row-group-rows must be a positive multiple of 2,048 (DuckDB's vector size), got "
+                     f"{args.row_group_rows}")  # fmt: skip
     writer.ROW_GROUP_ROWS = args.row_group_rows
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     options = {"threads": args.threads, "memory_limit": args.memory_limit}

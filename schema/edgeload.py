@@ -104,12 +104,13 @@ def _key_order(reg: np.ndarray, tgt: np.ndarray) -> tuple[np.ndarray, np.ndarray
     digits, target then regulator: 5x faster than a comparison sort of 64-bit words (0.5 vs 2.7 ms for 50,000
     edges, 2-core dev box).
     """
+    key = reg << 32 | tgt
     if reg.size and max(reg.max(), tgt.max()) < 2**16:
         order = np.argsort(tgt.astype(np.uint16), kind="stable")
         order = order[np.argsort(reg[order].astype(np.uint16), kind="stable")]
     else:
-        order = np.argsort(reg << 32 | tgt)
-    return (reg << 32 | tgt)[order], order
+        order = np.argsort(key)
+    return key[order], order
 
 
 def _weight_order(weight: np.ndarray) -> np.ndarray:

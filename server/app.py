@@ -152,8 +152,9 @@ class GraphQLApp(GraphQL):
             if prepared is not None:
                 context.prepared, cost = prepared, self._price(prepared, variables)
             else:
-                analysed = await run_in_threadpool(self._analyse, query, operation_name, variables)
-                context.prepared, cost = analysed
+                context.prepared, cost = await run_in_threadpool(
+                    self._analyse, query, operation_name, variables
+                )
         except GraphQLError as error:
             return ExecutionResult(data=None, errors=[GraphQLError(error.message)])
         except UserError as error:

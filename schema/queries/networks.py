@@ -228,10 +228,11 @@ def find_networks_and_facets(
     more = len(ids) > first
     ids = ids[:first]
     next_cursor = make_cursor(ids[-1]) if more else None
+    facets_found = _facets_of(rows, names)
     if ids_only:
-        return Page(items=ids, next_cursor=next_cursor, total=total), _facets_of(rows, names)
+        return Page(items=ids, next_cursor=next_cursor, total=total), facets_found
     items = [row for row in networks_by_ids(con, ids) if row is not None] if ids else []
-    return Page(items=items, next_cursor=next_cursor, total=total), _facets_of(rows, names)
+    return Page(items=items, next_cursor=next_cursor, total=total), facets_found
 
 
 def datasets_by_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[DatasetRow | None]:
