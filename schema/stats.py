@@ -2,7 +2,6 @@
 
 import numpy as np
 from scipy.special import gammaln
-from scipy.stats import false_discovery_control
 
 
 def _log_pmf(i, n, k, m):
@@ -72,18 +71,30 @@ def haldane_odds_ratio(overlap, query_size, set_size, universe_size) -> np.ndarr
     return (a + 0.5) * (d + 0.5) / ((b + 0.5) * (c + 0.5))
 
 
-def bh_fdr(pvalues, n_tests: int | None = None) -> np.ndarray:
+def bh_fdr(pvalues, n_tests: int | None = None, *, counts=None) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values.
 
-    ``n_tests`` > len(pvalues) counts tests left out because their p-value is 1 (no overlap): they make the
-    correction stricter exactly as if they had been passed.
+    ``counts[i]`` tests share ``pvalues[i]`` (default: one each): a caller with many tests of equal counts
+    passes each distinct p-value once. ``n_tests`` greater than the tests given counts tests left out
+    because their p-value is 1 (no overlap): they make the correction stricter exactly as if they had been
+    passed, and as they rank last, they change no other test's adjusted value but through ``n_tests``.
     """
     p = np.asarray(pvalues, dtype=np.float64)
-    if p.size == 0:
-        return p
-    n_tests = p.size if n_tests is None else n_tests
-    if n_tests < p.size:
-        msg = f"n_tests ({n_tests}) is smaller than the number of p-values ({p.size})"
+    flat = p.ravel()
+    multiplicity = np.ones(flat.size, dtype=np.int64) if counts is None else np.asarray(counts).ravel()
+    if multiplicity.shape != flat.shape or (multiplicity < 1).any():
+        msg = f"counts must give a positive count for each of the {flat.size} p-values"
         raise ValueError(msg)
-    padded = np.concatenate([p, np.ones(n_tests - p.size)])
-    return false_discovery_control(padded, method="bh")[: p.size]
+    given = int(multiplicity.sum())
+    n_tests = given if n_tests is None else n_tests
+    if n_tests < given:
+        msg = f"n_tests ({n_tests}) is smaller than the number of tests given ({given})"
+        raise ValueError(msg)
+    if flat.size == 0:
+        return p
+    order = np.argsort(flat, kind="stable")
+    last_rank = np.cumsum(multiplicity[order])  # rank of the last test of each p-value, p ascending
+    scaled = flat[order] * (n_tests / last_rank)
+    adjusted = np.empty_like(flat)
+    adjusted[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    return adjusted.reshape(p.shape)

@@ -39,6 +39,19 @@ def test_statistics_match_their_definitions():
         bh_fdr(pv, n_tests=3)
 
 
+def test_fdr_of_shared_p_values_equals_the_fdr_of_every_test():
+    rng = np.random.default_rng(2)
+    distinct = np.unique(np.round(rng.random(40) ** 2, 3))  # ties between distinct entries stay possible
+    distinct = np.r_[distinct, distinct[:3]]
+    counts = rng.integers(1, 6, distinct.size)
+    every = np.repeat(distinct, counts)
+    expected = brute_bh(np.r_[every, np.ones(25)])[: every.size]
+    got = np.repeat(bh_fdr(distinct, n_tests=every.size + 25, counts=counts), counts)
+    np.testing.assert_allclose(got, expected)
+    with pytest.raises(ValueError, match="counts"):
+        bh_fdr(distinct, counts=np.zeros(distinct.size, dtype=int))
+
+
 def test_hypergeometric_tail_matches_scipy_across_regimes():
     rng = np.random.default_rng(1)
     universe = rng.integers(20, 20_000, 5000)
@@ -113,6 +126,10 @@ def test_regulators_enriched_in_a_gene_list(reader, frames):
     query = sorted(e.target_id[(e.network_id == lung[0]) & (e.regulator_id == reg)])
     rows = queries.enriched_regulators(reader.con, query, where=NetworkFilter(tissues=("lung",)), limit=1000)
     assert (rows[0].network_id, rows[0].regulator_id) == (lung[0], reg)
+    keys = [(r.p_value, r.network_id, r.regulator_id) for r in rows]
+    assert keys == sorted(keys)
+    first = queries.enriched_regulators(reader.con, query, where=NetworkFilter(tissues=("lung",)), limit=7)
+    assert first == rows[:7]
     assert {r.network_id for r in rows} <= set(lung)
     n_tests = 0
     for network_id in lung:
