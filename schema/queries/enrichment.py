@@ -348,17 +348,6 @@ def enriched_regulators(
         if (n, r) in picked
     }
     return [
-        RegulatorEnrichmentRow(
-            network_id=row["network_id"],
-            regulator_id=row["regulator_id"],
-            overlap=row["overlap"],
-            n_targets=row["n_targets"],
-            query_size=row["query_size"],
-            universe_size=row["universe_size"],
-            p_value=row["p_value"],
-            odds_ratio=row["odds_ratio"],
-            fdr=row["fdr"],
-            overlap_gene_ids=genes[row["network_id"], row["regulator_id"]],
-        )
+        RegulatorEnrichmentRow(**row, overlap_gene_ids=genes[row["network_id"], row["regulator_id"]])
         for row in top
     ]
