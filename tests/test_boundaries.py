@@ -135,6 +135,20 @@ def test_server_never_writes():
     assert not offences, f"the server must never write (DESIGN.md): {offences}"
 
 
+def test_readers_read_every_result_to_its_end():
+    """``fetchone()`` leaves a DuckDB result unread, and the connection then refuses ``con.sql()`` and
+    ``register()`` (tests/schema/test_queries.py shows the failure): schema and server read with
+    ``fetchall()`` or ``fetchnumpy()``."""
+
+    def calls_fetchone(path: Path) -> bool:
+        tree = ast.parse(path.read_text())
+        return any(isinstance(n, ast.Attribute) and n.attr == "fetchone" for n in ast.walk(tree))
+
+    files = [p for package in ("schema", "server") for p in package_files(package)]
+    offences = [str(p.relative_to(ROOT)) for p in files if calls_fetchone(p)]
+    assert not offences, f"fetchone() leaves the connection busy: {offences}"
+
+
 def test_the_write_check_sees_a_writer_import_and_a_publish_call(tmp_path):
     sample = tmp_path / "bad.py"
     sample.write_text("from schema.writer import ReleaseWriter\n\ndef f(store):\n    store.publish('x')\n")

@@ -69,7 +69,7 @@ def enrich_genes(
         f"WITH u AS ({universe}) SELECT (SELECT count(*) FROM u),"
         " (SELECT count(*) FROM u WHERE gene_id IN (SELECT unnest(?::INTEGER[])))",
         [*uparams, query],
-    ).fetchone()
+    ).fetchall()[0]
     in_collections, collection_params = optional_filters(
         ("list_contains(?::VARCHAR[], c.name)", list(collections) if collections is not None else None)
     )

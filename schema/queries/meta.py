@@ -23,7 +23,7 @@ def store_info(con: duckdb.DuckDBPyConnection) -> StoreInfo:
         "SELECT (SELECT count(*) FROM genes), (SELECT count(*) FROM datasets),"
         " (SELECT count(*) FROM networks),"
         " (SELECT coalesce(sum(n_edges), 0) FROM networks), (SELECT count(*) FROM gene_sets)"
-    ).fetchone()
+    ).fetchall()[0]
     return StoreInfo(
         release_id=meta.get("release_id", ""),
         schema_version=int(meta["schema_version"]),

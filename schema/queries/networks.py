@@ -61,7 +61,7 @@ def _matching_page(
     elif cursor is None:
         total = 0
     else:  # past the last page: the window saw no row to report the count on
-        total = con.execute(f"SELECT count(*) FROM networks n WHERE {sql}", params).fetchone()[0]
+        total = con.execute(f"SELECT count(*) FROM networks n WHERE {sql}", params).fetchall()[0][0]
     more = len(rows) > first
     rows = [dict(zip(names[:-1], row[:-1], strict=True)) for row in rows[:first]]
     if not more:
@@ -112,7 +112,7 @@ def networks_by_ids(con: duckdb.DuckDBPyConnection, ids: Sequence[int]) -> list[
 
 def all_networks(con: duckdb.DuckDBPyConnection, *, limit: int) -> list[NetworkRow] | None:
     """Every network by id, or None when there are more than ``limit`` (for a server's in-memory copy)."""
-    if con.execute("SELECT count(*) FROM networks").fetchone()[0] > limit:
+    if con.execute("SELECT count(*) FROM networks").fetchall()[0][0] > limit:
         return None  # counted first: past the limit, nothing is read
     return rows_as(con, NetworkRow, f"SELECT {NETWORK_COLUMNS} FROM networks n ORDER BY n.id")
 
@@ -258,7 +258,8 @@ def unmatched_labels(con: duckdb.DuckDBPyConnection, where: NetworkFilter | None
         for value in getattr(where, label.plural):
             single = NetworkFilter(**{label.plural: (value,)}, exact_terms=where.exact_terms)
             sql, params = single.sql("n")
-            if not con.execute(f"SELECT EXISTS (SELECT 1 FROM networks n WHERE {sql})", params).fetchone()[0]:
+            found = con.execute(f"SELECT EXISTS (SELECT 1 FROM networks n WHERE {sql})", params).fetchall()
+            if not found[0][0]:
                 out.append((label.plural, value))
     return out
 
@@ -318,7 +319,7 @@ def network_groups(
             f"SELECT count(*) FROM (SELECT DISTINCT n.{by} AS value, n.{term} AS term_id FROM networks n"
             f" WHERE {sql}) WHERE {found}",
             [*params, *found_params],
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     groups = {
         (value, term_id): NetworkGroup(value, term_id, c, {f: [] for f in facets})
         for value, term_id, c, _ in rows

@@ -7,6 +7,8 @@ from scipy.stats import spearmanr
 
 from schema import SCHEMA_VERSION, queries
 from schema.queries import NetworkFilter
+from schema.queries._common import make_cursor
+from schema.queries.edge_tables import network_edges_table
 from tests.schema.conftest import N_NETWORKS, edges_with_context
 
 
@@ -315,3 +317,24 @@ def test_random_edge_ids_are_distinct_pairs_among_the_genes(n_genes, n_edges):
     assert np.unique(regulator * n_genes + target).size == expected
     assert regulator.min() >= 0 and target.min() >= 0 and max(regulator.max(), target.max()) < n_genes
     assert np.all((weight >= 0) & (weight < 1))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        lambda con: queries.all_networks(con, limit=1),  # counted, then refused: nothing else read
+        lambda con: queries.find_networks(con, first=1, after=make_cursor(N_NETWORKS)),  # past the last page
+    ],
+    ids=["all_networks", "find_networks"],
+)
+def test_a_query_leaves_its_connection_free_for_the_next(reader, query):
+    """DuckDB refuses ``con.sql()`` and ``register()`` while an ``execute()`` result is unread to its end
+    (what ``fetchone()`` leaves), and the server's pooled connections run one request's queries after
+    another's: both of these once left such a result, and an Arrow export on the connection then failed
+    (tests/test_boundaries.py keeps ``fetchone()`` out of the readers)."""
+    con = reader.cursor()
+    try:
+        query(con)
+        assert network_edges_table(con, 1, min_weight=None, max_rank=None, limit=5).num_rows == 5
+    finally:
+        con.close()
