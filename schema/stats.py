@@ -82,6 +82,9 @@ def bh_fdr(pvalues, n_tests: int | None = None, *, counts=None) -> np.ndarray:
     p = np.asarray(pvalues, dtype=np.float64)
     flat = p.ravel()
     multiplicity = np.ones(flat.size, dtype=np.int64) if counts is None else np.asarray(counts).ravel()
+    if not ((flat >= 0) & (flat <= 1)).all():  # NaN fails both
+        msg = "p-values must lie between 0 and 1"
+        raise ValueError(msg)
     if multiplicity.shape != flat.shape or (multiplicity < 1).any():
         msg = f"counts must give a positive count for each of the {flat.size} p-values"
         raise ValueError(msg)

@@ -232,7 +232,7 @@ def _most_significant(
             {
                 **{c: distinct[c][kept] for c in _TEST_COUNTS},
                 "p_value": p[kept],
-                "odds_ratio": haldane_odds_ratio(a, n, k, m)[kept],
+                "odds_ratio": haldane_odds_ratio(a[kept], n[kept], k[kept], m[kept]),
                 "fdr": fdr[kept],
             }
         )

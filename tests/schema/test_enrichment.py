@@ -50,6 +50,9 @@ def test_fdr_of_shared_p_values_equals_the_fdr_of_every_test():
     np.testing.assert_allclose(got, expected)
     with pytest.raises(ValueError, match="counts"):
         bh_fdr(distinct, counts=np.zeros(distinct.size, dtype=int))
+    for bad in (np.nan, 1.5, -0.1):
+        with pytest.raises(ValueError, match="between 0 and 1"):
+            bh_fdr(np.r_[distinct, bad])
 
 
 def test_hypergeometric_tail_matches_scipy_across_regimes():
