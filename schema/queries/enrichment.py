@@ -23,6 +23,7 @@ from schema.rows import EnrichmentRow, RegulatorEnrichmentRow
 from schema.stats import bh_fdr, haldane_odds_ratio, hypergeom_pvalues
 
 MAX_UNIVERSE = 100_000
+NARROW_KEYS = 2**32  # (network, regulator) keys below this are counted as 32-bit integers
 
 
 def _universe_sql(network_id: int | None, universe_ids: Sequence[int] | None) -> tuple[str, list]:
@@ -165,25 +166,44 @@ def _overlaps(con, hits_where: str, params: list, min_overlap: int) -> pa.Table 
     """(network, regulator, overlap) of the query genes' edges matching ``hits_where``, overlap at least
     ``min_overlap`` (None: no such pair).
 
-    Counted in numpy on packed keys: the pairs are nearly all distinct, and DuckDB's hash aggregate of them
-    took 550 ms where the fetch and sort take 440 (10^7 edges of 200 genes over 20,000 networks).
+    Counted in numpy, on one key per edge: network id x (largest gene id + 1) + regulator id, 32 bits wide
+    while the ids allow it (a billion-edge atlas: 20,000 x 20,001). The pairs are nearly all distinct, so
+    DuckDB's hash aggregate of them is slower than a sort (550 against 440 ms for 10^7 edges of 200 genes
+    over 20,000 networks, on 64-bit keys); 32-bit keys sort in half the time of 64-bit ones and fetch in half
+    the bytes (10^7 edges: 535 against 697 ms, fetch and count, alternated on one gene list).
     """
-    packed = con.execute(
-        f"SELECT network_id::BIGINT << 32 | regulator_id AS pair FROM edges_by_target WHERE {hits_where}",
+    max_network, max_gene = con.execute(
+        "SELECT (SELECT max(id) FROM networks), (SELECT max(id) FROM genes)"
+    ).fetchall()[0]
+    if max_network is None or max_gene is None:
+        return None
+    stride = max_gene + 1
+    key_type = "UINTEGER" if (max_network + 1) * stride <= NARROW_KEYS else "UBIGINT"
+    keys = con.execute(
+        f"SELECT (network_id::UBIGINT * {stride} + regulator_id)::{key_type} AS pair"
+        f" FROM edges_by_target WHERE {hits_where}",
         params,
     ).fetchnumpy()["pair"]
-    keys, overlap = np.unique(packed, return_counts=True)
+    keys, overlap = _counts_of(np.sort(keys))
     kept = overlap >= min_overlap
     if not kept.any():
         return None
     keys = keys[kept]
     return pa.table(
         {
-            "network_id": (keys >> 32).astype(np.int32),
-            "regulator_id": (keys & 0xFFFFFFFF).astype(np.int32),
+            "network_id": (keys // stride).astype(np.int32),
+            "regulator_id": (keys % stride).astype(np.int32),
             "overlap": overlap[kept],
         }
     )
+
+
+def _counts_of(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values of a sorted array and how often each occurs (``np.unique``'s, without its sort)."""
+    if ordered.size == 0:
+        return ordered, np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    return ordered[starts], np.diff(np.append(starts, ordered.size))
 
 
 _TEST_COUNTS = ("overlap", "n_targets", "query_size", "universe_size")

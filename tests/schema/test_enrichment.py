@@ -119,6 +119,19 @@ def test_enrichment_of_targets_and_hubs_and_given_universe(reader, frames):
     assert only == []
 
 
+def test_regulator_enrichment_is_the_same_with_wide_keys(reader, frames, monkeypatch):
+    """Past 2^32 (network, regulator) keys the pairs are counted on 64-bit keys: same answer."""
+    from schema.queries import enrichment
+
+    e = frames["edges"]
+    query = sorted(set(e.target_id[e.network_id == e.network_id.min()]))[:40]
+    narrow = queries.enriched_regulators(reader.con, query, min_targets=1, limit=1000)
+    monkeypatch.setattr(enrichment, "NARROW_KEYS", 1)
+    wide = queries.enriched_regulators(reader.con, query, min_targets=1, limit=1000)
+    assert len(narrow) > 10
+    assert wide == narrow
+
+
 def test_regulators_enriched_in_a_gene_list(reader, frames):
     e = frames["edges"]
     stats = frames["node_stats"]
