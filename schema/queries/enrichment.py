@@ -181,11 +181,6 @@ class PairKeys:
     def sql(self, regulator_column: str) -> str:
         return f"(network_id::UBIGINT * {self.stride} + {regulator_column})::{self.sql_type}"
 
-    def fetch(self, con: duckdb.DuckDBPyConnection, sql: str, params: list) -> pa.Table:
-        """The rows of ``sql`` as Arrow: DuckDB converts to Arrow in parallel, to numpy on one thread
-        (10^7 keys: 275 against 378 ms)."""
-        return con.sql(sql, params=params).to_arrow_table()
-
     def network_id(self, keys: np.ndarray) -> np.ndarray:
         return (keys // self.stride).astype(np.int32)
 
@@ -205,9 +200,10 @@ def _overlaps(
     quicksort (and ``np.unique``, which uses it) on a 2-core AMD EPYC. DuckDB's hash aggregate of pairs nearly
     all distinct was slower still (1.0 s).
     """
-    table = keys.fetch(
-        con, f"SELECT {keys.sql('regulator_id')} AS pair FROM edges_by_target WHERE {hits_where}", params
-    )
+    # as Arrow: DuckDB converts to Arrow in parallel, to numpy on one thread (10^7 keys: 275 against 378 ms)
+    table = con.sql(
+        f"SELECT {keys.sql('regulator_id')} AS pair FROM edges_by_target WHERE {hits_where}", params=params
+    ).to_arrow_table()
     ordered = np.sort(table["pair"].to_numpy(), kind="stable")
     if ordered.size == 0:
         return ordered, np.zeros(0, dtype=np.int64)
@@ -224,7 +220,9 @@ def _targets(con, keys: PairKeys, counts: str, params: list) -> tuple[np.ndarray
     its out-degrees already sorted, and at a billion edges fetching 11.5 M of them and searching them for
     1.8 M tests took 280 ms, where DuckDB's hash join (11.5 M rows probed at random into 1.8 M) took 400-480.
     """
-    table = keys.fetch(con, f"SELECT {keys.sql('regulator_id')} AS pair, n_targets FROM ({counts})", params)
+    table = con.sql(
+        f"SELECT {keys.sql('regulator_id')} AS pair, n_targets FROM ({counts})", params=params
+    ).to_arrow_table()
     pair, n_targets = table["pair"].to_numpy(), table["n_targets"].to_numpy()
     if pair.size > 1 and not np.all(pair[1:] > pair[:-1]):  # a cut's GROUP BY comes unordered
         order = np.argsort(pair)
@@ -366,6 +364,8 @@ def enriched_regulators(
         """,
         [query, *nparams, *nparams],
     ).fetchnumpy()
+    if len(sizes["network_id"]) == 0:
+        return []
     if cut:  # targets under the cut: count them per (network, regulator) over the selected edges
         counts = f"""SELECT network_id, regulator_id, count(*) AS n_targets FROM edges
                      WHERE {on_nets} AND {cut_sql} GROUP BY ALL"""
@@ -385,7 +385,7 @@ def enriched_regulators(
     targets = _targets(
         con, keys, f"SELECT * FROM ({counts}) WHERE n_targets >= ?", [*counts_params, min_targets]
     )
-    if targets[0].size == 0 or len(sizes["network_id"]) == 0:
+    if targets[0].size == 0:
         return []
     tests = _tests(keys, overlaps, targets, sizes)
     top = _most_significant(con, tests, n_tests=targets[0].size, limit=limit)
