@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from schema import NetworkMeta, Store, queries, writer
 from schema.queries import NetworkFilter
+from schema.queries.node_index import NodeIndex
 from schema.synthetic import DISEASES, TISSUES, build_synthetic_atlas, gene_names, random_edges
 
 log = logging.getLogger("bench.store")
@@ -46,8 +47,13 @@ def timed(fn: Callable[[int], object], reps: int, warmup: int = 3) -> tuple[floa
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
-def query_suite(con, n_networks: int, n_genes: int, seed: int = 0) -> dict[str, Callable[[int], object]]:
-    """The queries to time, each a function of the repetition index drawing its own random arguments."""
+def query_suite(
+    con, n_networks: int, n_genes: int, index: NodeIndex | None, seed: int = 0
+) -> dict[str, Callable[[int], object]]:
+    """The queries to time, each a function of the repetition index drawing its own random arguments.
+
+    Regulator enrichment reads the release's node statistics from ``index`` as the server does, and once
+    more from the store for comparison."""
     rng = np.random.default_rng(seed)
     nets = rng.integers(1, n_networks + 1, 100_000)
     genes = rng.integers(1, n_genes + 1, 100_000)
@@ -88,9 +94,12 @@ def query_suite(con, n_networks: int, n_genes: int, seed: int = 0) -> dict[str, 
         "genes by ids (batched 1000)": lambda i: queries.genes_by_ids(con, genes[i : i + 1000].tolist()),
         "compare two networks": lambda i: queries.compare_networks(con, int(nets[i]), int(nets[i + 1])),
         "regulators enriched in 200 genes, one network": lambda i: queries.enriched_regulators(
-            con, gene_list, where=NetworkFilter(network_ids=(int(nets[i]),))
+            con, gene_list, where=NetworkFilter(network_ids=(int(nets[i]),)), index=index
         ),
         "regulators enriched in 200 genes, all networks": lambda i: queries.enriched_regulators(
+            con, gene_list, index=index
+        ),
+        "regulators enriched, all networks, no node index": lambda i: queries.enriched_regulators(
             con, gene_list
         ),
         "meta": lambda i: queries.store_info(con),
@@ -130,7 +139,11 @@ def report_publish(store: Store, n_networks: int, n_edges: int, n_genes: int, se
         print(f"  {step:<14} {step_seconds:8.2f} s")
 
 
-SLOW = {"regulators enriched in 200 genes, all networks", "compare two networks"}
+SLOW = {
+    "regulators enriched in 200 genes, all networks",
+    "regulators enriched, all networks, no node index",
+    "compare two networks",
+}
 
 
 def main() -> None:
@@ -211,7 +224,12 @@ def main() -> None:
             print(f"release files: {shown}")
             info = queries.store_info(reader.con)
             print(f"storage: {size / info.n_edges:.1f} bytes/edge, both access paths and node statistics")
-            suite = query_suite(reader.con, info.n_networks, info.n_genes)
+            start = time.perf_counter()
+            index = NodeIndex.read(reader.con)
+            built = time.perf_counter() - start
+            held = f"{index.nbytes / 2**20:.0f} MiB" if index is not None else "none (too many node rows)"
+            print(f"node index (as the server reads it): {held}, read in {built:.1f} s")
+            suite = query_suite(reader.con, info.n_networks, info.n_genes, index)
             print(f"\n{'query':<50} {'p50 ms':>9} {'p99 ms':>9}")
             for name, fn in suite.items():
                 reps = max(5, args.reps // 5) if name in SLOW else args.reps

@@ -174,6 +174,7 @@ async def regulator_enrichment(
         min_overlap=min_overlap,
         tfs_only=transcription_factors_only,
         limit=page_size(first, context.limits),
+        index=context.release.node_index,
     )
     return RegulatorEnrichmentResult(
         query_gene_count=len(rows),

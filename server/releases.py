@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from schema.queries.genes import GeneIndex, gene_index
 from schema.queries.networks import all_networks
+from schema.queries.node_index import NodeIndex
 from schema.release import Reader, Store
 from server.errors import UserError
 
@@ -35,8 +36,9 @@ class Release:
     `GeneIndex`): ids and names turn into genes without a query. So are its networks when there are at
     most `MAX_PRELOADED_NETWORKS` (`networks_complete`); past that, and for datasets and models, rows are
     kept in `memo`, per table and id, once a request has read them. The memo holds at most the rows of
-    those tables (unknown ids are never stored) and dies with the release. Build it off the event loop:
-    reading the genes and networks takes tens of milliseconds.
+    those tables (unknown ids are never stored) and dies with the release. Its node statistics are held as
+    a `NodeIndex` for regulator enrichment (~6 bytes per node row: 250 MB and ~4 s to read at a billion
+    edges). Build it off the event loop: reading the genes and networks takes tens of milliseconds.
     """
 
     def __init__(self, reader: Reader, *, pool_size: int) -> None:
@@ -46,6 +48,7 @@ class Release:
         networks = all_networks(reader.con, limit=MAX_PRELOADED_NETWORKS)
         self.networks_complete = networks is not None
         self.memo["network"].update((row.id, row) for row in networks or ())
+        self.node_index: NodeIndex | None = NodeIndex.read(reader.con)
         self.release_id = reader.release_id
         self.pool_size = pool_size
         self.leases = 0

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from schema import NetworkMeta, Store, queries
+from schema.queries.node_index import NodeIndex
 from schema.synthetic import gene_names, gene_table, random_edges
 from schema.tables import PER_NETWORK_TABLES
 
@@ -58,6 +59,13 @@ def contents(store: Store, release_id: str | None = None) -> dict:
         seen["hubs"] = [queries.hubs(con, i, k=5) for i in ids]
         seen["regulators of"] = [queries.regulators_of(con, g, first=100) for g in (1, 7, 30)]
         seen["targets of"] = [queries.targets_of(con, g, first=100) for g in (1, 7, 30)]
+        enriched = queries.enriched_regulators(con, list(range(1, 40)), min_targets=1, min_overlap=1)
+        index = NodeIndex.read(con)  # read through the base and the delta as the queries are
+        assert (
+            queries.enriched_regulators(con, list(range(1, 40)), min_targets=1, min_overlap=1, index=index)
+            == enriched
+        )
+        seen["enriched regulators"] = enriched
     return seen
 
 

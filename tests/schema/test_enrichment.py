@@ -121,22 +121,90 @@ def test_enrichment_of_targets_and_hubs_and_given_universe(reader, frames):
 
 def test_regulator_enrichment_is_the_same_with_wide_keys(reader, frames, monkeypatch):
     """Past 2^32 (network, regulator) keys the pairs are counted on 64-bit keys: same answer."""
-    from schema.queries import enrichment
+    from schema.queries import node_index
 
     e = frames["edges"]
     query = sorted(set(e.target_id[e.network_id == e.network_id.min()]))[:40]
     narrow = queries.enriched_regulators(reader.con, query, min_targets=1, limit=1000)
-    monkeypatch.setattr(enrichment, "NARROW_KEYS", 1)
+    monkeypatch.setattr(node_index, "NARROW_KEYS", 1)
     wide = queries.enriched_regulators(reader.con, query, min_targets=1, limit=1000)
+    assert node_index.PairKeys(reader.con).dtype == np.uint64
     assert len(narrow) > 10
     assert wide == narrow
+    wide_index = node_index.NodeIndex.read(reader.con)
+    assert wide_index.regulator_keys.dtype == np.uint64
+    assert (
+        queries.enriched_regulators(reader.con, query, min_targets=1, limit=1000, index=wide_index) == narrow
+    )
+
+
+def test_node_index_counts_what_node_stats_holds(reader, frames):
+    from schema.queries.node_index import NodeIndex
+
+    stats = frames["node_stats"]
+    index = NodeIndex.read(reader.con)
+    networks = np.array([*sorted(frames["networks"].id), 10_000])  # the last one is no network
+    query = [1, 5, 5, 17, 40, 119, 10**6]  # a repeat and a gene outside the vocabulary
+    expected = [int(stats.gene_id[stats.network_id == n].isin(query).sum()) for n in networks]
+    assert index.query_sizes(query, networks).tolist() == expected
+    assert index.query_sizes([], networks).tolist() == [0] * networks.size
+    pairs = index.keys.encode(stats.network_id.to_numpy(), stats.gene_id.to_numpy())
+    assert index.out_degrees(pairs).tolist() == stats.out_degree.tolist()
+    assert index.out_degrees(index.keys.encode(np.array([3]), np.array([10**4]))).tolist() == [0]
+    for min_out in (1, 5, 12):
+        some = networks[::2].tolist()
+        assert index.count_regulators(min_out, some) == int(
+            ((stats.out_degree >= min_out) & stats.network_id.isin(some)).sum()
+        )
+        assert index.count_regulators(min_out, None) == int((stats.out_degree >= min_out).sum())
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"min_targets": 1, "min_overlap": 1},
+        {"min_targets": 12, "limit": 3},
+        {"where": NetworkFilter(tissues=("lung",))},
+        {"where": NetworkFilter(network_ids=(3,)), "min_targets": 2},
+        {"max_rank": 200, "min_targets": 1},
+        {"tfs_only": True, "min_targets": 1, "min_overlap": 1},
+    ],
+)
+def test_regulator_enrichment_is_the_same_with_a_node_index(reader, frames, options):
+    from schema.queries.node_index import NodeIndex
+
+    rng = np.random.default_rng(3)
+    query = sorted(int(g) for g in rng.choice(frames["genes"].id, 40, replace=False))
+    index = NodeIndex.read(reader.con)
+    without = queries.enriched_regulators(reader.con, query, **{"limit": 1000, **options})
+    assert without, options
+    assert (
+        queries.enriched_regulators(reader.con, query, index=index, **{"limit": 1000, **options}) == without
+    )
+
+
+def test_regulator_enrichment_needs_a_positive_target_count(reader):
+    with pytest.raises(ValueError, match="min_targets must be at least 1, got 0"):
+        queries.enriched_regulators(reader.con, [1, 2, 3], min_targets=0)
+
+
+def test_keys_sorted_in_two_threads_are_sorted(monkeypatch):
+    from schema.queries import enrichment
+
+    monkeypatch.setattr(enrichment, "PARALLEL_SORT_KEYS", 10)
+    rng = np.random.default_rng(4)
+    runs = [np.sort(rng.integers(0, 5000, 300, dtype=np.uint32)) for _ in range(20)]  # ascending runs
+    for keys in (np.concatenate(runs), np.full(50, 7, dtype=np.uint32), rng.integers(0, 3, 999, np.uint32)):
+        np.testing.assert_array_equal(enrichment._sort(keys), np.sort(keys))
 
 
 def test_target_counts_in_any_order_are_matched_to_their_pairs(reader):
     """A cut's counts come from a GROUP BY, in no order; the binary search needs them sorted by pair."""
     from schema.queries import enrichment
+    from schema.queries.node_index import PairKeys
 
-    keys = enrichment.PairKeys(reader.con)
+    keys = PairKeys(reader.con)
     counts = "SELECT * FROM (VALUES (3, 7, 9), (1, 2, 5), (2, 4, 6)) t(network_id, regulator_id, n_targets)"
     pair, n_targets = enrichment._targets(reader.con, keys, counts, [])
     network, regulator = keys.network_id(pair).tolist(), keys.regulator_id(pair).tolist()

@@ -130,3 +130,29 @@ def test_enrichment_reports_collections_matching_nothing(gql):
     result = gql.data(query)["enrichment"]
     assert result["unmatchedCollections"] == ["hallmark"]
     assert result["results"] and {r["collection"] for r in result["results"]} == {"test"}
+
+
+def test_enriched_regulators_read_the_node_index_of_the_served_release(gql, store_root, monkeypatch):
+    """The server reads each release's node statistics once (a NodeIndex) and enrichment looks them up."""
+    from schema import Store
+    from schema.queries import enrichment
+    from server import enrichment as resolvers
+    from server.releases import Release
+
+    with Store(store_root).open_reader() as reader:
+        release = Release(reader, pool_size=1)
+        assert release.node_index is not None
+        genes = list(range(1, 12))
+        options = {"min_targets": 1, "min_overlap": 1}
+        from_store = release.call(enrichment.enriched_regulators, genes, **options)
+        indexed = release.call(enrichment.enriched_regulators, genes, index=release.node_index, **options)
+        assert from_store and indexed == from_store
+    seen = []
+
+    def recording(con, *args, index=None, **kwargs):
+        seen.append(index)
+        return enrichment.enriched_regulators(con, *args, index=index, **kwargs)
+
+    monkeypatch.setattr(resolvers, "enriched_regulators", recording)
+    gql.data('{ enrichedRegulators(genes: ["G3", "G4"], minTargets: 1) { results { overlap } } }')
+    assert len(seen) == 1 and seen[0] is not None
