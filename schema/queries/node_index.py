@@ -106,6 +106,12 @@ class NodeIndex:
             gene_networks=network[by_gene],
         )
 
+    def __post_init__(self) -> None:
+        # read by every worker thread of a server at once: never written after it is built
+        for array in (self.regulator_keys, self.out_degree, self.network_start, self.gene_start):
+            array.flags.writeable = False
+        self.gene_networks.flags.writeable = False
+
     @property
     def nbytes(self) -> int:
         arrays = (self.regulator_keys, self.out_degree, self.network_start, self.gene_start)

@@ -143,6 +143,8 @@ def test_node_index_counts_what_node_stats_holds(reader, frames):
 
     stats = frames["node_stats"]
     index = NodeIndex.read(reader.con)
+    with pytest.raises(ValueError, match="read-only"):
+        index.out_degree[0] = 7  # shared by a server's threads
     networks = np.array([*sorted(frames["networks"].id), 10_000])  # the last one is no network
     query = [1, 5, 5, 17, 40, 119, 10**6]  # a repeat and a gene outside the vocabulary
     expected = [int(stats.gene_id[stats.network_id == n].isin(query).sum()) for n in networks]
