@@ -197,6 +197,8 @@ def evidence_sql(evidence: EvidenceFilter | None, alias: str) -> tuple[str, tupl
 
 
 def _summary(con, table, gene_column, partner_column, gene_id, by, where, min_weight, max_rank, top):
+    # Edges are grouped by an integer code of their network's group, joined to the labels afterwards:
+    # a hub's targets by disease at a billion edges (2.1 M edges), 466 against 709 ms p50 warm.
     check_label(by, "grouping")
     check_limit("top", top, MAX_PAGE)
     sql, params = (where or NetworkFilter()).sql("n")
@@ -207,20 +209,23 @@ def _summary(con, table, gene_column, partner_column, gene_id, by, where, min_we
         f"""
         WITH nets AS (SELECT n.id, n.{by} AS grp, n.{by}_ontology_term_id AS term
                      FROM networks n WHERE {sql}),
-        sizes AS (SELECT grp, term, count(*) AS n_group FROM nets GROUP BY ALL),
+        groups AS (SELECT grp, term, count(*) AS n_group, row_number() OVER () AS code
+                   FROM nets GROUP BY ALL),
+        coded AS (SELECT nets.id, groups.code FROM nets JOIN groups
+                  ON groups.grp IS NOT DISTINCT FROM nets.grp AND groups.term IS NOT DISTINCT FROM nets.term),
         hits AS (
-            SELECT nets.grp, nets.term, e.{partner_column} AS partner, count(*) AS n_networks,
+            SELECT c.code, e.{partner_column} AS partner, count(*) AS n_networks,
                    avg(e.weight) AS mean_weight, max(e.weight) AS max_weight, min(e.rank) AS best_rank
-            FROM {table} e JOIN nets ON nets.id = e.network_id
+            FROM {table} e JOIN coded c ON c.id = e.network_id
             WHERE e.{gene_column} = ?{cut}
             GROUP BY ALL
         )
-        SELECT h.grp AS "group", h.term AS group_term_id, h.partner AS partner_id, h.n_networks,
-               s.n_group AS n_group_networks, h.mean_weight, h.max_weight, h.best_rank
-        FROM hits h JOIN sizes s ON s.grp IS NOT DISTINCT FROM h.grp AND s.term IS NOT DISTINCT FROM h.term
-        QUALIFY row_number() OVER (PARTITION BY h.grp, h.term
+        SELECT g.grp AS "group", g.term AS group_term_id, h.partner AS partner_id, h.n_networks,
+               g.n_group AS n_group_networks, h.mean_weight, h.max_weight, h.best_rank
+        FROM hits h JOIN groups g USING (code)
+        QUALIFY row_number() OVER (PARTITION BY h.code
                                    ORDER BY h.n_networks DESC, h.mean_weight DESC, h.partner) <= ?
-        ORDER BY h.grp NULLS LAST, h.term, h.n_networks DESC, h.mean_weight DESC, h.partner
+        ORDER BY g.grp NULLS LAST, g.term, h.n_networks DESC, h.mean_weight DESC, h.partner
         """,
         [*params, gene_id, *cut_params, top],
     )

@@ -154,6 +154,46 @@ def test_target_summary_counts_networks(reader, frames):
     assert sum(r.n_networks for r in rows) == len(hits)
 
 
+def test_summaries_keep_unrecorded_labels_as_their_own_group_last(tmp_path):
+    """Networks without a tissue form one group (after the named ones); a filter counts only its networks."""
+    from schema import NetworkMeta, Store
+    from schema.synthetic import gene_names, gene_table, random_edges
+
+    store = Store(tmp_path)
+    store.init()
+    rng = np.random.default_rng(5)
+    tissues = ["lung", None, "lung", None, "liver", "lung"]
+    with store.new_release() as w:
+        w.upsert_genes(gene_table(30))
+        ds = w.upsert_dataset(source="test", source_id="d")
+        for k, tissue in enumerate(tissues):
+            nid = w.add_network(
+                NetworkMeta(dataset_id=ds.id, n_cells=10, tissue=tissue, cell_type=f"type {k}")
+            )
+            w.add_edges(nid, random_edges(rng, gene_names(30), 200))
+    with store.open_reader() as r:
+        edges = r.con.execute("SELECT network_id, regulator_id, target_id, weight FROM edges").df()
+        nets = r.con.execute("SELECT id, tissue, cell_type FROM networks").df()
+        ctx = edges.merge(nets, left_on="network_id", right_on="id")
+        reg = int(ctx.regulator_id.value_counts().index[0])
+        some = ("type 1", "type 2", "type 3")  # a lung network and two without a tissue
+        for where, chosen in ((None, ctx), (NetworkFilter(cell_types=some), ctx[ctx.cell_type.isin(some)])):
+            rows = queries.target_summary(r.con, reg, by="tissue", where=where, top=1000)
+            hits = chosen[chosen.regulator_id == reg].fillna({"tissue": "(none)"})
+            expected = hits.groupby(["tissue", "target_id"]).agg(
+                n=("network_id", "nunique"), w=("weight", "mean")
+            )
+            assert len(rows) == len(expected)
+            for row in rows:
+                ref = expected.loc[(row.group or "(none)", row.partner_id)]
+                assert row.n_networks == ref.n and row.mean_weight == pytest.approx(ref.w, rel=1e-5)
+            chosen_nets = chosen.drop_duplicates("network_id").fillna({"tissue": "(none)"})
+            sizes = chosen_nets.tissue.value_counts()
+            assert {(row.group or "(none)", row.n_group_networks) for row in rows} == set(sizes.items())
+            groups = [row.group for row in rows]
+            assert groups == sorted(groups, key=lambda g: (g is None, g or ""))  # named first, then none
+
+
 @pytest.mark.parametrize("by", queries.HUB_STATISTICS)
 def test_hubs(reader, frames, by):
     stats = frames["node_stats"]
