@@ -154,7 +154,9 @@ async def regulator_enrichment(
     filter: FilterArg = None,
     min_weight: MinWeightArg = None,
     max_rank: MaxRankArg = None,
-    min_targets: Annotated[int, strawberry.argument(description="Skip regulators with fewer targets.")] = 5,
+    min_targets: Annotated[
+        int, strawberry.argument(description="Skip regulators with fewer targets (at least 1).")
+    ] = 5,
     min_overlap: Annotated[int, strawberry.argument(description="Hide results with less overlap.")] = 2,
     transcription_factors_only: Annotated[
         bool,

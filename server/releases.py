@@ -37,8 +37,8 @@ class Release:
     most `MAX_PRELOADED_NETWORKS` (`networks_complete`); past that, and for datasets and models, rows are
     kept in `memo`, per table and id, once a request has read them. The memo holds at most the rows of
     those tables (unknown ids are never stored) and dies with the release. Its node statistics are held as
-    a `NodeIndex` for regulator enrichment (~6 bytes per node row: 250 MB and ~4 s to read at a billion
-    edges). Build it off the event loop: reading the genes and networks takes tens of milliseconds.
+    a `NodeIndex` for regulator enrichment (~6 bytes per node row: 240 MiB and 3-7 s to read at a
+    billion edges). Build it off the event loop: reading the genes and networks takes tens of milliseconds.
     """
 
     def __init__(self, reader: Reader, *, pool_size: int) -> None:

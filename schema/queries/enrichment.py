@@ -239,7 +239,7 @@ def _tests(
     size_row = np.full(int(max(networks.max(), network.max())) + 1, -1)
     size_row[networks] = np.arange(networks.size)
     size_at = size_row[network]
-    found = (n_targets >= max(min_targets, 1)) & (size_at >= 0)
+    found = (n_targets >= min_targets) & (size_at >= 0)  # min_targets >= 1: absent pairs (0) drop out
     size_at = size_at[found]
     return pa.table(
         {

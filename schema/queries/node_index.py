@@ -108,14 +108,15 @@ class NodeIndex:
 
     def __post_init__(self) -> None:
         # read by every worker thread of a server at once: never written after it is built
-        for array in (self.regulator_keys, self.out_degree, self.network_start, self.gene_start):
+        for array in self._arrays():
             array.flags.writeable = False
-        self.gene_networks.flags.writeable = False
+
+    def _arrays(self) -> tuple[np.ndarray, ...]:
+        return (self.regulator_keys, self.out_degree, self.network_start, self.gene_start, self.gene_networks)
 
     @property
     def nbytes(self) -> int:
-        arrays = (self.regulator_keys, self.out_degree, self.network_start, self.gene_start)
-        return sum(a.nbytes for a in arrays) + self.gene_networks.nbytes
+        return sum(a.nbytes for a in self._arrays())
 
     def query_sizes(self, gene_ids: Sequence[int], network_ids: np.ndarray) -> np.ndarray:
         """The number of ``gene_ids`` with an edge in each of ``network_ids``."""
